@@ -1,0 +1,10 @@
+//! Reverse-mode automatic differentiation: grad mode (`no_grad`), the iterative backward walk
+//! with its gradient store, and the backward rules of every primitive op (in `rules`, the one
+//! place they are written, in terms of tensor ops so they can be differentiated again).
+
+mod backward;
+mod grad_mode;
+pub(crate) mod rules;
+
+pub use backward::{BackwardOptions, GradStore};
+pub use grad_mode::{GradModeGuard, enable_grad, is_grad_enabled, no_grad};

@@ -1,0 +1,193 @@
+//! The backward rule of every primitive op, in one exhaustive `match`. Rules are written with
+//! tensor operations, so with `create_graph` they are themselves recorded and differentiable,
+//! and a graph-to-graph transformation can apply them symbolically. Each rule returns one
+//! gradient per input, of that input's shape; broadcasting is undone in exactly one place, the
+//! rule of `Op::Expand`, via [`sum_to_shape`].
+
+use crate::ops::{BinaryOp, Op, ReduceOp, UnaryOp};
+use crate::tensor::Node;
+use crate::{Error, Result, Tensor};
+
+/// Sums a gradient down to `shape`, the inverse of broadcasting `shape` up to `g.shape()`.
+pub(crate) fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    if g.shape() == shape {
+        return Ok(g.clone());
+    }
+    let lead = g.rank() - shape.len();
+    let dims: Vec<isize> = (0..g.rank())
+        .filter(|&d| d < lead || (shape[d - lead] == 1 && g.shape()[d] != 1))
+        .map(|d| d as isize)
+        .collect();
+    g.sum(&dims, true)?.reshape(shape)
+}
+
+/// Fails if a tensor saved for this op (an input or the output) was written in place after the
+/// op was recorded.
+pub(crate) fn check_versions(out: &Tensor, node: &Node) -> Result<()> {
+    let saved = node
+        .inputs
+        .iter()
+        .zip(&node.versions)
+        .chain(std::iter::once((out, &node.out_version)));
+    for (t, &recorded) in saved {
+        let now = t.storage_cell().version();
+        if now != recorded {
+            return Err(Error::ModifiedInPlace {
+                op: node.op.name(),
+                recorded,
+                now,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A comparison mask, cut from the graph (masks carry no gradient).
+fn mask(cond: Result<Tensor>) -> Result<Tensor> {
+    cond.map(|m| m.detach())
+}
+
+/// Gradients of `op`'s inputs given the gradient `g` of its output `out`.
+pub(crate) fn backward(
+    op: &Op,
+    inputs: &[Tensor],
+    out: &Tensor,
+    g: &Tensor,
+) -> Result<Vec<Option<Tensor>>> {
+    let x = &inputs[0];
+    let one = |t: Result<Tensor>| t.map(|t| vec![Some(t)]);
+    match op {
+        Op::Unary(u) => one(match u {
+            UnaryOp::Neg => g.neg(),
+            UnaryOp::Exp => g.mul(out),
+            UnaryOp::Expm1 => g.mul(&out.add_scalar(1.0)?),
+            UnaryOp::Log => g.div(x),
+            UnaryOp::Log1p => g.div(&x.add_scalar(1.0)?),
+            UnaryOp::Sqrt => g.div(&out.mul_scalar(2.0)?),
+            UnaryOp::Abs => g.mul(&mask(x.sign())?),
+            UnaryOp::Tanh => g.mul(&out.square()?.neg()?.add_scalar(1.0)?),
+            UnaryOp::Sigmoid => g.mul(&out.mul(&out.neg()?.add_scalar(1.0)?)?),
+            UnaryOp::Relu => g.mul(&mask(x.gt_scalar(0.0))?),
+            UnaryOp::Recip => g.mul(&out.square()?)?.neg(),
+            UnaryOp::Erf => {
+                let c = 2.0 / std::f64::consts::PI.sqrt();
+                g.mul(&x.square()?.neg()?.exp()?.mul_scalar(c)?)
+            }
+            UnaryOp::Sin => g.mul(&x.cos()?),
+            UnaryOp::Cos => g.mul(&x.sin()?)?.neg(),
+        }),
+        Op::Powf(e) => one(g.mul(&x.powf(e - 1.0)?.mul_scalar(*e)?)),
+        Op::Binary(b) => {
+            let y = &inputs[1];
+            let (ga, gb) = match b {
+                BinaryOp::Add => (g.clone(), g.clone()),
+                BinaryOp::Sub => (g.clone(), g.neg()?),
+                BinaryOp::Mul => (g.mul(y)?, g.mul(x)?),
+                BinaryOp::Div => {
+                    let ga = g.div(y)?;
+                    (ga.clone(), ga.mul(out)?.neg()?)
+                }
+                BinaryOp::Pow => {
+                    let ga = g.mul(&y.mul(&x.pow(&y.sub_scalar(1.0)?)?)?)?;
+                    // d/dy x^y = x^y ln x, taken as 0 where x == 0 (as PyTorch does).
+                    let log_x = Tensor::where_cond(&mask(x.eq_scalar(0.0))?, &x.zeros_like(), &x.log()?)?;
+                    (ga, g.mul(&out.mul(&log_x)?)?)
+                }
+                BinaryOp::Maximum | BinaryOp::Minimum => {
+                    // The winner takes the gradient; ties split it evenly (as PyTorch).
+                    let wins = if *b == BinaryOp::Maximum { x.gt(y) } else { x.lt(y) };
+                    let share = mask(wins)?.add(&mask(x.eq(y))?.mul_scalar(0.5)?)?;
+                    let ga = g.mul(&share)?;
+                    (ga.clone(), g.sub(&ga)?)
+                }
+            };
+            Ok(vec![Some(ga), Some(gb)])
+        }
+        Op::Cmp(_) | Op::Argmax { .. } => Err(Error::NotDifferentiable { op: op.name() }),
+        Op::Where => {
+            let cond = &inputs[0];
+            let zero = g.scalar_like(0.0);
+            Ok(vec![
+                None,
+                Some(Tensor::where_cond(cond, g, &zero)?),
+                Some(Tensor::where_cond(cond, &zero, g)?),
+            ])
+        }
+        Op::Reduce { op: r, .. } => {
+            let ge = g.broadcast_to(x.shape())?;
+            one(match r {
+                ReduceOp::Sum => Ok(ge),
+                ReduceOp::Max | ReduceOp::Min => {
+                    let dims: Vec<isize> = (0..x.rank())
+                        .filter(|&d| out.shape()[d] == 1 && x.shape()[d] != 1)
+                        .map(|d| d as isize)
+                        .collect();
+                    let hit = mask(x.eq(&out.broadcast_to(x.shape())?))?;
+                    let count = hit.sum(&dims, true)?;
+                    hit.mul(&g.div(&count)?)
+                }
+            })
+        }
+        Op::MatMul => {
+            let y = &inputs[1];
+            Ok(vec![Some(g.matmul(&y.t()?)?), Some(x.t()?.matmul(g)?)])
+        }
+        Op::Reshape(_) => one(g.reshape(x.shape())),
+        Op::Permute(p) => {
+            let mut inverse = vec![0; p.len()];
+            for (i, &pi) in p.iter().enumerate() {
+                inverse[pi] = i;
+            }
+            one(g.permute(&inverse))
+        }
+        Op::Expand(_) => one(sum_to_shape(g, x.shape())),
+        Op::Narrow { dim, start, len } => {
+            let size = x.shape()[*dim];
+            let zeros = |n: usize| {
+                let mut s = x.shape().to_vec();
+                s[*dim] = n;
+                Tensor::zeros(&s, g.dtype())
+            };
+            let (before, after) = (zeros(*start), zeros(size - start - len));
+            one(Tensor::cat(&[&before, g, &after], *dim as isize))
+        }
+        Op::Cat { dim } => {
+            let mut start = 0;
+            inputs
+                .iter()
+                .map(|t| {
+                    let len = t.shape()[*dim];
+                    let part = g.narrow(*dim as isize, start, len);
+                    start += len;
+                    part.map(Some)
+                })
+                .collect()
+        }
+        Op::Gather { dim } => {
+            let idx = &inputs[1];
+            Ok(vec![
+                Some(x.zeros_like().scatter_add(*dim as isize, idx, g)?),
+                None,
+            ])
+        }
+        Op::ScatterAdd { dim } => {
+            let idx = &inputs[1];
+            Ok(vec![Some(g.clone()), None, Some(g.gather(*dim as isize, idx)?)])
+        }
+        Op::Cast(_) => {
+            if x.dtype().is_float() {
+                one(g.to_dtype(x.dtype()))
+            } else {
+                Ok(vec![None])
+            }
+        }
+        Op::Contiguous => one(Ok(g.clone())),
+        Op::SoftmaxCrossEntropy => {
+            let labels = &inputs[1];
+            let classes = x.shape()[1];
+            let target = labels.one_hot(classes, x.dtype())?;
+            let dx = x.softmax(-1)?.sub(&target)?.mul(&g.unsqueeze(-1)?)?;
+            Ok(vec![Some(dx), None])
+        }
+    }
+}

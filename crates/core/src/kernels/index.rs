@@ -1,0 +1,151 @@
+//! Indexing kernels: gather, scatter-add and concatenation. Index tensors are i64 and every
+//! index is bounds-checked, returning an error that names the op, the index and the size.
+
+use super::elementwise::contiguous;
+use crate::{DType, Error, Layout, Result, Storage, StorageElement, shape::contiguous_strides};
+
+fn indices(op: &'static str, s: &Storage, l: &Layout) -> Result<Vec<i64>> {
+    match contiguous(s, l) {
+        Storage::I64(v) => Ok(v),
+        other => Err(Error::UnsupportedDType {
+            op,
+            dtype: other.dtype(),
+        }),
+    }
+}
+
+/// Position in `src` (contiguous, shape `src_shape`) of the element that output position `flat`
+/// (contiguous, shape `idx_shape`) reads, with `dim`'s coordinate replaced by `index`.
+#[inline]
+fn source_pos(
+    flat: usize,
+    idx_strides: &[usize],
+    src_strides: &[usize],
+    dim: usize,
+    index: usize,
+) -> usize {
+    let mut rem = flat;
+    let mut pos = 0;
+    for (d, (&is, &ss)) in idx_strides.iter().zip(src_strides).enumerate() {
+        let coord = rem / is;
+        rem %= is;
+        pos += if d == dim { index } else { coord } * ss;
+    }
+    pos
+}
+
+fn check_index(op: &'static str, i: i64, size: usize) -> Result<usize> {
+    if i < 0 || i as usize >= size {
+        return Err(Error::Index { op, index: i, size });
+    }
+    Ok(i as usize)
+}
+
+fn gather_t<T: StorageElement>(
+    x: &[T],
+    x_shape: &[usize],
+    idx: &[i64],
+    idx_shape: &[usize],
+    dim: usize,
+) -> Result<Vec<T>> {
+    let xs = contiguous_strides(x_shape);
+    let is = contiguous_strides(idx_shape);
+    let mut out = Vec::with_capacity(idx.len());
+    for (flat, &i) in idx.iter().enumerate() {
+        let i = check_index("gather", i, x_shape[dim])?;
+        out.push(x[source_pos(flat, &is, &xs, dim, i)]);
+    }
+    Ok(out)
+}
+
+/// `out[..i.., ..] = x[.. idx[..i..] at dim ..]` (PyTorch `torch.gather`).
+pub(crate) fn gather(
+    x: &Storage,
+    lx: &Layout,
+    idx: &Storage,
+    li: &Layout,
+    dim: usize,
+) -> Result<Storage> {
+    let ix = indices("gather", idx, li)?;
+    let xc = contiguous(x, lx);
+    Ok(match &xc {
+        Storage::F32(v) => Storage::F32(gather_t(v, lx.shape(), &ix, li.shape(), dim)?),
+        Storage::F64(v) => Storage::F64(gather_t(v, lx.shape(), &ix, li.shape(), dim)?),
+        Storage::I64(v) => Storage::I64(gather_t(v, lx.shape(), &ix, li.shape(), dim)?),
+    })
+}
+
+fn scatter_add_t<T: StorageElement>(
+    out: &mut [T],
+    shape: &[usize],
+    idx: &[i64],
+    idx_shape: &[usize],
+    src: &[T],
+    dim: usize,
+) -> Result<()> {
+    let os = contiguous_strides(shape);
+    let is = contiguous_strides(idx_shape);
+    for (flat, (&i, &v)) in idx.iter().zip(src).enumerate() {
+        let i = check_index("scatter_add", i, shape[dim])?;
+        let p = source_pos(flat, &is, &os, dim, i);
+        out[p] = out[p] + v;
+    }
+    Ok(())
+}
+
+/// `out = base; out[.. idx[..i..] at dim ..] += src[..i..]` (PyTorch `Tensor.scatter_add`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scatter_add(
+    base: &Storage,
+    lb: &Layout,
+    idx: &Storage,
+    li: &Layout,
+    src: &Storage,
+    ls: &Layout,
+    dim: usize,
+) -> Result<Storage> {
+    let ix = indices("scatter_add", idx, li)?;
+    let mut out = contiguous(base, lb);
+    let src = contiguous(src, ls);
+    match (&mut out, &src) {
+        (Storage::F32(o), Storage::F32(s)) => scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?,
+        (Storage::F64(o), Storage::F64(s)) => scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?,
+        (Storage::I64(o), Storage::I64(s)) => scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?,
+        (o, s) => {
+            return Err(Error::DTypeMismatch {
+                op: "scatter_add",
+                lhs: o.dtype(),
+                rhs: s.dtype(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn cat_t<T: StorageElement>(parts: &[Storage], outer: usize, row_lens: &[usize]) -> Vec<T> {
+    let total: usize = row_lens.iter().sum::<usize>() * outer;
+    let mut out = Vec::with_capacity(total);
+    let slices: Vec<&[T]> = parts.iter().filter_map(T::slice).collect();
+    for o in 0..outer {
+        for (s, &len) in slices.iter().zip(row_lens) {
+            out.extend_from_slice(&s[o * len..(o + 1) * len]);
+        }
+    }
+    out
+}
+
+/// Concatenates along `dim`; shapes agree except along `dim`, dtypes all equal.
+pub(crate) fn cat(inputs: &[(&Storage, &Layout)], dim: usize, dtype: DType) -> Storage {
+    let shape0 = inputs[0].1.shape();
+    let outer: usize = shape0[..dim].iter().product();
+    let parts: Vec<Storage> = inputs.iter().map(|(s, l)| contiguous(s, l)).collect();
+    let row_lens: Vec<usize> = inputs
+        .iter()
+        .map(|(_, l)| l.shape()[dim..].iter().product())
+        .collect();
+    match dtype {
+        DType::F32 => Storage::F32(cat_t(&parts, outer, &row_lens)),
+        DType::F64 => Storage::F64(cat_t(&parts, outer, &row_lens)),
+        DType::I64 => Storage::I64(cat_t(&parts, outer, &row_lens)),
+    }
+}

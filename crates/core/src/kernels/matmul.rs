@@ -1,0 +1,114 @@
+//! Matrix products through the `gemm` crate, which reads any row/column strides, so transposed
+//! views are multiplied without being copied. Large products use gemm's own rayon parallelism;
+//! many small ones in a batch are spread over threads instead.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use crate::{Error, Layout, Result, Storage};
+
+/// Products with at least this many multiply-adds use several threads.
+const PARALLEL_FLOPS: usize = 48 * 48 * 48;
+
+/// The strides of one operand matrix: (row stride, column stride), in elements.
+fn mat_strides(l: &Layout) -> (isize, isize) {
+    let r = l.shape().len();
+    (l.strides()[r - 2] as isize, l.strides()[r - 1] as isize)
+}
+
+/// Storage offset of batch matrix `b` of a layout with batch dims `batch`.
+fn batch_offset(l: &Layout, batch: &[usize], mut b: usize) -> usize {
+    let mut off = l.offset();
+    for d in (0..batch.len()).rev() {
+        off += (b % batch[d]) * l.strides()[d];
+        b /= batch[d];
+    }
+    off
+}
+
+fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+) -> Vec<T> {
+    let r = la.shape().len();
+    let batch = &la.shape()[..r - 2];
+    let (m, k, n) = (la.shape()[r - 2], la.shape()[r - 1], lb.shape()[r - 1]);
+    let nb: usize = batch.iter().product();
+    let mut out = vec![T::ZERO; nb * m * n];
+    if m == 0 || n == 0 || k == 0 {
+        return out;
+    }
+    let (a_rs, a_cs) = mat_strides(la);
+    let (b_rs, b_cs) = mat_strides(lb);
+    let big = m * n * k >= PARALLEL_FLOPS;
+    let threads = rayon::current_num_threads();
+    let one = |dst: &mut [T], i: usize, par: Parallelism| {
+        let ao = batch_offset(la, batch, i);
+        let bo = batch_offset(lb, batch, i);
+        // SAFETY: `dst` holds exactly m*n elements laid out row-major (row stride n, column
+        // stride 1). The operand pointers start at valid offsets of their storages, and the
+        // layouts were produced by views of tensors whose shapes match (m, k) and (k, n), so
+        // every element gemm reads at `offset + i*rs + j*cs` lies inside the storage.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                a.as_ptr().add(ao),
+                a_cs,
+                a_rs,
+                b.as_ptr().add(bo),
+                b_cs,
+                b_rs,
+                T::ZERO,
+                T::ONE,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    };
+    if nb > 1 && !big && threads > 1 && nb * m * n * k >= PARALLEL_FLOPS {
+        out.par_chunks_mut(m * n)
+            .enumerate()
+            .for_each(|(i, dst)| one(dst, i, Parallelism::None));
+    } else {
+        let par = if big && threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        for (i, dst) in out.chunks_mut(m * n).enumerate() {
+            one(dst, i, par);
+        }
+    }
+    out
+}
+
+/// Batched matrix product `[.., m, k] x [.., k, n] -> [.., m, n]`; batch dims already equal.
+pub(crate) fn matmul(a: &Storage, la: &Layout, b: &Storage, lb: &Layout) -> Result<Storage> {
+    Ok(match (a, b) {
+        (Storage::F32(a), Storage::F32(b)) => Storage::F32(matmul_t(a, la, b, lb)),
+        (Storage::F64(a), Storage::F64(b)) => Storage::F64(matmul_t(a, la, b, lb)),
+        (Storage::I64(_), Storage::I64(_)) => {
+            return Err(Error::UnsupportedDType {
+                op: "matmul",
+                dtype: crate::DType::I64,
+            });
+        }
+        _ => {
+            return Err(Error::DTypeMismatch {
+                op: "matmul",
+                lhs: a.dtype(),
+                rhs: b.dtype(),
+            });
+        }
+    })
+}

@@ -1,0 +1,289 @@
+//! Reductions (sum, max, min, argmax) over any set of axes. Each run of adjacent reduced axes is
+//! viewed as `(outer, reduced, inner)` on contiguous data: with `inner == 1` every output is a
+//! contiguous slice reduced with several accumulators; otherwise whole rows are accumulated,
+//! which vectorises (the bias-gradient case, a sum over the batch axis). Splits across threads
+//! are over output elements or fixed-size chunks, so results do not depend on the thread count.
+
+use rayon::prelude::*;
+
+use super::{PARALLEL_THRESHOLD, TASK_SIZE, elementwise::contiguous, par_chunks};
+use crate::ops::ReduceOp;
+use crate::{DType, Element, Error, Layout, Result, Storage, StorageElement};
+
+/// A reduction's combining function and identity.
+trait Reducer<T>: Sync {
+    const INIT: T;
+    fn combine(a: T, b: T) -> T;
+}
+
+struct SumR;
+struct MaxR;
+struct MinR;
+
+impl<T: Element> Reducer<T> for SumR {
+    const INIT: T = T::ZERO;
+    #[inline(always)]
+    fn combine(a: T, b: T) -> T {
+        a + b
+    }
+}
+impl<T: Element> Reducer<T> for MaxR {
+    const INIT: T = T::MIN;
+    #[inline(always)]
+    fn combine(a: T, b: T) -> T {
+        if b > a || b.is_nan() { b } else { a }
+    }
+}
+impl<T: Element> Reducer<T> for MinR {
+    const INIT: T = T::MAX;
+    #[inline(always)]
+    fn combine(a: T, b: T) -> T {
+        if b < a || b.is_nan() { b } else { a }
+    }
+}
+
+/// Reduces a contiguous slice with eight independent accumulators (vectorisable, and for sums
+/// more accurate than one running total).
+#[inline]
+fn reduce_slice<T: Element, R: Reducer<T>>(x: &[T]) -> T {
+    let mut acc = [R::INIT; 8];
+    let chunks = x.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for k in 0..8 {
+            acc[k] = R::combine(acc[k], c[k]);
+        }
+    }
+    let mut total = R::INIT;
+    for v in rest {
+        total = R::combine(total, *v);
+    }
+    let pairs = [
+        R::combine(acc[0], acc[4]),
+        R::combine(acc[1], acc[5]),
+        R::combine(acc[2], acc[6]),
+        R::combine(acc[3], acc[7]),
+    ];
+    R::combine(
+        total,
+        R::combine(R::combine(pairs[0], pairs[2]), R::combine(pairs[1], pairs[3])),
+    )
+}
+
+/// Reduces `x` viewed as `(outer, r, inner)` over the middle axis.
+fn reduce_block<T: Element + Default, R: Reducer<T>>(
+    x: &[T],
+    outer: usize,
+    r: usize,
+    inner: usize,
+) -> Vec<T> {
+    let mut out = vec![R::INIT; outer * inner];
+    if inner == 1 {
+        if outer == 1 && r >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
+            // One long reduction: fixed-size partial results, combined in order.
+            let partials: Vec<T> = x
+                .par_chunks(TASK_SIZE)
+                .map(reduce_slice::<T, R>)
+                .collect();
+            out[0] = reduce_slice::<T, R>(&partials);
+        } else {
+            let per_task = (TASK_SIZE / r.max(1)).max(1);
+            par_chunks(&mut out, per_task, |c, o| {
+                for (i, y) in o.iter_mut().enumerate() {
+                    let a = c * per_task + i;
+                    *y = reduce_slice::<T, R>(&x[a * r..(a + 1) * r]);
+                }
+            });
+        }
+        return out;
+    }
+    // inner > 1: accumulate whole rows, parallel over (outer, column pieces).
+    let piece = inner.min((TASK_SIZE / r.max(1)).max(64));
+    let work = |o: &mut [T], a: usize, j0: usize| {
+        for k in 0..r {
+            let row = &x[(a * r + k) * inner + j0..(a * r + k) * inner + j0 + o.len()];
+            for (y, &v) in o.iter_mut().zip(row) {
+                *y = R::combine(*y, v);
+            }
+        }
+    };
+    if outer * inner * r < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
+        for (a, o) in out.chunks_mut(inner).enumerate() {
+            work(o, a, 0);
+        }
+    } else {
+        out.par_chunks_mut(inner).enumerate().for_each(|(a, o)| {
+            o.par_chunks_mut(piece)
+                .enumerate()
+                .for_each(|(p, oo)| work(oo, a, p * piece));
+        });
+    }
+    out
+}
+
+/// Splits sorted axes into runs of adjacent axes.
+fn runs(dims: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &d in dims {
+        match out.last_mut() {
+            Some((_, end)) if *end == d => *end = d + 1,
+            _ => out.push((d, d + 1)),
+        }
+    }
+    out
+}
+
+fn reduce_t<T: StorageElement + Default, R: Reducer<T>>(
+    x: &[T],
+    shape: &[usize],
+    dims: &[usize],
+) -> Vec<T> {
+    let mut shape = shape.to_vec();
+    let mut data: Option<Vec<T>> = None;
+    // Reduce the last run first so earlier axes keep their positions (keepdim throughout).
+    for &(d0, d1) in runs(dims).iter().rev() {
+        let outer: usize = shape[..d0].iter().product();
+        let r: usize = shape[d0..d1].iter().product();
+        let inner: usize = shape[d1..].iter().product();
+        let src = data.as_deref().unwrap_or(x);
+        let next = reduce_block::<T, R>(src, outer, r, inner);
+        for s in &mut shape[d0..d1] {
+            *s = 1;
+        }
+        data = Some(next);
+    }
+    data.unwrap_or_else(|| x.to_vec())
+}
+
+fn reduce_typed<T: StorageElement + Default>(
+    op: ReduceOp,
+    x: &[T],
+    shape: &[usize],
+    dims: &[usize],
+) -> Vec<T> {
+    match op {
+        ReduceOp::Sum => reduce_t::<T, SumR>(x, shape, dims),
+        ReduceOp::Max => reduce_t::<T, MaxR>(x, shape, dims),
+        ReduceOp::Min => reduce_t::<T, MinR>(x, shape, dims),
+    }
+}
+
+/// Reduces over `dims` (sorted, unique), keeping them as size-1 axes.
+pub(crate) fn reduce(op: ReduceOp, s: &Storage, l: &Layout, dims: &[usize]) -> Result<Storage> {
+    if op != ReduceOp::Sum && dims.iter().any(|&d| l.shape()[d] == 0) {
+        return Err(Error::Argument {
+            op: op.name(),
+            msg: format!(
+                "cannot reduce over an empty dimension (shape {:?})",
+                l.shape()
+            ),
+        });
+    }
+    let owned;
+    let s = if l.contiguous_range().is_some_and(|r| r.start == 0 && r.end == s.len()) {
+        s
+    } else {
+        owned = contiguous(s, l);
+        &owned
+    };
+    let shape = l.shape();
+    Ok(match s {
+        Storage::F32(x) => Storage::F32(reduce_typed(op, x, shape, dims)),
+        Storage::F64(x) => Storage::F64(reduce_typed(op, x, shape, dims)),
+        Storage::I64(x) => Storage::I64(reduce_typed(op, x, shape, dims)),
+    })
+}
+
+fn argmax_t<T: Element + Sync>(x: &[T], outer: usize, r: usize, inner: usize) -> Vec<i64> {
+    let mut out = vec![0i64; outer * inner];
+    par_chunks(&mut out, TASK_SIZE / r.max(1) + 1, |c, o| {
+        let per = TASK_SIZE / r.max(1) + 1;
+        for (i, y) in o.iter_mut().enumerate() {
+            let flat = c * per + i;
+            let (a, b) = (flat / inner, flat % inner);
+            let mut best = x[a * r * inner + b];
+            let mut arg = 0;
+            for k in 1..r {
+                let v = x[(a * r + k) * inner + b];
+                if !best.is_nan() && (v > best || v.is_nan()) {
+                    best = v;
+                    arg = k;
+                }
+            }
+            *y = arg as i64;
+        }
+    });
+    out
+}
+
+/// Index of the (first) largest value along `dim`, as i64, keeping `dim` as a size-1 axis.
+/// NaN counts as the largest value, as in PyTorch.
+pub(crate) fn argmax(s: &Storage, l: &Layout, dim: usize) -> Result<Storage> {
+    let shape = l.shape();
+    if shape[dim] == 0 {
+        return Err(Error::Argument {
+            op: "argmax",
+            msg: format!("cannot take argmax over an empty dimension (shape {shape:?})"),
+        });
+    }
+    let c = contiguous(s, l);
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let r = shape[dim];
+    Ok(Storage::I64(match &c {
+        Storage::F32(x) => argmax_t(x, outer, r, inner),
+        Storage::F64(x) => argmax_t(x, outer, r, inner),
+        Storage::I64(x) => argmax_t(x, outer, r, inner),
+    }))
+}
+
+/// Per-row `logsumexp(x) - x[label]` for logits `[n, c]` and i64 labels `[n]`.
+pub(crate) fn softmax_cross_entropy(
+    logits: &Storage,
+    ll: &Layout,
+    labels: &Storage,
+    lab_l: &Layout,
+) -> Result<Storage> {
+    let (n, c) = (ll.shape()[0], ll.shape()[1]);
+    let Storage::I64(lab) = contiguous(labels, lab_l) else {
+        return Err(Error::UnsupportedDType {
+            op: "softmax_cross_entropy (labels)",
+            dtype: labels.dtype(),
+        });
+    };
+    if let Some(&bad) = lab.iter().find(|&&v| v < 0 || v as usize >= c) {
+        return Err(Error::Index {
+            op: "softmax_cross_entropy",
+            index: bad,
+            size: c,
+        });
+    }
+    fn rows<T: crate::Float + Default>(x: &[T], lab: &[i64], n: usize, c: usize) -> Vec<T> {
+        let mut out = vec![T::ZERO; n];
+        par_chunks(&mut out, (TASK_SIZE / c.max(1)).max(1), |k, o| {
+            let per = (TASK_SIZE / c.max(1)).max(1);
+            for (i, y) in o.iter_mut().enumerate() {
+                let row = k * per + i;
+                let xs = &x[row * c..(row + 1) * c];
+                let m = reduce_slice::<T, MaxR>(xs);
+                let mut sum = T::ZERO;
+                for &v in xs {
+                    sum = sum + (v - m).exp();
+                }
+                *y = m + sum.ln() - xs[lab[row] as usize];
+            }
+        });
+        out
+    }
+    let x = contiguous(logits, ll);
+    Ok(match &x {
+        Storage::F32(x) => Storage::F32(rows(x, &lab, n, c)),
+        Storage::F64(x) => Storage::F64(rows(x, &lab, n, c)),
+        Storage::I64(_) => {
+            return Err(Error::UnsupportedDType {
+                op: "softmax_cross_entropy",
+                dtype: DType::I64,
+            });
+        }
+    })
+}

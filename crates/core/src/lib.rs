@@ -1,0 +1,49 @@
+//! # ferrograd-core
+//!
+//! The foundation of ferrograd: n-dimensional [`Tensor`]s of f32, f64 and i64 with
+//! NumPy/PyTorch broadcasting, fast CPU kernels (multithreaded GEMM through the `gemm` crate,
+//! vectorised elementwise loops and reductions over rayon), and reverse-mode automatic
+//! differentiation with higher-order gradients and a finite-difference [`gradcheck`].
+//!
+//! Layout of the crate:
+//! - [`shape`], `storage`, `tensor`: layouts and views, shared buffers, the tensor handle;
+//! - `ops`: the closed set of primitive ops ([`ops::Op`]) and the public tensor methods;
+//! - `kernels`: the CPU loops behind the primitives;
+//! - `autograd`: grad mode, the backward walk and every op's backward rule;
+//! - [`gradcheck`](crate::gradcheck()): numerical verification of gradients.
+//!
+//! ```
+//! use ferrograd_core::{DType, Rng, Tensor};
+//! let mut rng = Rng::new(0);
+//! let w = Tensor::randn(&[3, 2], 0.0, 1.0, DType::F64, &mut rng)?.with_requires_grad(true);
+//! let x = Tensor::ones(&[4, 3], DType::F64);
+//! let loss = x.matmul(&w)?.tanh()?.sum_all()?;
+//! let grads = loss.backward()?;
+//! assert_eq!(grads.get(&w).unwrap().shape(), &[3, 2]);
+//! # Ok::<(), ferrograd_core::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+mod autograd;
+mod display;
+mod dtype;
+mod error;
+mod gradcheck;
+mod kernels;
+pub mod ops;
+mod random;
+pub mod shape;
+mod storage;
+mod tensor;
+mod threads;
+
+pub use autograd::{BackwardOptions, GradModeGuard, GradStore, enable_grad, is_grad_enabled, no_grad};
+pub use dtype::{DType, Element, Float};
+pub use error::{Error, Result};
+pub use gradcheck::{GradcheckOptions, GradcheckReport, gradcheck, hessian_vector_product};
+pub use random::Rng;
+pub use shape::Layout;
+pub use storage::{Storage, StorageCell, StorageElement};
+pub use tensor::{Tensor, TensorId};
+pub use threads::{ThreadPool, current_threads};

@@ -1,0 +1,101 @@
+//! Numerically stable softmax and log-softmax (compositions of primitives), and the fused
+//! softmax cross-entropy on logits with integer labels (one primitive, for speed and accuracy).
+
+use super::{Op, apply};
+use crate::{DType, Error, Result, Tensor, shape::normalize_dim};
+
+impl Tensor {
+    /// Softmax along `dim`, shifted by the maximum for stability (PyTorch `torch.softmax`).
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let x = Tensor::from_vec(vec![1000.0f64, 1000.0, 0.0, 0.0], &[2, 2])?;
+    /// assert_eq!(x.softmax(-1)?.to_vec::<f64>()?, vec![0.5, 0.5, 0.5, 0.5]);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Dim`] for a bad axis, [`Error::UnsupportedDType`] for integer tensors.
+    pub fn softmax(&self, dim: isize) -> Result<Tensor> {
+        self.float_only("softmax")?;
+        normalize_dim("softmax", dim, self.rank())?;
+        let m = self.max(&[dim], true)?.detach();
+        let e = self.sub(&m)?.exp()?;
+        e.div(&e.sum(&[dim], true)?)
+    }
+
+    /// Log of the softmax along `dim`, computed as `x - logsumexp(x)` (PyTorch
+    /// `torch.log_softmax`).
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let x = Tensor::from_vec(vec![0.0f64, 0.0], &[2])?;
+    /// let y = x.log_softmax(0)?.to_vec::<f64>()?;
+    /// assert!((y[0] + 2f64.ln()).abs() < 1e-12);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Dim`] for a bad axis, [`Error::UnsupportedDType`] for integer tensors.
+    pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
+        self.float_only("log_softmax")?;
+        normalize_dim("log_softmax", dim, self.rank())?;
+        self.sub(&self.logsumexp(&[dim], true)?)
+    }
+
+    /// Per-sample cross-entropy of logits `[n, c]` against i64 class labels `[n]`:
+    /// `logsumexp(logits[i]) - logits[i, labels[i]]`, fused in one pass (PyTorch
+    /// `F.cross_entropy(logits, labels, reduction="none")`). Take `.mean(&[], false)` for the
+    /// usual mean loss.
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let logits = Tensor::from_vec(vec![0.0f64, 0.0, 10.0, 0.0], &[2, 2])?;
+    /// let labels = Tensor::from_vec(vec![1i64, 0], &[2])?;
+    /// let loss = logits.softmax_cross_entropy(&labels)?.to_vec::<f64>()?;
+    /// assert!((loss[0] - 2f64.ln()).abs() < 1e-12);
+    /// assert!(logits.softmax_cross_entropy(&Tensor::from_vec(vec![2i64, 0], &[2])?).is_err());
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Shape`] unless logits are `[n, c]` and labels `[n]`,
+    /// [`Error::UnsupportedDType`] for integer logits or non-i64 labels, [`Error::Index`] for a
+    /// label outside `0..c`.
+    pub fn softmax_cross_entropy(&self, labels: &Tensor) -> Result<Tensor> {
+        const OP: &str = "softmax_cross_entropy";
+        self.float_only(OP)?;
+        if self.rank() != 2 {
+            return Err(Error::Shape {
+                op: OP,
+                expected: "logits of shape [batch, classes]".into(),
+                got: self.shape().to_vec(),
+            });
+        }
+        if labels.dtype() != DType::I64 {
+            return Err(Error::UnsupportedDType {
+                op: "softmax_cross_entropy (labels must be i64)",
+                dtype: labels.dtype(),
+            });
+        }
+        if labels.shape() != [self.shape()[0]] {
+            return Err(Error::Shape {
+                op: OP,
+                expected: format!("labels of shape [{}]", self.shape()[0]),
+                got: labels.shape().to_vec(),
+            });
+        }
+        apply(Op::SoftmaxCrossEntropy, &[self, labels])
+    }
+
+    pub(crate) fn float_only(&self, op: &'static str) -> Result<()> {
+        if self.dtype().is_float() {
+            Ok(())
+        } else {
+            Err(Error::UnsupportedDType {
+                op,
+                dtype: self.dtype(),
+            })
+        }
+    }
+}
