@@ -48,14 +48,22 @@ impl Printer<'_> {
             each(self.value(index));
             return;
         }
-        for i in shown(self.t.shape()[d], self.summarise).into_iter().flatten() {
+        for i in shown(self.t.shape()[d], self.summarise)
+            .into_iter()
+            .flatten()
+        {
             index.push(i);
             self.visit(index, each);
             index.pop();
         }
     }
 
-    fn write(&self, f: &mut fmt::Formatter<'_>, index: &mut Vec<usize>, indent: usize) -> fmt::Result {
+    fn write(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        index: &mut Vec<usize>,
+        indent: usize,
+    ) -> fmt::Result {
         let d = index.len();
         if d == self.t.rank() {
             let s = (self.format)(self.value(index), self.sci);
@@ -63,7 +71,10 @@ impl Printer<'_> {
         }
         f.write_str("[")?;
         let last_dim = d + 1 == self.t.rank();
-        for (k, i) in shown(self.t.shape()[d], self.summarise).into_iter().enumerate() {
+        for (k, i) in shown(self.t.shape()[d], self.summarise)
+            .into_iter()
+            .enumerate()
+        {
             if k > 0 {
                 if last_dim {
                     f.write_str(", ")?;
@@ -90,7 +101,11 @@ impl Printer<'_> {
 }
 
 fn format_float(v: f64, sci: bool) -> String {
-    if sci { format!("{v:.4e}") } else { format!("{v:.4}") }
+    if sci {
+        format!("{v:.4e}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 fn format_int(v: f64, _sci: bool) -> String {
@@ -105,7 +120,11 @@ impl fmt::Display for Tensor {
             storage: &storage,
             summarise: self.numel() > SUMMARY_THRESHOLD,
             width: 0,
-            format: if self.dtype() == DType::I64 { format_int } else { format_float },
+            format: if self.dtype() == DType::I64 {
+                format_int
+            } else {
+                format_float
+            },
             sci: false,
         };
         if self.dtype() != DType::I64 {
@@ -119,7 +138,9 @@ impl fmt::Display for Tensor {
             p.sci = hi >= 1e8 || (lo < 1e-4 && hi > 0.0);
         }
         let mut width = 0;
-        p.visit(&mut Vec::new(), &mut |v| width = width.max((p.format)(v, p.sci).len()));
+        p.visit(&mut Vec::new(), &mut |v| {
+            width = width.max((p.format)(v, p.sci).len())
+        });
         p.width = width;
         f.write_str("tensor(")?;
         p.write(f, &mut Vec::new(), "tensor(".len())?;

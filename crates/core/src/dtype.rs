@@ -101,16 +101,24 @@ macro_rules! impl_element {
     };
 }
 
-impl_element!(f32, DType::F32, f32::NEG_INFINITY, f32::INFINITY, |v: f32| v
-    .is_nan());
-impl_element!(f64, DType::F64, f64::NEG_INFINITY, f64::INFINITY, |v: f64| v
-    .is_nan());
+impl_element!(
+    f32,
+    DType::F32,
+    f32::NEG_INFINITY,
+    f32::INFINITY,
+    |v: f32| v.is_nan()
+);
+impl_element!(
+    f64,
+    DType::F64,
+    f64::NEG_INFINITY,
+    f64::INFINITY,
+    |v: f64| v.is_nan()
+);
 impl_element!(i64, DType::I64, i64::MIN, i64::MAX, |_v: i64| false);
 
 /// A floating-point element: the transcendental functions kernels need.
-pub trait Float:
-    Element + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self>
-{
+pub trait Float: Element + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self> {
     /// `e^x`.
     fn exp(self) -> Self;
     /// `e^x - 1`, accurate near 0.

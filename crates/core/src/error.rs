@@ -25,7 +25,9 @@ pub enum Error {
         got: Vec<usize>,
     },
     /// Matrix product of incompatible operands.
-    #[error("matmul: shapes {lhs:?} and {rhs:?} are not compatible (inner dimensions {k_lhs} and {k_rhs})")]
+    #[error(
+        "matmul: shapes {lhs:?} and {rhs:?} are not compatible (inner dimensions {k_lhs} and {k_rhs})"
+    )]
     MatMul {
         lhs: Vec<usize>,
         rhs: Vec<usize>,

@@ -38,7 +38,9 @@ mod storage;
 mod tensor;
 mod threads;
 
-pub use autograd::{BackwardOptions, GradModeGuard, GradStore, enable_grad, is_grad_enabled, no_grad};
+pub use autograd::{
+    BackwardOptions, GradModeGuard, GradStore, enable_grad, is_grad_enabled, no_grad,
+};
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};
 pub use gradcheck::{GradcheckOptions, GradcheckReport, gradcheck, hessian_vector_product};

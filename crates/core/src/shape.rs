@@ -63,8 +63,16 @@ pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Resul
     let rank = lhs.len().max(rhs.len());
     let mut out = vec![0; rank];
     for i in 0..rank {
-        let l = if i < rank - lhs.len() { 1 } else { lhs[i - (rank - lhs.len())] };
-        let r = if i < rank - rhs.len() { 1 } else { rhs[i - (rank - rhs.len())] };
+        let l = if i < rank - lhs.len() {
+            1
+        } else {
+            lhs[i - (rank - lhs.len())]
+        };
+        let r = if i < rank - rhs.len() {
+            1
+        } else {
+            rhs[i - (rank - rhs.len())]
+        };
         out[i] = if l == r || r == 1 {
             l
         } else if l == 1 {

@@ -330,7 +330,11 @@ impl Tensor {
         if let Some(r) = self.0.layout.contiguous_range() {
             return Ok(data[r].to_vec());
         }
-        Ok(crate::kernels::elementwise::map1(data, &self.0.layout, |v: T| v))
+        Ok(crate::kernels::elementwise::map1(
+            data,
+            &self.0.layout,
+            |v: T| v,
+        ))
     }
 
     /// The elements converted to f64, in row-major order.

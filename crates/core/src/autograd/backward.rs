@@ -94,8 +94,7 @@ impl Tensor {
         if self.numel() != 1 {
             return Err(Error::Shape {
                 op: "backward",
-                expected: "a tensor with one element (use backward_with to pass a gradient)"
-                    .into(),
+                expected: "a tensor with one element (use backward_with to pass a gradient)".into(),
                 got: self.shape().to_vec(),
             });
         }

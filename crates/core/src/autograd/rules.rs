@@ -90,12 +90,17 @@ pub(crate) fn backward(
                 BinaryOp::Pow => {
                     let ga = g.mul(&y.mul(&x.pow(&y.sub_scalar(1.0)?)?)?)?;
                     // d/dy x^y = x^y ln x, taken as 0 where x == 0 (as PyTorch does).
-                    let log_x = Tensor::where_cond(&mask(x.eq_scalar(0.0))?, &x.zeros_like(), &x.log()?)?;
+                    let log_x =
+                        Tensor::where_cond(&mask(x.eq_scalar(0.0))?, &x.zeros_like(), &x.log()?)?;
                     (ga, g.mul(&out.mul(&log_x)?)?)
                 }
                 BinaryOp::Maximum | BinaryOp::Minimum => {
                     // The winner takes the gradient; ties split it evenly (as PyTorch).
-                    let wins = if *b == BinaryOp::Maximum { x.gt(y) } else { x.lt(y) };
+                    let wins = if *b == BinaryOp::Maximum {
+                        x.gt(y)
+                    } else {
+                        x.lt(y)
+                    };
                     let share = mask(wins)?.add(&mask(x.eq(y))?.mul_scalar(0.5)?)?;
                     let ga = g.mul(&share)?;
                     (ga.clone(), g.sub(&ga)?)
@@ -172,7 +177,11 @@ pub(crate) fn backward(
         }
         Op::ScatterAdd { dim } => {
             let idx = &inputs[1];
-            Ok(vec![Some(g.clone()), None, Some(g.gather(*dim as isize, idx)?)])
+            Ok(vec![
+                Some(g.clone()),
+                None,
+                Some(g.gather(*dim as isize, idx)?),
+            ])
         }
         Op::Cast(_) => {
             if x.dtype().is_float() {

@@ -108,9 +108,15 @@ pub(crate) fn scatter_add(
     let mut out = contiguous(base, lb);
     let src = contiguous(src, ls);
     match (&mut out, &src) {
-        (Storage::F32(o), Storage::F32(s)) => scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?,
-        (Storage::F64(o), Storage::F64(s)) => scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?,
-        (Storage::I64(o), Storage::I64(s)) => scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?,
+        (Storage::F32(o), Storage::F32(s)) => {
+            scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?
+        }
+        (Storage::F64(o), Storage::F64(s)) => {
+            scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?
+        }
+        (Storage::I64(o), Storage::I64(s)) => {
+            scatter_add_t(o, lb.shape(), &ix, li.shape(), s, dim)?
+        }
         (o, s) => {
             return Err(Error::DTypeMismatch {
                 op: "scatter_add",

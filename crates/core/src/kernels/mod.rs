@@ -43,8 +43,8 @@ impl<const N: usize> Plan<N> {
         for (d, &size) in shape.iter().enumerate() {
             if size != 1 {
                 dims.push(size);
-                for k in 0..N {
-                    strides[k].push(layouts[k].strides()[d]);
+                for (s, l) in strides.iter_mut().zip(&layouts) {
+                    s.push(l.strides()[d]);
                 }
             }
         }
@@ -86,8 +86,8 @@ impl<const N: usize> Plan<N> {
             let size = self.outer_shape[d];
             let i = row % size;
             row /= size;
-            for k in 0..N {
-                off[k] += i * self.outer_strides[k][d];
+            for (o, strides) in off.iter_mut().zip(&self.outer_strides) {
+                *o += i * strides[d];
             }
         }
         off
@@ -146,11 +146,7 @@ pub(crate) fn collect_rows<const N: usize, T: Send + Copy + Default>(
 }
 
 /// Runs `f(chunk_index, chunk)` over fixed-size chunks of `out`, in parallel when large.
-pub(crate) fn par_chunks<T: Send>(
-    out: &mut [T],
-    chunk: usize,
-    f: impl Fn(usize, &mut [T]) + Sync,
-) {
+pub(crate) fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let chunk = chunk.max(1);
     if out.len() < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
         out.chunks_mut(chunk).enumerate().for_each(|(i, c)| f(i, c));

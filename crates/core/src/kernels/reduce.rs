@@ -66,7 +66,10 @@ fn reduce_slice<T: Element, R: Reducer<T>>(x: &[T]) -> T {
     ];
     R::combine(
         total,
-        R::combine(R::combine(pairs[0], pairs[2]), R::combine(pairs[1], pairs[3])),
+        R::combine(
+            R::combine(pairs[0], pairs[2]),
+            R::combine(pairs[1], pairs[3]),
+        ),
     )
 }
 
@@ -79,12 +82,14 @@ fn reduce_block<T: Element + Default, R: Reducer<T>>(
 ) -> Vec<T> {
     let mut out = vec![R::INIT; outer * inner];
     if inner == 1 {
-        if outer == 1 && r >= PARALLEL_THRESHOLD && rayon::current_num_threads() > 1 {
-            // One long reduction: fixed-size partial results, combined in order.
-            let partials: Vec<T> = x
-                .par_chunks(TASK_SIZE)
-                .map(reduce_slice::<T, R>)
-                .collect();
+        if outer == 1 && r >= PARALLEL_THRESHOLD {
+            // One long reduction: fixed-size partial results, combined in order, so the result
+            // is the same whether the pieces ran on one thread or several.
+            let partials: Vec<T> = if rayon::current_num_threads() > 1 {
+                x.par_chunks(TASK_SIZE).map(reduce_slice::<T, R>).collect()
+            } else {
+                x.chunks(TASK_SIZE).map(reduce_slice::<T, R>).collect()
+            };
             out[0] = reduce_slice::<T, R>(&partials);
         } else {
             let per_task = (TASK_SIZE / r.max(1)).max(1);
@@ -180,7 +185,10 @@ pub(crate) fn reduce(op: ReduceOp, s: &Storage, l: &Layout, dims: &[usize]) -> R
         });
     }
     let owned;
-    let s = if l.contiguous_range().is_some_and(|r| r.start == 0 && r.end == s.len()) {
+    let s = if l
+        .contiguous_range()
+        .is_some_and(|r| r.start == 0 && r.end == s.len())
+    {
         s
     } else {
         owned = contiguous(s, l);

@@ -218,12 +218,16 @@ impl Op {
 /// Evaluates `op` on `inputs` (already validated) and returns the output's storage and layout.
 /// View ops return the input's storage with a new layout.
 fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
-    let fresh = |s: Storage, shape: &[usize]| (Arc::new(StorageCell::new(s)), Layout::contiguous(shape));
+    let fresh =
+        |s: Storage, shape: &[usize]| (Arc::new(StorageCell::new(s)), Layout::contiguous(shape));
     let x = inputs[0];
     let xl = x.layout();
     let view = |l: Layout| (x.storage_cell().clone(), l);
     Ok(match op {
-        Op::Unary(u) => fresh(kernels::elementwise::unary(*u, &x.storage(), xl)?, x.shape()),
+        Op::Unary(u) => fresh(
+            kernels::elementwise::unary(*u, &x.storage(), xl)?,
+            x.shape(),
+        ),
         Op::Powf(e) => fresh(kernels::elementwise::powf(&x.storage(), xl, *e)?, x.shape()),
         Op::Binary(b) => {
             let y = inputs[1];
@@ -306,15 +310,14 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
             fresh(s, x.shape())
         }
         Op::Cast(dt) => fresh(kernels::elementwise::cast(&x.storage(), xl, *dt), x.shape()),
-        Op::Contiguous => fresh(kernels::elementwise::contiguous(&x.storage(), xl), x.shape()),
+        Op::Contiguous => fresh(
+            kernels::elementwise::contiguous(&x.storage(), xl),
+            x.shape(),
+        ),
         Op::SoftmaxCrossEntropy => {
             let y = inputs[1];
-            let s = kernels::reduce::softmax_cross_entropy(
-                &x.storage(),
-                xl,
-                &y.storage(),
-                y.layout(),
-            )?;
+            let s =
+                kernels::reduce::softmax_cross_entropy(&x.storage(), xl, &y.storage(), y.layout())?;
             fresh(s, &x.shape()[..1])
         }
     })

@@ -229,14 +229,7 @@ impl Tensor {
         if start == 0 && len == size {
             return Ok(self.clone());
         }
-        apply(
-            Op::Narrow {
-                dim: d,
-                start,
-                len,
-            },
-            &[self],
-        )
+        apply(Op::Narrow { dim: d, start, len }, &[self])
     }
 
     /// A contiguous tensor with the same values (PyTorch `tensor.contiguous`): this tensor
@@ -282,9 +275,7 @@ impl Tensor {
                 });
             }
             let same_rank = t.rank() == first.rank();
-            if !same_rank
-                || (0..t.rank()).any(|i| i != d && t.shape()[i] != first.shape()[i])
-            {
+            if !same_rank || (0..t.rank()).any(|i| i != d && t.shape()[i] != first.shape()[i]) {
                 let mut expected = first.shape().to_vec();
                 if same_rank {
                     expected[d] = t.shape()[d];

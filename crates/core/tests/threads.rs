@@ -1,0 +1,41 @@
+//! Results do not depend on the thread count: kernels split work in fixed-size pieces.
+
+use ferrograd_core::{DType, Rng, Tensor, ThreadPool};
+
+#[test]
+fn large_kernels_give_identical_results_on_1_and_2_threads() {
+    let mut rng = Rng::new(5);
+    let x = Tensor::randn(&[300, 1000], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let b = Tensor::randn(&[1000], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let w = Tensor::randn(&[1000, 64], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let run = |threads: usize| {
+        ThreadPool::new(threads).unwrap().install(|| {
+            let y = x.add(&b).unwrap().tanh().unwrap();
+            vec![
+                y.sum_all().unwrap().to_vec::<f32>().unwrap(),
+                y.sum(&[0], false).unwrap().to_vec::<f32>().unwrap(),
+                y.max(&[1], false).unwrap().to_vec::<f32>().unwrap(),
+                y.matmul(&w).unwrap().to_vec::<f32>().unwrap(),
+            ]
+        })
+    };
+    let (one, two) = (run(1), run(2));
+    for (a, b) in one[..3].iter().zip(&two[..3]) {
+        assert_eq!(a, b);
+    }
+    // GEMM blocks differently per thread count; the sums agree to rounding.
+    for (a, b) in one[3].iter().zip(&two[3]) {
+        assert!((a - b).abs() <= 1e-3 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn random_tensors_are_reproducible() {
+    let a = Tensor::randn(&[1000], 0.0, 1.0, DType::F64, &mut Rng::new(1)).unwrap();
+    let b = ThreadPool::new(2)
+        .unwrap()
+        .install(|| Tensor::randn(&[1000], 0.0, 1.0, DType::F64, &mut Rng::new(1)).unwrap());
+    assert_eq!(a.to_vec::<f64>().unwrap(), b.to_vec::<f64>().unwrap());
+    let mean = a.mean(&[], false).unwrap().item().unwrap();
+    assert!(mean.abs() < 0.1, "{mean}");
+}
