@@ -25,6 +25,11 @@ impl GradStore {
         self.grads.remove(&t.id())
     }
 
+    /// Sets (or replaces) the gradient of `t`, e.g. after clipping or averaging.
+    pub fn insert(&mut self, t: &Tensor, grad: Tensor) {
+        self.grads.insert(t.id(), grad);
+    }
+
     /// Number of gradients held.
     pub fn len(&self) -> usize {
         self.grads.len()

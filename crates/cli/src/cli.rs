@@ -1,0 +1,248 @@
+//! Command-line arguments (clap). Values are parsed into typed options here, so a bad flag is
+//! reported by clap with the flag's name and the accepted values before anything runs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ferrograd_data::DatasetKind;
+use ferrograd_nn::{Activation, Schedule};
+
+/// Train, evaluate and use neural-network image classifiers on the CPU.
+#[derive(Parser, Debug)]
+#[command(name = "ferrograd", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a classifier (with no options: an MLP on the embedded 8x8 digits, in seconds).
+    Train(TrainArgs),
+    /// Score a saved model on a data set's test split.
+    Eval(EvalArgs),
+    /// Classify image files (PNG or PGM, any size) with a saved model.
+    Predict(PredictArgs),
+}
+
+/// Which network to train.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModelKind {
+    /// A multilayer perceptron with the --hidden layers.
+    Mlp,
+    /// Logistic (softmax) regression: one linear layer, no hidden layers.
+    Logistic,
+}
+
+/// Which optimizer updates the weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerKind {
+    /// Gradient descent / SGD, with --momentum and --nesterov.
+    Sgd,
+    /// Adam (L2 weight decay).
+    Adam,
+    /// AdamW (decoupled weight decay).
+    Adamw,
+    /// RMSprop (with --momentum).
+    Rmsprop,
+    /// Adagrad.
+    Adagrad,
+}
+
+impl OptimizerKind {
+    /// The default learning rate of each optimizer.
+    pub fn default_lr(self) -> f64 {
+        match self {
+            OptimizerKind::Sgd => 0.1,
+            OptimizerKind::Adam | OptimizerKind::Adamw => 1e-3,
+            OptimizerKind::Rmsprop => 1e-3,
+            OptimizerKind::Adagrad => 0.01,
+        }
+    }
+}
+
+fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
+    s.parse::<DatasetKind>().map_err(|e| e.to_string())
+}
+
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    s.parse::<Activation>().map_err(|e| e.to_string())
+}
+
+fn parse_schedule(s: &str) -> Result<Schedule, String> {
+    s.parse::<Schedule>().map_err(|e| e.to_string())
+}
+
+/// Hidden layer widths, parsed from `256,128` (`none` for no hidden layer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HiddenSizes(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
+    if s.trim().is_empty() || s == "none" {
+        return Ok(HiddenSizes(Vec::new()));
+    }
+    s.split(',')
+        .map(|p| match p.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{p:?} is not a positive layer width (expected e.g. 256,128)")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(HiddenSizes)
+}
+
+fn positive_usize(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{s:?} is not a positive integer")),
+    }
+}
+
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a non-negative number")),
+    }
+}
+
+fn positive(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number")),
+    }
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number in [0, 1)")),
+    }
+}
+
+/// Where a data set comes from.
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Folder holding the data set's standard files (e.g. train-images-idx3-ubyte.gz), or a
+    /// parent of a folder named after the data set.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Download MNIST / Fashion-MNIST into the cache folder when no local copy is found.
+    #[arg(long)]
+    pub download: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Data set: digits (embedded), mnist, fashion-mnist, cifar10.
+    #[arg(long, default_value = "digits", value_parser = parse_dataset)]
+    pub dataset: DatasetKind,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Network: an MLP, or logistic (softmax) regression.
+    #[arg(long, value_enum, default_value = "mlp")]
+    pub model: ModelKind,
+    /// Hidden layer widths of the MLP, comma separated.
+    #[arg(long, default_value = "256,128", value_parser = parse_hidden)]
+    pub hidden: HiddenSizes,
+    /// Hidden activation: relu, tanh, sigmoid, hard-sigmoid, hard-tanh, leaky-relu[:SLOPE],
+    /// prelu, elu[:ALPHA], softplus, silu, gelu, gelu-tanh, maxout[:K].
+    #[arg(long, default_value = "relu", value_parser = parse_activation)]
+    pub activation: Activation,
+    /// Dropout probability after each hidden activation.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub dropout: f64,
+    /// Optimizer.
+    #[arg(long, value_enum, default_value = "adam")]
+    pub optimizer: OptimizerKind,
+    /// Learning rate (default: 0.1 for sgd, 1e-3 for adam/adamw/rmsprop, 0.01 for adagrad).
+    #[arg(long, value_parser = positive)]
+    pub lr: Option<f64>,
+    /// Momentum (sgd, rmsprop).
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub momentum: f64,
+    /// Nesterov momentum (sgd; needs --momentum > 0).
+    #[arg(long)]
+    pub nesterov: bool,
+    /// Weight decay (L2 for sgd/adam/rmsprop/adagrad, decoupled for adamw).
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    pub weight_decay: f64,
+    /// Learning-rate schedule: constant, step:EPOCHS[:GAMMA], exponential[:GAMMA],
+    /// cosine[:T_MAX[:ETA_MIN]] (cosine alone anneals to 0 over the run).
+    #[arg(long, default_value = "cosine", value_parser = parse_schedule)]
+    pub schedule: Schedule,
+    /// Epochs of linear learning-rate warm-up.
+    #[arg(long, default_value_t = 0)]
+    pub warmup: usize,
+    /// Clip the gradients' global L2 norm to this value.
+    #[arg(long, value_parser = positive)]
+    pub clip_grad: Option<f64>,
+    /// Label smoothing of the cross-entropy loss.
+    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
+    pub label_smoothing: f64,
+    /// Samples per mini-batch.
+    #[arg(long, default_value_t = 32, value_parser = positive_usize)]
+    pub batch_size: usize,
+    /// Total epochs (with --resume: the total to reach, counting the epochs already done).
+    #[arg(long, default_value_t = 30, value_parser = positive_usize)]
+    pub epochs: usize,
+    /// Fraction of the training set held out for validation.
+    #[arg(long, default_value_t = 0.1, value_parser = fraction)]
+    pub val_fraction: f64,
+    /// Seed of initialisation, splits, shuffling and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = positive_usize)]
+    pub threads: Option<usize>,
+    /// Output folder for the model, metrics and charts.
+    #[arg(long, default_value = "runs/latest", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Continue training from the checkpoint in this folder (model and optimizer state).
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// Folder of a trained model (the --out of `ferrograd train`).
+    #[arg(long, default_value = "runs/latest", value_name = "DIR")]
+    pub model: PathBuf,
+    /// Data set to score on (default: the one the model was trained on).
+    #[arg(long, value_parser = parse_dataset)]
+    pub dataset: Option<DatasetKind>,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Samples per evaluation batch.
+    #[arg(long, default_value_t = 512, value_parser = positive_usize)]
+    pub batch_size: usize,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_parser = positive_usize)]
+    pub threads: Option<usize>,
+}
+
+/// Whether to invert image brightness before classifying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Invert {
+    /// Invert when the image is mostly bright (dark ink on white paper), since the data sets
+    /// have bright strokes on a dark background.
+    Auto,
+    /// Always invert.
+    Yes,
+    /// Never invert.
+    No,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PredictArgs {
+    /// Folder of a trained model (the --out of `ferrograd train`).
+    #[arg(long, default_value = "runs/latest", value_name = "DIR")]
+    pub model: PathBuf,
+    /// Image files (PNG or PGM).
+    #[arg(required = true, value_name = "IMAGE")]
+    pub images: Vec<PathBuf>,
+    /// How many classes to show per image.
+    #[arg(long, default_value_t = 3, value_parser = positive_usize)]
+    pub top: usize,
+    /// Brightness inversion.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub invert: Invert,
+}

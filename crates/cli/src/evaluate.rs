@@ -1,0 +1,129 @@
+//! Scoring a model on a data set: mean loss, accuracy, per-sample predictions with their
+//! confidence, and the confusion matrix; and the `ferrograd eval` command.
+
+use std::sync::Arc;
+
+use ferrograd_core::{ThreadPool, no_grad};
+use ferrograd_data::{DataSource, Loader, LoaderConfig, load};
+use ferrograd_nn::Module;
+
+use crate::cli::EvalArgs;
+use crate::error::{CliError, Result};
+use crate::run_config::RunConfig;
+
+/// The outcome of scoring a model on a data set.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    pub loss: f64,
+    pub accuracy: f64,
+    /// `confusion[true][predicted]` counts.
+    pub confusion: Vec<Vec<usize>>,
+    /// Predicted class of each sample, in data set order.
+    pub predictions: Vec<usize>,
+}
+
+/// Runs the model over the loader's samples in order, without recording gradients.
+pub fn evaluate(model: &dyn Module, loader: &Loader, classes: usize) -> Result<Evaluation> {
+    let _guard = no_grad();
+    let mut confusion = vec![vec![0usize; classes]; classes];
+    let (mut loss_sum, mut n) = (0.0, 0usize);
+    let mut predictions = Vec::with_capacity(loader.dataset().len());
+    for batch in loader.sequential() {
+        let batch = batch?;
+        let logits = model.forward(&batch.x)?;
+        let losses = logits.softmax_cross_entropy(&batch.y)?;
+        loss_sum += losses.sum_all()?.item()?;
+        let pred = logits.argmax(-1, false)?.to_vec::<i64>()?;
+        for (&p, &label) in pred.iter().zip(&batch.y.to_vec::<i64>()?) {
+            confusion[label as usize][p as usize] += 1;
+            predictions.push(p as usize);
+        }
+        n += batch.indices.len();
+    }
+    let correct: usize = (0..classes).map(|c| confusion[c][c]).sum();
+    Ok(Evaluation {
+        loss: loss_sum / n.max(1) as f64,
+        accuracy: correct as f64 / n.max(1) as f64,
+        confusion,
+        predictions,
+    })
+}
+
+/// The confusion matrix as aligned text, rows = true class, columns = predicted class.
+pub fn confusion_table(confusion: &[Vec<usize>], names: &[String]) -> String {
+    let width = confusion
+        .iter()
+        .flatten()
+        .map(|c| c.to_string().len())
+        .max()
+        .unwrap_or(1)
+        .max(3);
+    let label_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(1).min(12);
+    let short = |s: &str| s.chars().take(label_width).collect::<String>();
+    let mut out = format!("{:>label_width$}  predicted ->\n", "true");
+    out.push_str(&format!("{:>label_width$}", ""));
+    for c in 0..confusion.len() {
+        out.push_str(&format!(" {c:>width$}"));
+    }
+    out.push('\n');
+    for (i, row) in confusion.iter().enumerate() {
+        let name = names.get(i).map_or_else(|| i.to_string(), |n| short(n));
+        out.push_str(&format!("{name:>label_width$}"));
+        for v in row {
+            out.push_str(&format!(" {v:>width$}"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// `ferrograd eval`.
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let pool = ThreadPool::new(args.threads.unwrap_or_else(default_threads))?;
+    pool.install(|| {
+        let cfg = RunConfig::load(&args.model)?;
+        let model = cfg.load_model(&args.model)?;
+        let kind = match args.dataset {
+            Some(k) => k,
+            None => cfg.dataset.parse().map_err(|e: ferrograd_data::DataError| CliError::file(
+                args.model.join(crate::run_config::CONFIG_FILE),
+                e.to_string(),
+            ))?,
+        };
+        let (_, test) = load(kind, &DataSource::new(args.data.data_dir.clone(), args.data.download))?;
+        if test.features() != cfg.input || test.num_classes() != cfg.output {
+            return Err(CliError::Flag {
+                flag: "--dataset",
+                msg: format!(
+                    "{kind} has {} features and {} classes; the model expects {} and {}",
+                    test.features(),
+                    test.num_classes(),
+                    cfg.input,
+                    cfg.output
+                ),
+            });
+        }
+        let loader = Loader::new(
+            Arc::new(test),
+            LoaderConfig {
+                batch_size: args.batch_size,
+                normalize: cfg.normalize(),
+                ..Default::default()
+            },
+        )?;
+        let eval = evaluate(&model, &loader, cfg.output)?;
+        println!(
+            "{kind} test: accuracy {:.2}%  loss {:.4}  ({} samples)",
+            eval.accuracy * 100.0,
+            eval.loss,
+            eval.predictions.len()
+        );
+        print!("{}", confusion_table(&eval.confusion, &cfg.class_names));
+        Ok(())
+    })
+}
+
+/// All available cores.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,35 @@
+//! The `ferrograd` command: `train` an image classifier on a data set, `eval` a saved model,
+//! `predict` the classes of image files. Argument parsing lives in `cli`, each command in its
+//! own module, and every failure ends as one `error: ...` line and a non-zero exit code.
+
+mod cli;
+mod error;
+mod evaluate;
+mod image;
+mod output;
+mod plot;
+mod predict;
+mod run_config;
+mod train;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => evaluate::run(&args),
+        Command::Predict(args) => predict::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Charts written as PNG with plotters: the loss and accuracy curves of a run, and the
+//! confusion matrix as a heat map. Text uses an embedded DejaVu Sans, so charts render the same
+//! on machines without system fonts.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use crate::error::{CliError, Result};
+use crate::output::write_atomic;
+use crate::train::EpochMetrics;
+
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+fn register_font() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // The embedded font is valid; if registration failed, text would be missing, not wrong.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    });
+}
+
+/// Renders into an RGB buffer with `draw`, then encodes it as PNG and writes it atomically.
+fn render(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> std::result::Result<(), String>,
+) -> Result<()> {
+    register_font();
+    let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| CliError::file(path, e.to_string()))?;
+        draw(&root).map_err(|e| CliError::file(path, format!("drawing failed: {e}")))?;
+        root.present().map_err(|e| CliError::file(path, e.to_string()))?;
+    }
+    let png = crate::image::encode_png_rgb(&rgb, size.0, size.1)
+        .map_err(|e| CliError::file(path, e))?;
+    write_atomic(path, &png)
+}
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Loss and accuracy per epoch, training and validation, side by side.
+pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
+    render(path, (1000, 400), |root| {
+        let panels = root.split_evenly((1, 2));
+        let epochs = history.len().max(2) as f64;
+        let finite = |v: f64| if v.is_finite() { Some(v) } else { None };
+        let max_loss = history
+            .iter()
+            .flat_map(|m| [finite(m.train_loss), finite(m.val_loss)])
+            .flatten()
+            .fold(0.0f64, f64::max)
+            .max(1e-3)
+            * 1.05;
+        let series: [(&str, &str, f64, Box<dyn Fn(&EpochMetrics) -> (f64, f64)>); 2] = [
+            ("loss", "cross-entropy", max_loss, Box::new(|m| (m.train_loss, m.val_loss))),
+            ("accuracy", "accuracy (%)", 100.0, Box::new(|m| (m.train_accuracy * 100.0, m.val_accuracy * 100.0))),
+        ];
+        for (panel, (title, ylabel, ymax, get)) in panels.iter().zip(series) {
+            let ymin = if title == "accuracy" {
+                history
+                    .iter()
+                    .flat_map(|m| {
+                        let (a, b) = get(m);
+                        [finite(a), finite(b)]
+                    })
+                    .flatten()
+                    .fold(100.0f64, f64::min)
+                    .min(90.0)
+                    .floor()
+            } else {
+                0.0
+            };
+            let mut chart = ChartBuilder::on(panel)
+                .caption(title, ("sans-serif", 22))
+                .margin(12)
+                .x_label_area_size(36)
+                .y_label_area_size(56)
+                .build_cartesian_2d(1.0..epochs, ymin..ymax)
+                .map_err(err)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc(ylabel)
+                .label_style(("sans-serif", 14))
+                .draw()
+                .map_err(err)?;
+            for (name, color, pick) in [
+                ("train", BLUE, 0usize),
+                ("validation", RED, 1usize),
+            ] {
+                let points: Vec<(f64, f64)> = history
+                    .iter()
+                    .filter_map(|m| {
+                        let (a, b) = get(m);
+                        let v = if pick == 0 { a } else { b };
+                        finite(v).map(|v| (m.epoch as f64, v))
+                    })
+                    .collect();
+                chart
+                    .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                    .map_err(err)?
+                    .label(name)
+                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            }
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 14))
+                .draw()
+                .map_err(err)?;
+        }
+        Ok(())
+    })
+}
+
+/// The confusion matrix as a heat map with counts (rows: true class, columns: predicted).
+pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result<()> {
+    let n = matrix.len().max(1);
+    let cell = (560 / n as u32).clamp(24, 64);
+    let size = (cell * n as u32 + 200, cell * n as u32 + 160);
+    render(path, size, |root| {
+        let max = matrix.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
+        let (x0, y0) = (160i32, 60i32);
+        let c = cell as i32;
+        root.draw(&Text::new("confusion matrix (rows: true, columns: predicted)", (10, 12), ("sans-serif", 18)))
+            .map_err(err)?;
+        for (i, row) in matrix.iter().enumerate() {
+            let name = names.get(i).cloned().unwrap_or_else(|| i.to_string());
+            let short: String = name.chars().take(16).collect();
+            root.draw(&Text::new(short, (8, y0 + i as i32 * c + c / 2 - 7), ("sans-serif", 14)))
+                .map_err(err)?;
+            root.draw(&Text::new(i.to_string(), (x0 + i as i32 * c + c / 2 - 4, y0 - 20), ("sans-serif", 14)))
+                .map_err(err)?;
+            for (j, &v) in row.iter().enumerate() {
+                let t = v as f64 / max;
+                let shade = (255.0 * (1.0 - t)) as u8;
+                let fill = RGBColor(shade, shade, 255);
+                let (x, y) = (x0 + j as i32 * c, y0 + i as i32 * c);
+                root.draw(&Rectangle::new([(x, y), (x + c, y + c)], fill.filled())).map_err(err)?;
+                root.draw(&Rectangle::new([(x, y), (x + c, y + c)], BLACK.mix(0.2))).map_err(err)?;
+                let text_color = if t > 0.5 { WHITE } else { BLACK };
+                let label = v.to_string();
+                let tx = x + c / 2 - 4 * label.len() as i32;
+                root.draw(&Text::new(label, (tx, y + c / 2 - 7), ("sans-serif", 13).into_font().color(&text_color)))
+                    .map_err(err)?;
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,45 @@
+//! `ferrograd predict`: classifies image files with a saved model and prints the top classes
+//! with their probabilities.
+
+use ferrograd_core::{Tensor, no_grad};
+use ferrograd_nn::Module;
+
+use crate::cli::{Invert, PredictArgs};
+use crate::error::Result;
+use crate::image;
+use crate::run_config::RunConfig;
+
+/// `ferrograd predict`.
+pub fn run(args: &PredictArgs) -> Result<()> {
+    let cfg = RunConfig::load(&args.model)?;
+    let model = cfg.load_model(&args.model)?;
+    let [channels, height, width] = cfg.image;
+    let norm = cfg.normalize();
+    let _guard = no_grad();
+    for path in &args.images {
+        let img = image::read(path)?.with_channels(channels);
+        let img = img.resize(height, width);
+        let invert = match args.invert {
+            Invert::Yes => true,
+            Invert::No => false,
+            Invert::Auto => img.mean() > 0.5,
+        };
+        let img = if invert { img.inverted() } else { img };
+        // Pixels in [0, 1] correspond to p / max_value of the training data.
+        let x: Vec<f32> = img.data.iter().map(|v| (v - norm.mean) / norm.std).collect();
+        let x = Tensor::from_vec(x, &[1, channels * height * width])?;
+        let probs = model.forward(&x)?.softmax(-1)?.to_vec::<f32>()?;
+        let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let shown: Vec<String> = ranked
+            .iter()
+            .take(args.top)
+            .map(|(c, p)| {
+                let name = cfg.class_names.get(*c).cloned().unwrap_or_else(|| c.to_string());
+                format!("{name} ({:.1}%)", p * 100.0)
+            })
+            .collect();
+        println!("{}: {}", path.display(), shown.join(", "));
+    }
+    Ok(())
+}

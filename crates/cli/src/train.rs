@@ -1,0 +1,457 @@
+//! `ferrograd train`: data preparation, model, loss, optimizer, the training loop with a
+//! progress bar and one line per epoch, evaluation, and the saved run (model, optimizer state,
+//! config, metrics, charts, summary).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferrograd_core::{Rng, Tensor, ThreadPool};
+use ferrograd_data::{DataSource, Dataset, Loader, LoaderConfig, Normalize, load};
+use ferrograd_nn::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
+    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, clip_grad_norm, loss, named_params,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{ModelKind, OptimizerKind, TrainArgs};
+use crate::error::{CliError, Result};
+use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
+use crate::output::{read_json_lines, write_json, write_json_lines};
+use crate::plot;
+use crate::run_config::{
+    MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, read_tensors, write_tensors,
+};
+
+pub const METRICS_FILE: &str = "metrics.jsonl";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const CURVES_FILE: &str = "curves.png";
+pub const CONFUSION_FILE: &str = "confusion.png";
+pub const SAMPLE_FILE: &str = "sample_logits.safetensors";
+
+/// One epoch's figures (a line of `metrics.jsonl`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EpochMetrics {
+    pub epoch: usize,
+    pub lr: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub val_loss: f64,
+    pub val_accuracy: f64,
+    pub samples_per_s: f64,
+    pub seconds: f64,
+}
+
+/// The final figures (`summary.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    pub dataset: String,
+    pub model: String,
+    pub test_accuracy: f64,
+    pub test_loss: f64,
+    pub epochs: usize,
+    pub train_seconds: f64,
+    pub samples_per_s: f64,
+    pub parameters: usize,
+    pub threads: usize,
+}
+
+fn training_config(args: &TrainArgs) -> TrainingConfig {
+    TrainingConfig {
+        optimizer: format!("{:?}", args.optimizer).to_lowercase(),
+        lr: args.lr.unwrap_or(args.optimizer.default_lr()),
+        momentum: args.momentum,
+        nesterov: args.nesterov,
+        weight_decay: args.weight_decay,
+        schedule: args.schedule.to_string(),
+        warmup: args.warmup,
+        clip_grad: args.clip_grad,
+        label_smoothing: args.label_smoothing,
+        batch_size: args.batch_size,
+        epochs: args.epochs,
+        val_fraction: args.val_fraction,
+        seed: args.seed,
+        epochs_done: 0,
+    }
+}
+
+fn build_optimizer(t: &TrainingConfig, params: Vec<(String, Tensor)>) -> Result<Box<dyn Optimizer>> {
+    let kind = OptimizerKind::from_str_lenient(&t.optimizer).ok_or_else(|| CliError::Flag {
+        flag: "--optimizer",
+        msg: format!("unknown optimizer {:?}", t.optimizer),
+    })?;
+    let flag = |e: ferrograd_core::Error| CliError::Flag {
+        flag: "--optimizer",
+        msg: e.to_string(),
+    };
+    Ok(match kind {
+        OptimizerKind::Sgd => Box::new(
+            Sgd::new(
+                params,
+                SgdConfig {
+                    lr: t.lr,
+                    momentum: t.momentum,
+                    nesterov: t.nesterov,
+                    weight_decay: t.weight_decay,
+                    ..Default::default()
+                },
+            )
+            .map_err(flag)?,
+        ),
+        OptimizerKind::Adam | OptimizerKind::Adamw => Box::new(
+            Adam::new(
+                params,
+                AdamConfig {
+                    lr: t.lr,
+                    weight_decay: t.weight_decay,
+                    decoupled: kind == OptimizerKind::Adamw,
+                    ..Default::default()
+                },
+            )
+            .map_err(flag)?,
+        ),
+        OptimizerKind::Rmsprop => Box::new(
+            RmsProp::new(
+                params,
+                RmsPropConfig {
+                    lr: t.lr,
+                    momentum: t.momentum,
+                    weight_decay: t.weight_decay,
+                    ..Default::default()
+                },
+            )
+            .map_err(flag)?,
+        ),
+        OptimizerKind::Adagrad => Box::new(
+            Adagrad::new(
+                params,
+                AdagradConfig {
+                    lr: t.lr,
+                    weight_decay: t.weight_decay,
+                    ..Default::default()
+                },
+            )
+            .map_err(flag)?,
+        ),
+    })
+}
+
+impl OptimizerKind {
+    fn from_str_lenient(s: &str) -> Option<OptimizerKind> {
+        <OptimizerKind as clap::ValueEnum>::from_str(s, true).ok()
+    }
+}
+
+/// The run being trained: its config, model, optimizer and history.
+struct Run {
+    cfg: RunConfig,
+    model: Sequential,
+    optimizer: Box<dyn Optimizer>,
+    history: Vec<EpochMetrics>,
+}
+
+fn new_run(args: &TrainArgs, train: &Dataset, normalize: Normalize) -> Result<Run> {
+    let (model_name, hidden) = match args.model {
+        ModelKind::Mlp => ("mlp", args.hidden.0.clone()),
+        ModelKind::Logistic => ("logistic", Vec::new()),
+    };
+    let cfg = RunConfig::describe(
+        &args.dataset.to_string(),
+        model_name,
+        hidden,
+        args.activation,
+        args.dropout,
+        train,
+        normalize,
+        training_config(args),
+    );
+    let model = cfg.build(&mut Rng::new(args.seed))?;
+    let optimizer = build_optimizer(&cfg.training, named_params(&model))?;
+    Ok(Run {
+        cfg,
+        model,
+        optimizer,
+        history: Vec::new(),
+    })
+}
+
+fn resume_run(args: &TrainArgs, dir: &Path) -> Result<Run> {
+    let mut cfg = RunConfig::load(dir)?;
+    if cfg.dataset != args.dataset.to_string() {
+        return Err(CliError::Flag {
+            flag: "--resume",
+            msg: format!(
+                "the checkpoint in {} was trained on {}, not {} (pass --dataset {})",
+                dir.display(),
+                cfg.dataset,
+                args.dataset,
+                cfg.dataset
+            ),
+        });
+    }
+    cfg.training.epochs = args.epochs;
+    let mut model = cfg.load_model(dir)?;
+    model.set_training(true);
+    let mut optimizer = build_optimizer(&cfg.training, named_params(&model))?;
+    let opt_path = dir.join(OPTIMIZER_FILE);
+    optimizer
+        .load_state(&read_tensors(&opt_path)?)
+        .map_err(|e| CliError::file(&opt_path, e.to_string()))?;
+    let metrics_path = dir.join(METRICS_FILE);
+    let history = if metrics_path.exists() {
+        read_json_lines(&metrics_path)?
+    } else {
+        Vec::new()
+    };
+    Ok(Run {
+        cfg,
+        model,
+        optimizer,
+        history,
+    })
+}
+
+fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {msg}")
+        .map(|s| s.progress_chars("=> "))
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(format!("epoch {epoch:>3}/{epochs}"));
+    bar
+}
+
+/// One pass over the training loader. Returns (mean loss, accuracy, samples).
+fn train_epoch(run: &mut Run, loader: &Loader, epoch: usize) -> Result<(f64, f64, usize)> {
+    let t = run.cfg.training.clone();
+    let bar = progress_bar(loader.num_batches(), epoch + 1, t.epochs);
+    let params: Vec<Tensor> = run.optimizer.params().iter().map(|(_, p)| p.clone()).collect();
+    let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
+    for batch in loader.epoch(epoch as u64) {
+        let batch = batch?;
+        let logits = run.model.forward(&batch.x)?;
+        let loss = loss::cross_entropy(&logits, &batch.y, t.label_smoothing)?;
+        let mut grads = loss.backward()?;
+        if let Some(max_norm) = t.clip_grad {
+            clip_grad_norm(&mut grads, &params, max_norm)?;
+        }
+        run.optimizer.step(&grads)?;
+        let b = batch.indices.len();
+        let l = loss.item()?;
+        if !l.is_finite() {
+            bar.finish_and_clear();
+            return Err(CliError::Flag {
+                flag: "--lr",
+                msg: format!(
+                    "the loss became {l} in epoch {}: training diverged; try a smaller learning rate",
+                    epoch + 1
+                ),
+            });
+        }
+        loss_sum += l * b as f64;
+        correct += ferrograd_nn::accuracy(&logits.detach(), &batch.y)? * b as f64;
+        seen += b;
+        bar.inc(1);
+        bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+    }
+    bar.finish_and_clear();
+    Ok((loss_sum / seen.max(1) as f64, correct / seen.max(1) as f64, seen))
+}
+
+fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, seed: u64) -> Result<Loader> {
+    Ok(Loader::new(
+        Arc::new(data),
+        LoaderConfig {
+            batch_size,
+            seed,
+            normalize: cfg.normalize(),
+            ..Default::default()
+        },
+    )?)
+}
+
+/// Saves the checkpoint and metrics of the run so far.
+fn save_progress(run: &Run, out: &Path) -> Result<()> {
+    write_tensors(&out.join(MODEL_FILE), &named_params(&run.model))?;
+    write_tensors(&out.join(OPTIMIZER_FILE), &run.optimizer.state())?;
+    run.cfg.save(out)?;
+    write_json_lines(&out.join(METRICS_FILE), &run.history)
+}
+
+/// A batch of test inputs with the model's logits, for checking the checkpoint in PyTorch.
+fn save_sample(run: &Run, test: &Loader, out: &Path) -> Result<()> {
+    let _guard = ferrograd_core::no_grad();
+    if let Some(batch) = test.sequential().next() {
+        let batch = batch?;
+        let n = batch.indices.len().min(16);
+        let x = batch.x.narrow(0, 0, n)?.contiguous()?;
+        let logits = run.model.forward(&x)?;
+        write_tensors(
+            &out.join(SAMPLE_FILE),
+            &[("inputs".to_string(), x), ("logits".to_string(), logits)],
+        )?;
+    }
+    Ok(())
+}
+
+/// `ferrograd train`.
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let threads = args.threads.unwrap_or_else(default_threads);
+    let pool = ThreadPool::new(threads)?;
+    pool.install(|| train(args, threads))
+}
+
+fn train(args: &TrainArgs, threads: usize) -> Result<()> {
+    let resumed = args.resume.as_deref().map(|dir| resume_run(args, dir)).transpose()?;
+    // A resumed run keeps its own split, so validation samples never leak into training.
+    let (val_fraction, seed) = resumed.as_ref().map_or((args.val_fraction, args.seed), |r| {
+        (r.cfg.training.val_fraction, r.cfg.training.seed)
+    });
+    let source = DataSource::new(args.data.data_dir.clone(), args.data.download);
+    let (train_full, test) = load(args.dataset, &source)?;
+    let (train, val) = if val_fraction > 0.0 {
+        train_full.stratified_split(val_fraction, seed)?
+    } else {
+        let empty = train_full.subset(&[])?;
+        (train_full, empty)
+    };
+    let mut run = match resumed {
+        Some(run) => run,
+        None => new_run(args, &train, Normalize::from_dataset(&train))?,
+    };
+    if train.features() != run.cfg.input {
+        return Err(CliError::Flag {
+            flag: "--dataset",
+            msg: format!("{} has {} features; the model expects {}", args.dataset, train.features(), run.cfg.input),
+        });
+    }
+    let t = run.cfg.training.clone();
+    let schedule = LrSchedule {
+        base_lr: t.lr,
+        schedule: t.schedule.parse::<Schedule>()?.with_epochs(t.epochs),
+        warmup: t.warmup,
+    };
+    let classes = run.cfg.output;
+    let n_params: usize = named_params(&run.model).iter().map(|(_, p)| p.numel()).sum();
+    println!(
+        "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads",
+        describe_model(&run.cfg),
+        args.dataset,
+        train.len(),
+        val.len(),
+        test.len(),
+        train.features(),
+        classes,
+        n_params,
+        threads
+    );
+    let train_loader = loader(train, &run.cfg, t.batch_size, t.seed)?;
+    let val_loader = loader(val, &run.cfg, 512, t.seed)?;
+    let test_loader = loader(test, &run.cfg, 512, t.seed)?;
+
+    let out = args.out.as_path();
+    let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
+    let mut train_samples = 0usize;
+    let mut epoch_seconds = 0.0;
+    for epoch in t.epochs_done..t.epochs {
+        let lr = schedule.lr_at(epoch);
+        run.optimizer.set_learning_rate(lr);
+        run.model.set_training(true);
+        let start = Instant::now();
+        let (train_loss, train_accuracy, seen) = train_epoch(&mut run, &train_loader, epoch)?;
+        let seconds = start.elapsed().as_secs_f64();
+        run.model.set_training(false);
+        let val = if val_loader.dataset().is_empty() {
+            None
+        } else {
+            Some(evaluate(&run.model, &val_loader, classes)?)
+        };
+        let m = EpochMetrics {
+            epoch: epoch + 1,
+            lr,
+            train_loss,
+            train_accuracy,
+            val_loss: val.as_ref().map_or(f64::NAN, |v| v.loss),
+            val_accuracy: val.as_ref().map_or(f64::NAN, |v| v.accuracy),
+            samples_per_s: seen as f64 / seconds.max(1e-9),
+            seconds,
+        };
+        println!(
+            "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  {:>9.0} samples/s  {:.2} s",
+            m.epoch,
+            t.epochs,
+            m.train_loss,
+            m.train_accuracy * 100.0,
+            m.val_loss,
+            m.val_accuracy * 100.0,
+            m.samples_per_s,
+            m.seconds
+        );
+        run.history.push(m);
+        run.cfg.training.epochs_done = epoch + 1;
+        train_seconds += seconds;
+        epoch_seconds += seconds;
+        train_samples += seen;
+        save_progress(&run, out)?;
+    }
+    save_progress(&run, out)?;
+
+    run.model.set_training(false);
+    let test_eval = evaluate(&run.model, &test_loader, classes)?;
+    report(&run, &test_eval, out, train_seconds, train_samples, epoch_seconds, n_params, threads)?;
+    save_sample(&run, &test_loader, out)?;
+    Ok(())
+}
+
+fn describe_model(cfg: &RunConfig) -> String {
+    if cfg.hidden.is_empty() {
+        format!("softmax regression {} -> {}", cfg.input, cfg.output)
+    } else {
+        let sizes: Vec<String> = std::iter::once(cfg.input)
+            .chain(cfg.hidden.iter().copied())
+            .chain(std::iter::once(cfg.output))
+            .map(|s| s.to_string())
+            .collect();
+        format!("MLP {} ({})", sizes.join("-"), cfg.activation)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn report(
+    run: &Run,
+    test: &Evaluation,
+    out: &Path,
+    train_seconds: f64,
+    train_samples: usize,
+    epoch_seconds: f64,
+    parameters: usize,
+    threads: usize,
+) -> Result<()> {
+    println!(
+        "test: accuracy {:.2}%  loss {:.4}  ({} samples)",
+        test.accuracy * 100.0,
+        test.loss,
+        test.predictions.len()
+    );
+    print!("{}", confusion_table(&test.confusion, &run.cfg.class_names));
+    let summary = Summary {
+        dataset: run.cfg.dataset.clone(),
+        model: describe_model(&run.cfg),
+        test_accuracy: test.accuracy,
+        test_loss: test.loss,
+        epochs: run.cfg.training.epochs_done,
+        train_seconds,
+        samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
+        parameters,
+        threads,
+    };
+    write_json(&out.join(SUMMARY_FILE), &summary)?;
+    plot::curves(&out.join(CURVES_FILE), &run.history)?;
+    plot::confusion(&out.join(CONFUSION_FILE), &test.confusion, &run.cfg.class_names)?;
+    println!(
+        "wrote {}: {MODEL_FILE}, {OPTIMIZER_FILE}, config.json, {METRICS_FILE}, {SUMMARY_FILE}, {CURVES_FILE}, {CONFUSION_FILE}",
+        out.display()
+    );
+    Ok(())
+}

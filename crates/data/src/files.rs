@@ -1,0 +1,167 @@
+//! File helpers shared by the readers and the downloader: reading a file whole, transparently
+//! gunzipping content that starts with the gzip magic bytes, hashing, and atomic writes.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use sha2::{Digest, Sha256};
+
+use crate::error::{DataError, Result};
+
+/// The two bytes every gzip stream starts with.
+pub(crate) const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Whether `bytes` starts with the gzip magic bytes.
+pub(crate) fn is_gzip(bytes: &[u8]) -> bool {
+    bytes.starts_with(&GZIP_MAGIC)
+}
+
+/// Reads `path` whole, gunzipping it when its content (not its name) is gzip.
+pub(crate) fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let bytes = fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decompress_if_gzip(bytes, path)
+}
+
+/// Returns `bytes` gunzipped when they start with the gzip magic bytes, else unchanged;
+/// `path` names the source in errors.
+pub(crate) fn decompress_if_gzip(bytes: Vec<u8>, path: &Path) -> Result<Vec<u8>> {
+    if !is_gzip(&bytes) {
+        return Ok(bytes);
+    }
+    let mut out = Vec::with_capacity(bytes.len().saturating_mul(4));
+    MultiGzDecoder::new(bytes.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::format(path, format!("corrupt gzip data: {e}")))?;
+    Ok(out)
+}
+
+/// Gzips `bytes` (default compression).
+pub(crate) fn gzip(bytes: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let mut enc = GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(bytes).map_err(|e| DataError::io(path, e))?;
+    enc.finish().map_err(|e| DataError::io(path, e))
+}
+
+/// The SHA-256 of `bytes`, as lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to `path` atomically: into a temporary file in the same folder, synced to
+/// disk, then renamed over `path`. Creates the folder when needed. On failure nothing is left
+/// behind.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = TempFile::create_beside(path)?;
+    tmp.file
+        .write_all(bytes)
+        .map_err(|e| DataError::io(&tmp.path, e))?;
+    tmp.persist(path)
+}
+
+/// A temporary file beside its final destination, removed on drop unless persisted.
+pub(crate) struct TempFile {
+    pub(crate) path: PathBuf,
+    pub(crate) file: fs::File,
+    keep: bool,
+}
+
+impl TempFile {
+    /// Creates a new, uniquely named temporary file in the folder of `dest` (creating the
+    /// folder when needed).
+    pub(crate) fn create_beside(dest: &Path) -> Result<TempFile> {
+        let dir = match dest.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+        let base = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "data".to_string());
+        let pid = std::process::id();
+        let mut last_err = None;
+        for attempt in 0..100u32 {
+            let path = dir.join(format!(".{base}.{pid}.{attempt}.part"));
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(file) => {
+                    return Ok(TempFile {
+                        path,
+                        file,
+                        keep: false,
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
+                Err(e) => return Err(DataError::io(&path, e)),
+            }
+        }
+        Err(DataError::io(
+            &dir,
+            last_err.unwrap_or_else(|| std::io::Error::other("no free temporary file name")),
+        ))
+    }
+
+    /// Syncs the file to disk and renames it to `dest`.
+    pub(crate) fn persist(mut self, dest: &Path) -> Result<()> {
+        self.file
+            .sync_all()
+            .map_err(|e| DataError::io(&self.path, e))?;
+        fs::rename(&self.path, dest).map_err(|e| DataError::io(dest, e))?;
+        self.keep = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            // Best effort: the file may already be gone.
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gzip_is_detected_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("a.gz");
+        fs::write(&raw, b"plain").unwrap();
+        assert_eq!(read_maybe_gzip(&raw).unwrap(), b"plain");
+        let gz = dir.path().join("b");
+        fs::write(&gz, gzip(b"zipped", &gz).unwrap()).unwrap();
+        assert_eq!(read_maybe_gzip(&gz).unwrap(), b"zipped");
+        let bad = dir.path().join("c");
+        fs::write(&bad, [0x1f, 0x8b, 0, 0]).unwrap();
+        let err = read_maybe_gzip(&bad).unwrap_err().to_string();
+        assert!(err.contains("corrupt gzip") && err.contains("c"), "{err}");
+    }
+
+    #[test]
+    fn atomic_write_leaves_only_the_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub/out.bin");
+        write_atomic(&dest, b"abc").unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"abc");
+        let names: Vec<_> = fs::read_dir(dest.parent().unwrap()).unwrap().collect();
+        assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn sha256_of_empty_input() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+}

@@ -1,0 +1,45 @@
+//! # ferrograd-nn
+//!
+//! Neural-network building blocks on top of `ferrograd-core`: the [`Module`] trait and layers
+//! ([`Linear`], [`Sequential`], [`Dropout`], [`PRelu`], [`Maxout`], activations), the [`mlp`]
+//! builder (logistic and softmax regression are its zero-hidden-layer case), weight
+//! initialisers, losses, optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop,
+//! Adagrad), learning-rate schedules and gradient clipping. Everything is composed from core
+//! tensor ops, so every layer and loss is differentiable without a hand-written backward.
+//!
+//! ```
+//! use ferrograd_core::{DType, Rng, Tensor};
+//! use ferrograd_nn::{Activation, MlpConfig, Module, Optimizer, Sgd, SgdConfig, loss, mlp, named_params};
+//! let mut rng = Rng::new(0);
+//! let model = mlp(&MlpConfig { input: 4, hidden: vec![8], output: 3, activation: Activation::Relu, dropout: 0.0 }, DType::F32, &mut rng)?;
+//! let params = named_params(&model);
+//! assert_eq!(params[0].0, "layers.0.weight");
+//! let mut opt = Sgd::new(params, SgdConfig { lr: 0.1, ..Default::default() })?;
+//! let x = Tensor::randn(&[5, 4], 0.0, 1.0, DType::F32, &mut rng)?;
+//! let y = Tensor::from_vec(vec![0i64, 1, 2, 0, 1], &[5])?;
+//! let loss = loss::cross_entropy(&model.forward(&x)?, &y, 0.0)?;
+//! opt.step(&loss.backward()?)?;
+//! # Ok::<(), ferrograd_core::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod activation;
+pub mod checkpoint;
+mod dropout;
+pub mod init;
+mod linear;
+pub mod loss;
+mod mlp;
+mod module;
+pub mod optim;
+
+pub use activation::{Activation, Maxout, PRelu};
+pub use dropout::Dropout;
+pub use linear::{Linear, LinearConfig};
+pub use mlp::{MlpConfig, accuracy, mlp};
+pub use module::{Module, Sequential, named_params};
+pub use optim::{
+    Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optim, Optimizer, RmsProp, RmsPropConfig,
+    Schedule, Sgd, SgdConfig, UpdateRule, clip_grad_norm,
+};

@@ -1,0 +1,111 @@
+//! The [`Module`] trait and [`Sequential`]: a layer is a plain struct with a `forward`; its
+//! parameters are reported by name, in a fixed order, so checkpoints are stable and readable by
+//! other tools (`layers.0.weight`, as PyTorch names them).
+
+use ferrograd_core::{Result, Tensor};
+
+/// A layer or model: a function of one tensor, possibly with parameters.
+///
+/// Only `forward` is required. Layers with parameters report them through `visit_params`;
+/// layers that behave differently in training (dropout) react to `set_training`.
+pub trait Module: Send + Sync {
+    /// Applies the layer.
+    ///
+    /// # Errors
+    /// Shape or dtype errors of the underlying ops, naming the op.
+    fn forward(&self, x: &Tensor) -> Result<Tensor>;
+
+    /// Calls `f(name, parameter)` for each parameter, names prefixed with `prefix`.
+    fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
+
+    /// Switches between training and evaluation behaviour (PyTorch `model.train(flag)`).
+    fn set_training(&mut self, _training: bool) {}
+}
+
+/// All parameters of a module with their names, in a deterministic order.
+pub fn named_params(m: &dyn Module) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    m.visit_params("", &mut |name, t| out.push((name, t.clone())));
+    out
+}
+
+/// Joins a prefix and a name with a dot.
+pub(crate) fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Layers applied in order (PyTorch `nn.Sequential`). Parameters are named
+/// `layers.<index>.<name>`, where the index counts every layer, as in PyTorch.
+#[derive(Default)]
+pub struct Sequential {
+    layers: Vec<Box<dyn Module>>,
+}
+
+impl Sequential {
+    /// An empty sequence.
+    pub fn new() -> Self {
+        Sequential::default()
+    }
+
+    /// Appends a layer.
+    pub fn push(&mut self, layer: impl Module + 'static) {
+        self.layers.push(Box::new(layer));
+    }
+
+    /// Appends a layer (builder form).
+    pub fn with_layer(mut self, layer: impl Module + 'static) -> Self {
+        self.push(layer);
+        self
+    }
+
+    /// Number of layers.
+    pub fn len(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// Whether there are no layers.
+    pub fn is_empty(&self) -> bool {
+        self.layers.is_empty()
+    }
+
+    /// Applies the layers in order and returns every intermediate output (the last is the
+    /// model's output), for inspection and teaching.
+    ///
+    /// # Errors
+    /// The first layer error.
+    pub fn forward_all(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        let mut outs = Vec::with_capacity(self.layers.len());
+        let mut h = x.clone();
+        for layer in &self.layers {
+            h = layer.forward(&h)?;
+            outs.push(h.clone());
+        }
+        Ok(outs)
+    }
+}
+
+impl Module for Sequential {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mut h = x.clone();
+        for layer in &self.layers {
+            h = layer.forward(&h)?;
+        }
+        Ok(h)
+    }
+
+    fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_params(&join(&join(prefix, "layers"), &i.to_string()), f);
+        }
+    }
+
+    fn set_training(&mut self, training: bool) {
+        for layer in &mut self.layers {
+            layer.set_training(training);
+        }
+    }
+}

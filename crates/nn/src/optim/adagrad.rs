@@ -1,0 +1,79 @@
+//! The Adagrad rule (PyTorch `torch.optim.Adagrad`): per-parameter learning rates shrinking with
+//! the running sum of squared gradients.
+
+use ferrograd_core::{Result, Tensor};
+
+use super::{UpdateRule, check, ema};
+
+/// Hyperparameters of [`super::Adagrad`] (PyTorch's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdagradConfig {
+    /// Learning rate (default 0.01).
+    pub lr: f64,
+    /// Learning-rate decay per step (default 0).
+    pub lr_decay: f64,
+    /// L2 penalty (default 0).
+    pub weight_decay: f64,
+    /// Initial value of the sum of squares (default 0).
+    pub initial_accumulator_value: f64,
+    /// Added to the denominator (default 1e-10).
+    pub eps: f64,
+}
+
+impl Default for AdagradConfig {
+    fn default() -> Self {
+        AdagradConfig {
+            lr: 0.01,
+            lr_decay: 0.0,
+            weight_decay: 0.0,
+            initial_accumulator_value: 0.0,
+            eps: 1e-10,
+        }
+    }
+}
+
+impl UpdateRule for AdagradConfig {
+    const BUFFERS: &'static [&'static str] = &["sum"];
+    const NAME: &'static str = "adagrad";
+
+    fn validate(&self) -> Result<()> {
+        check(Self::NAME, "lr", self.lr, self.lr >= 0.0)?;
+        check(Self::NAME, "lr_decay", self.lr_decay, self.lr_decay >= 0.0)?;
+        check(
+            Self::NAME,
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+        )?;
+        let init = self.initial_accumulator_value;
+        check(Self::NAME, "initial_accumulator_value", init, init >= 0.0)?;
+        check(Self::NAME, "eps", self.eps, self.eps >= 0.0)
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn update(
+        &self,
+        p: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        t: u64,
+    ) -> Result<Tensor> {
+        let mut g = grad.clone();
+        if self.weight_decay != 0.0 {
+            g = g.add(&p.mul_scalar(self.weight_decay)?)?;
+        }
+        let clr = self.lr / (1.0 + (t - 1) as f64 * self.lr_decay);
+        let init = self.initial_accumulator_value;
+        let sum = ema(&mut buffers[0], &g.square()?, 1.0, 1.0, |g2| {
+            g2.add_scalar(init)
+        })?;
+        p.sub(&g.div(&sum.sqrt()?.add_scalar(self.eps)?)?.mul_scalar(clr)?)
+    }
+}

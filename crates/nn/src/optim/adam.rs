@@ -1,0 +1,111 @@
+//! The Adam rule (PyTorch `torch.optim.Adam` / `AdamW`): bias-corrected first and second moment
+//! estimates. Adam adds `weight_decay * p` to the gradient (L2); AdamW decays the weights
+//! directly, `p *= 1 - lr * weight_decay`, before the update.
+
+use ferrograd_core::{Result, Tensor};
+
+use super::{UpdateRule, check, ema};
+
+/// Hyperparameters of [`super::Adam`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamConfig {
+    /// Learning rate.
+    pub lr: f64,
+    /// Decay rates of the first and second moment estimates.
+    pub betas: (f64, f64),
+    /// Added to the denominator for stability.
+    pub eps: f64,
+    /// Weight decay: an L2 term for Adam, decoupled decay for AdamW.
+    pub weight_decay: f64,
+    /// Decoupled weight decay (AdamW).
+    pub decoupled: bool,
+}
+
+impl Default for AdamConfig {
+    /// PyTorch's Adam defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+    fn default() -> Self {
+        AdamConfig {
+            lr: 1e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+        }
+    }
+}
+
+impl AdamConfig {
+    /// PyTorch's AdamW defaults: Adam's, with decoupled weight decay 0.01.
+    pub fn adamw() -> Self {
+        AdamConfig {
+            weight_decay: 0.01,
+            decoupled: true,
+            ..AdamConfig::default()
+        }
+    }
+}
+
+impl UpdateRule for AdamConfig {
+    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
+    const NAME: &'static str = "adam";
+
+    fn validate(&self) -> Result<()> {
+        check(Self::NAME, "lr", self.lr, self.lr >= 0.0)?;
+        check(
+            Self::NAME,
+            "beta1",
+            self.betas.0,
+            (0.0..1.0).contains(&self.betas.0),
+        )?;
+        check(
+            Self::NAME,
+            "beta2",
+            self.betas.1,
+            (0.0..1.0).contains(&self.betas.1),
+        )?;
+        check(Self::NAME, "eps", self.eps, self.eps >= 0.0)?;
+        check(
+            Self::NAME,
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+        )
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn update(
+        &self,
+        p: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        t: u64,
+    ) -> Result<Tensor> {
+        let (b1, b2) = self.betas;
+        let mut g = grad.clone();
+        let mut value = p.clone();
+        if self.weight_decay != 0.0 {
+            if self.decoupled {
+                value = value.mul_scalar(1.0 - self.lr * self.weight_decay)?;
+            } else {
+                g = g.add(&p.mul_scalar(self.weight_decay)?)?;
+            }
+        }
+        let (first, second) = buffers.split_at_mut(1);
+        let m = ema(&mut first[0], &g, b1, 1.0 - b1, |g| g.mul_scalar(1.0 - b1))?;
+        let g2 = g.square()?;
+        let v = ema(&mut second[0], &g2, b2, 1.0 - b2, |g2| {
+            g2.mul_scalar(1.0 - b2)
+        })?;
+        let bc1 = 1.0 - b1.powi(t as i32);
+        let bc2 = 1.0 - b2.powi(t as i32);
+        let denom = v.sqrt()?.div_scalar(bc2.sqrt())?.add_scalar(self.eps)?;
+        value.sub(&m.div(&denom)?.mul_scalar(self.lr / bc1)?)
+    }
+}

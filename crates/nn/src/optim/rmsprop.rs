@@ -1,0 +1,102 @@
+//! The RMSprop rule (PyTorch `torch.optim.RMSprop`): divides the gradient by a running root mean
+//! square, optionally centred and with momentum.
+
+use ferrograd_core::{Result, Tensor};
+
+use super::{UpdateRule, check, ema};
+
+/// Hyperparameters of [`super::RmsProp`] (PyTorch's defaults).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RmsPropConfig {
+    /// Learning rate (default 0.01).
+    pub lr: f64,
+    /// Smoothing constant of the running mean square (default 0.99).
+    pub alpha: f64,
+    /// Added to the denominator (default 1e-8).
+    pub eps: f64,
+    /// L2 penalty (default 0).
+    pub weight_decay: f64,
+    /// Momentum factor (default 0).
+    pub momentum: f64,
+    /// Normalise by the estimated variance instead of the mean square (default false).
+    pub centered: bool,
+}
+
+impl Default for RmsPropConfig {
+    fn default() -> Self {
+        RmsPropConfig {
+            lr: 0.01,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            centered: false,
+        }
+    }
+}
+
+impl UpdateRule for RmsPropConfig {
+    const BUFFERS: &'static [&'static str] = &["square_avg", "grad_avg", "momentum_buffer"];
+    const NAME: &'static str = "rmsprop";
+
+    fn validate(&self) -> Result<()> {
+        check(Self::NAME, "lr", self.lr, self.lr >= 0.0)?;
+        check(
+            Self::NAME,
+            "alpha",
+            self.alpha,
+            (0.0..=1.0).contains(&self.alpha),
+        )?;
+        check(Self::NAME, "eps", self.eps, self.eps >= 0.0)?;
+        check(
+            Self::NAME,
+            "weight_decay",
+            self.weight_decay,
+            self.weight_decay >= 0.0,
+        )?;
+        check(Self::NAME, "momentum", self.momentum, self.momentum >= 0.0)
+    }
+
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn update(
+        &self,
+        p: &Tensor,
+        grad: &Tensor,
+        buffers: &mut [Option<Tensor>],
+        _t: u64,
+    ) -> Result<Tensor> {
+        let a = self.alpha;
+        let mut g = grad.clone();
+        if self.weight_decay != 0.0 {
+            g = g.add(&p.mul_scalar(self.weight_decay)?)?;
+        }
+        let g2 = g.square()?;
+        let sq = ema(&mut buffers[0], &g2, a, 1.0 - a, |g2| {
+            g2.mul_scalar(1.0 - a)
+        })?;
+        let avg = if self.centered {
+            let ga = ema(&mut buffers[1], &g, a, 1.0 - a, |g| g.mul_scalar(1.0 - a))?;
+            sq.sub(&ga.square()?)?.sqrt()?.add_scalar(self.eps)?
+        } else {
+            sq.sqrt()?.add_scalar(self.eps)?
+        };
+        let mut step = g.div(&avg)?;
+        if self.momentum > 0.0 {
+            step = ema(
+                &mut buffers[2],
+                &step,
+                self.momentum,
+                1.0,
+                |s| Ok(s.clone()),
+            )?;
+        }
+        p.sub(&step.mul_scalar(self.lr)?)
+    }
+}
