@@ -84,7 +84,9 @@ fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
     s.split(',')
         .map(|p| match p.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{p:?} is not a positive layer width (expected e.g. 256,128)")),
+            _ => Err(format!(
+                "{p:?} is not a positive layer width (expected e.g. 256,128)"
+            )),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(HiddenSizes)

@@ -58,7 +58,12 @@ pub fn confusion_table(confusion: &[Vec<usize>], names: &[String]) -> String {
         .max()
         .unwrap_or(1)
         .max(3);
-    let label_width = names.iter().map(|n| n.chars().count()).max().unwrap_or(1).min(12);
+    let label_width = names
+        .iter()
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(1)
+        .min(12);
     let short = |s: &str| s.chars().take(label_width).collect::<String>();
     let mut out = format!("{:>label_width$}  predicted ->\n", "true");
     out.push_str(&format!("{:>label_width$}", ""));
@@ -85,12 +90,20 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         let model = cfg.load_model(&args.model)?;
         let kind = match args.dataset {
             Some(k) => k,
-            None => cfg.dataset.parse().map_err(|e: ferrograd_data::DataError| CliError::file(
-                args.model.join(crate::run_config::CONFIG_FILE),
-                e.to_string(),
-            ))?,
+            None => cfg
+                .dataset
+                .parse()
+                .map_err(|e: ferrograd_data::DataError| {
+                    CliError::file(
+                        args.model.join(crate::run_config::CONFIG_FILE),
+                        e.to_string(),
+                    )
+                })?,
         };
-        let (_, test) = load(kind, &DataSource::new(args.data.data_dir.clone(), args.data.download))?;
+        let (_, test) = load(
+            kind,
+            &DataSource::new(args.data.data_dir.clone(), args.data.download),
+        )?;
         if test.features() != cfg.input || test.num_classes() != cfg.output {
             return Err(CliError::Flag {
                 flag: "--dataset",

@@ -7,6 +7,7 @@ use std::path::Path;
 use crate::error::{CliError, Result};
 
 /// An image as floats in `[0, 1]`, channel-major (`[channels, height, width]`).
+#[derive(Debug, Clone)]
 pub struct Image {
     pub channels: usize,
     pub height: usize,
@@ -29,10 +30,14 @@ pub fn read(path: &Path) -> Result<Image> {
 fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info().map_err(|e| format!("invalid PNG: {e}"))?;
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| format!("invalid PNG: {e}"))?;
     let size = reader.output_buffer_size().ok_or("PNG is too large")?;
     let mut buf = vec![0u8; size];
-    let info = reader.next_frame(&mut buf).map_err(|e| format!("invalid PNG: {e}"))?;
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| format!("invalid PNG: {e}"))?;
     let (w, h) = (info.width as usize, info.height as usize);
     let src_channels = match info.color_type {
         png::ColorType::Grayscale => 1,
@@ -95,20 +100,33 @@ fn decode_pgm(bytes: &[u8]) -> std::result::Result<Image, String> {
     }
     let (w, h, maxval) = (fields[0], fields[1], fields[2]);
     if w == 0 || h == 0 || maxval == 0 || maxval > 65535 || w.saturating_mul(h) > 1 << 28 {
-        return Err(format!("unsupported PGM size {w}x{h} with maximum {maxval}"));
+        return Err(format!(
+            "unsupported PGM size {w}x{h} with maximum {maxval}"
+        ));
     }
     let n = w * h;
     let values: Vec<usize> = if bytes.starts_with(b"P5") {
         let data = &bytes[(i + 1).min(bytes.len())..];
         let bpp = if maxval > 255 { 2 } else { 1 };
         if data.len() < n * bpp {
-            return Err(format!("truncated PGM data: {} of {} bytes", data.len(), n * bpp));
+            return Err(format!(
+                "truncated PGM data: {} of {} bytes",
+                data.len(),
+                n * bpp
+            ));
         }
         (0..n)
-            .map(|k| if bpp == 1 { data[k] as usize } else { (data[2 * k] as usize) << 8 | data[2 * k + 1] as usize })
+            .map(|k| {
+                if bpp == 1 {
+                    data[k] as usize
+                } else {
+                    (data[2 * k] as usize) << 8 | data[2 * k + 1] as usize
+                }
+            })
             .collect()
     } else {
-        let text = std::str::from_utf8(&bytes[i..]).map_err(|_| "ASCII PGM contains non-text bytes")?;
+        let text =
+            std::str::from_utf8(&bytes[i..]).map_err(|_| "ASCII PGM contains non-text bytes")?;
         let v: Vec<usize> = text
             .split_ascii_whitespace()
             .take(n)
@@ -123,7 +141,10 @@ fn decode_pgm(bytes: &[u8]) -> std::result::Result<Image, String> {
         channels: 1,
         height: h,
         width: w,
-        data: values.iter().map(|&v| v.min(maxval) as f32 / maxval as f32).collect(),
+        data: values
+            .iter()
+            .map(|&v| v.min(maxval) as f32 / maxval as f32)
+            .collect(),
     })
 }
 
@@ -136,17 +157,31 @@ impl Image {
         let plane = self.height * self.width;
         let data = if channels == 1 {
             (0..plane)
-                .map(|p| (0..self.channels).map(|c| self.data[c * plane + p]).sum::<f32>() / self.channels as f32)
+                .map(|p| {
+                    (0..self.channels)
+                        .map(|c| self.data[c * plane + p])
+                        .sum::<f32>()
+                        / self.channels as f32
+                })
                 .collect()
         } else {
-            (0..channels).flat_map(|_| self.data[..plane].iter().copied()).collect()
+            (0..channels)
+                .flat_map(|_| self.data[..plane].iter().copied())
+                .collect()
         };
-        Image { channels, data, ..self }
+        Image {
+            channels,
+            data,
+            ..self
+        }
     }
 
     /// Resizes by averaging the source area under each target pixel (box filter).
     pub fn resize(&self, height: usize, width: usize) -> Image {
-        let (sh, sw) = (self.height as f32 / height as f32, self.width as f32 / width as f32);
+        let (sh, sw) = (
+            self.height as f32 / height as f32,
+            self.width as f32 / width as f32,
+        );
         let mut data = vec![0f32; self.channels * height * width];
         for c in 0..self.channels {
             let src = &self.data[c * self.height * self.width..(c + 1) * self.height * self.width];
@@ -163,7 +198,8 @@ impl Image {
                             area += wx * wy;
                         }
                     }
-                    data[c * height * width + ty * width + tx] = if area > 0.0 { sum / area } else { 0.0 };
+                    data[c * height * width + ty * width + tx] =
+                        if area > 0.0 { sum / area } else { 0.0 };
                 }
             }
         }
@@ -212,13 +248,22 @@ mod tests {
         assert_eq!(img.data, vec![0.0, 1.0]);
         let img = decode_pgm(b"P5 2 2 255\n\x00\x80\xff\x00").unwrap();
         assert_eq!((img.width, img.height), (2, 2));
-        assert!(decode_pgm(b"P5 4 4 255\n\x00").unwrap_err().contains("truncated"));
+        assert!(
+            decode_pgm(b"P5 4 4 255\n\x00")
+                .unwrap_err()
+                .contains("truncated")
+        );
         assert!(decode_pgm(b"P5 4").is_err());
     }
 
     #[test]
     fn resize_averages_areas() {
-        let img = Image { channels: 1, height: 2, width: 2, data: vec![0.0, 1.0, 1.0, 0.0] };
+        let img = Image {
+            channels: 1,
+            height: 2,
+            width: 2,
+            data: vec![0.0, 1.0, 1.0, 0.0],
+        };
         assert_eq!(img.resize(1, 1).data, vec![0.5]);
         let up = img.resize(4, 4);
         assert_eq!(up.data[0], 0.0);

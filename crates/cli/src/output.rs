@@ -1,38 +1,22 @@
 //! Files the command writes: every file is written atomically (a temporary file in the same
-//! folder, flushed, then renamed over the target), so an interrupted run never leaves a
+//! folder, synced, then renamed over the target), so an interrupted run never leaves a
 //! half-written model or metrics file behind.
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
 
 use crate::error::{CliError, Result};
 
-/// Writes `bytes` to `path` atomically, creating the folder when needed.
+/// Writes `bytes` to `path` atomically (temporary file, sync, rename), creating the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    std::fs::create_dir_all(dir).map_err(|e| CliError::io(dir, e))?;
-    let name = path.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        CliError::io(path, e)
-    })
+    Ok(ferrograd_data::write_atomic(path, bytes)?)
 }
 
 /// Writes a value as pretty JSON, atomically.
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| CliError::file(path, e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| CliError::file(path, e.to_string()))?;
     write_atomic(path, text.as_bytes())
 }
 

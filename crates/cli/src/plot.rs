@@ -26,20 +26,32 @@ fn register_font() {
 fn render(
     path: &Path,
     size: (u32, u32),
-    draw: impl FnOnce(&DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>) -> std::result::Result<(), String>,
+    draw: impl FnOnce(
+        &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String>,
 ) -> Result<()> {
     register_font();
     let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| CliError::file(path, e.to_string()))?;
+        root.fill(&WHITE)
+            .map_err(|e| CliError::file(path, e.to_string()))?;
         draw(&root).map_err(|e| CliError::file(path, format!("drawing failed: {e}")))?;
-        root.present().map_err(|e| CliError::file(path, e.to_string()))?;
+        root.present()
+            .map_err(|e| CliError::file(path, e.to_string()))?;
     }
-    let png = crate::image::encode_png_rgb(&rgb, size.0, size.1)
-        .map_err(|e| CliError::file(path, e))?;
+    let png =
+        crate::image::encode_png_rgb(&rgb, size.0, size.1).map_err(|e| CliError::file(path, e))?;
     write_atomic(path, &png)
 }
+
+/// A chart panel: title, y label, top of the y range, and (train, validation) values.
+type Panel = (
+    &'static str,
+    &'static str,
+    f64,
+    fn(&EpochMetrics) -> (f64, f64),
+);
 
 fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
@@ -58,9 +70,13 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
             .fold(0.0f64, f64::max)
             .max(1e-3)
             * 1.05;
-        let series: [(&str, &str, f64, Box<dyn Fn(&EpochMetrics) -> (f64, f64)>); 2] = [
-            ("loss", "cross-entropy", max_loss, Box::new(|m| (m.train_loss, m.val_loss))),
-            ("accuracy", "accuracy (%)", 100.0, Box::new(|m| (m.train_accuracy * 100.0, m.val_accuracy * 100.0))),
+        let series: [Panel; 2] = [
+            ("loss", "cross-entropy", max_loss, |m| {
+                (m.train_loss, m.val_loss)
+            }),
+            ("accuracy", "accuracy (%)", 100.0, |m| {
+                (m.train_accuracy * 100.0, m.val_accuracy * 100.0)
+            }),
         ];
         for (panel, (title, ylabel, ymax, get)) in panels.iter().zip(series) {
             let ymin = if title == "accuracy" {
@@ -91,10 +107,7 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
                 .label_style(("sans-serif", 14))
                 .draw()
                 .map_err(err)?;
-            for (name, color, pick) in [
-                ("train", BLUE, 0usize),
-                ("validation", RED, 1usize),
-            ] {
+            for (name, color, pick) in [("train", BLUE, 0usize), ("validation", RED, 1usize)] {
                 let points: Vec<(f64, f64)> = history
                     .iter()
                     .filter_map(|m| {
@@ -107,7 +120,9 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
                     .draw_series(LineSeries::new(points, color.stroke_width(2)))
                     .map_err(err)?
                     .label(name)
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                    });
             }
             chart
                 .configure_series_labels()
@@ -130,27 +145,45 @@ pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result
         let max = matrix.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
         let (x0, y0) = (160i32, 60i32);
         let c = cell as i32;
-        root.draw(&Text::new("confusion matrix (rows: true, columns: predicted)", (10, 12), ("sans-serif", 18)))
-            .map_err(err)?;
+        root.draw(&Text::new(
+            "confusion matrix (rows: true, columns: predicted)",
+            (10, 12),
+            ("sans-serif", 18),
+        ))
+        .map_err(err)?;
         for (i, row) in matrix.iter().enumerate() {
             let name = names.get(i).cloned().unwrap_or_else(|| i.to_string());
             let short: String = name.chars().take(16).collect();
-            root.draw(&Text::new(short, (8, y0 + i as i32 * c + c / 2 - 7), ("sans-serif", 14)))
-                .map_err(err)?;
-            root.draw(&Text::new(i.to_string(), (x0 + i as i32 * c + c / 2 - 4, y0 - 20), ("sans-serif", 14)))
-                .map_err(err)?;
+            root.draw(&Text::new(
+                short,
+                (8, y0 + i as i32 * c + c / 2 - 7),
+                ("sans-serif", 14),
+            ))
+            .map_err(err)?;
+            root.draw(&Text::new(
+                i.to_string(),
+                (x0 + i as i32 * c + c / 2 - 4, y0 - 20),
+                ("sans-serif", 14),
+            ))
+            .map_err(err)?;
             for (j, &v) in row.iter().enumerate() {
                 let t = v as f64 / max;
                 let shade = (255.0 * (1.0 - t)) as u8;
                 let fill = RGBColor(shade, shade, 255);
                 let (x, y) = (x0 + j as i32 * c, y0 + i as i32 * c);
-                root.draw(&Rectangle::new([(x, y), (x + c, y + c)], fill.filled())).map_err(err)?;
-                root.draw(&Rectangle::new([(x, y), (x + c, y + c)], BLACK.mix(0.2))).map_err(err)?;
+                root.draw(&Rectangle::new([(x, y), (x + c, y + c)], fill.filled()))
+                    .map_err(err)?;
+                root.draw(&Rectangle::new([(x, y), (x + c, y + c)], BLACK.mix(0.2)))
+                    .map_err(err)?;
                 let text_color = if t > 0.5 { WHITE } else { BLACK };
                 let label = v.to_string();
                 let tx = x + c / 2 - 4 * label.len() as i32;
-                root.draw(&Text::new(label, (tx, y + c / 2 - 7), ("sans-serif", 13).into_font().color(&text_color)))
-                    .map_err(err)?;
+                root.draw(&Text::new(
+                    label,
+                    (tx, y + c / 2 - 7),
+                    ("sans-serif", 13).into_font().color(&text_color),
+                ))
+                .map_err(err)?;
             }
         }
         Ok(())

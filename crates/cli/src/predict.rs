@@ -26,7 +26,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         };
         let img = if invert { img.inverted() } else { img };
         // Pixels in [0, 1] correspond to p / max_value of the training data.
-        let x: Vec<f32> = img.data.iter().map(|v| (v - norm.mean) / norm.std).collect();
+        let x: Vec<f32> = img
+            .data
+            .iter()
+            .map(|v| (v - norm.mean) / norm.std)
+            .collect();
         let x = Tensor::from_vec(x, &[1, channels * height * width])?;
         let probs = model.forward(&x)?.softmax(-1)?.to_vec::<f32>()?;
         let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
@@ -35,7 +39,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             .iter()
             .take(args.top)
             .map(|(c, p)| {
-                let name = cfg.class_names.get(*c).cloned().unwrap_or_else(|| c.to_string());
+                let name = cfg
+                    .class_names
+                    .get(*c)
+                    .cloned()
+                    .unwrap_or_else(|| c.to_string());
                 format!("{name} ({:.1}%)", p * 100.0)
             })
             .collect();

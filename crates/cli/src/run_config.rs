@@ -6,11 +6,10 @@ use std::path::Path;
 
 use ferrograd_core::{DType, Rng};
 use ferrograd_data::{Dataset, Normalize};
-use ferrograd_nn::{
-    Activation, MlpConfig, Module, Sequential, checkpoint, mlp, named_params,
-};
+use ferrograd_nn::{Activation, MlpConfig, Module, Sequential, checkpoint, mlp, named_params};
 use serde::{Deserialize, Serialize};
 
+use crate::cli::{ModelKind, TrainArgs};
 use crate::error::{CliError, Result};
 use crate::output::write_atomic;
 
@@ -62,32 +61,42 @@ pub struct RunConfig {
 }
 
 impl RunConfig {
-    /// The architecture part, describing `data`'s images and classes.
-    pub fn describe(
-        dataset: &str,
-        model: &str,
-        hidden: Vec<usize>,
-        activation: Activation,
-        dropout: f64,
-        data: &Dataset,
-        normalize: Normalize,
-        training: TrainingConfig,
-    ) -> RunConfig {
+    /// The configuration of a new run of `args` on `data` (its images and classes).
+    pub fn describe(args: &TrainArgs, data: &Dataset, normalize: Normalize) -> RunConfig {
+        let (model, hidden) = match args.model {
+            ModelKind::Mlp => ("mlp", args.hidden.0.clone()),
+            ModelKind::Logistic => ("logistic", Vec::new()),
+        };
         RunConfig {
             format: FORMAT,
-            dataset: dataset.to_string(),
+            dataset: args.dataset.to_string(),
             model: model.to_string(),
             input: data.features(),
             hidden,
             output: data.num_classes(),
-            activation: activation.to_string(),
-            dropout,
+            activation: args.activation.to_string(),
+            dropout: args.dropout,
             image: [data.channels, data.height, data.width],
             max_value: data.max_value,
             normalize_mean: normalize.mean,
             normalize_std: normalize.std,
             class_names: data.class_names.clone(),
-            training,
+            training: TrainingConfig {
+                optimizer: format!("{:?}", args.optimizer).to_lowercase(),
+                lr: args.lr.unwrap_or(args.optimizer.default_lr()),
+                momentum: args.momentum,
+                nesterov: args.nesterov,
+                weight_decay: args.weight_decay,
+                schedule: args.schedule.to_string(),
+                warmup: args.warmup,
+                clip_grad: args.clip_grad,
+                label_smoothing: args.label_smoothing,
+                batch_size: args.batch_size,
+                epochs: args.epochs,
+                val_fraction: args.val_fraction,
+                seed: args.seed,
+                epochs_done: 0,
+            },
         }
     }
 
@@ -126,11 +135,13 @@ impl RunConfig {
         if cfg.format != FORMAT {
             return Err(CliError::file(
                 &path,
-                format!("config format {} is not supported (expected {FORMAT})", cfg.format),
+                format!(
+                    "config format {} is not supported (expected {FORMAT})",
+                    cfg.format
+                ),
             ));
         }
-        if cfg.input != cfg.image.iter().product::<usize>() || cfg.output != cfg.class_names.len()
-        {
+        if cfg.input != cfg.image.iter().product::<usize>() || cfg.output != cfg.class_names.len() {
             return Err(CliError::file(
                 &path,
                 "inconsistent config: input size, image shape and classes disagree",

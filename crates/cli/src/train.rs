@@ -15,7 +15,7 @@ use ferrograd_nn::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{ModelKind, OptimizerKind, TrainArgs};
+use crate::cli::{OptimizerKind, TrainArgs};
 use crate::error::{CliError, Result};
 use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
 use crate::output::{read_json_lines, write_json, write_json_lines};
@@ -57,26 +57,10 @@ pub struct Summary {
     pub threads: usize,
 }
 
-fn training_config(args: &TrainArgs) -> TrainingConfig {
-    TrainingConfig {
-        optimizer: format!("{:?}", args.optimizer).to_lowercase(),
-        lr: args.lr.unwrap_or(args.optimizer.default_lr()),
-        momentum: args.momentum,
-        nesterov: args.nesterov,
-        weight_decay: args.weight_decay,
-        schedule: args.schedule.to_string(),
-        warmup: args.warmup,
-        clip_grad: args.clip_grad,
-        label_smoothing: args.label_smoothing,
-        batch_size: args.batch_size,
-        epochs: args.epochs,
-        val_fraction: args.val_fraction,
-        seed: args.seed,
-        epochs_done: 0,
-    }
-}
-
-fn build_optimizer(t: &TrainingConfig, params: Vec<(String, Tensor)>) -> Result<Box<dyn Optimizer>> {
+fn build_optimizer(
+    t: &TrainingConfig,
+    params: Vec<(String, Tensor)>,
+) -> Result<Box<dyn Optimizer>> {
     let kind = OptimizerKind::from_str_lenient(&t.optimizer).ok_or_else(|| CliError::Flag {
         flag: "--optimizer",
         msg: format!("unknown optimizer {:?}", t.optimizer),
@@ -152,20 +136,7 @@ struct Run {
 }
 
 fn new_run(args: &TrainArgs, train: &Dataset, normalize: Normalize) -> Result<Run> {
-    let (model_name, hidden) = match args.model {
-        ModelKind::Mlp => ("mlp", args.hidden.0.clone()),
-        ModelKind::Logistic => ("logistic", Vec::new()),
-    };
-    let cfg = RunConfig::describe(
-        &args.dataset.to_string(),
-        model_name,
-        hidden,
-        args.activation,
-        args.dropout,
-        train,
-        normalize,
-        training_config(args),
-    );
+    let cfg = RunConfig::describe(args, train, normalize);
     let model = cfg.build(&mut Rng::new(args.seed))?;
     let optimizer = build_optimizer(&cfg.training, named_params(&model))?;
     Ok(Run {
@@ -226,7 +197,12 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
 fn train_epoch(run: &mut Run, loader: &Loader, epoch: usize) -> Result<(f64, f64, usize)> {
     let t = run.cfg.training.clone();
     let bar = progress_bar(loader.num_batches(), epoch + 1, t.epochs);
-    let params: Vec<Tensor> = run.optimizer.params().iter().map(|(_, p)| p.clone()).collect();
+    let params: Vec<Tensor> = run
+        .optimizer
+        .params()
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect();
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
     for batch in loader.epoch(epoch as u64) {
         let batch = batch?;
@@ -256,7 +232,11 @@ fn train_epoch(run: &mut Run, loader: &Loader, epoch: usize) -> Result<(f64, f64
         bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
     }
     bar.finish_and_clear();
-    Ok((loss_sum / seen.max(1) as f64, correct / seen.max(1) as f64, seen))
+    Ok((
+        loss_sum / seen.max(1) as f64,
+        correct / seen.max(1) as f64,
+        seen,
+    ))
 }
 
 fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, seed: u64) -> Result<Loader> {
@@ -303,11 +283,17 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 fn train(args: &TrainArgs, threads: usize) -> Result<()> {
-    let resumed = args.resume.as_deref().map(|dir| resume_run(args, dir)).transpose()?;
+    let resumed = args
+        .resume
+        .as_deref()
+        .map(|dir| resume_run(args, dir))
+        .transpose()?;
     // A resumed run keeps its own split, so validation samples never leak into training.
-    let (val_fraction, seed) = resumed.as_ref().map_or((args.val_fraction, args.seed), |r| {
-        (r.cfg.training.val_fraction, r.cfg.training.seed)
-    });
+    let (val_fraction, seed) = resumed
+        .as_ref()
+        .map_or((args.val_fraction, args.seed), |r| {
+            (r.cfg.training.val_fraction, r.cfg.training.seed)
+        });
     let source = DataSource::new(args.data.data_dir.clone(), args.data.download);
     let (train_full, test) = load(args.dataset, &source)?;
     let (train, val) = if val_fraction > 0.0 {
@@ -323,7 +309,12 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     if train.features() != run.cfg.input {
         return Err(CliError::Flag {
             flag: "--dataset",
-            msg: format!("{} has {} features; the model expects {}", args.dataset, train.features(), run.cfg.input),
+            msg: format!(
+                "{} has {} features; the model expects {}",
+                args.dataset,
+                train.features(),
+                run.cfg.input
+            ),
         });
     }
     let t = run.cfg.training.clone();
@@ -333,7 +324,10 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         warmup: t.warmup,
     };
     let classes = run.cfg.output;
-    let n_params: usize = named_params(&run.model).iter().map(|(_, p)| p.numel()).sum();
+    let n_params: usize = named_params(&run.model)
+        .iter()
+        .map(|(_, p)| p.numel())
+        .sum();
     println!(
         "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads",
         describe_model(&run.cfg),
@@ -399,7 +393,16 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
 
     run.model.set_training(false);
     let test_eval = evaluate(&run.model, &test_loader, classes)?;
-    report(&run, &test_eval, out, train_seconds, train_samples, epoch_seconds, n_params, threads)?;
+    report(
+        &run,
+        &test_eval,
+        out,
+        train_seconds,
+        train_samples,
+        epoch_seconds,
+        n_params,
+        threads,
+    )?;
     save_sample(&run, &test_loader, out)?;
     Ok(())
 }
@@ -448,7 +451,11 @@ fn report(
     };
     write_json(&out.join(SUMMARY_FILE), &summary)?;
     plot::curves(&out.join(CURVES_FILE), &run.history)?;
-    plot::confusion(&out.join(CONFUSION_FILE), &test.confusion, &run.cfg.class_names)?;
+    plot::confusion(
+        &out.join(CONFUSION_FILE),
+        &test.confusion,
+        &run.cfg.class_names,
+    )?;
     println!(
         "wrote {}: {MODEL_FILE}, {OPTIMIZER_FILE}, config.json, {METRICS_FILE}, {SUMMARY_FILE}, {CURVES_FILE}, {CONFUSION_FILE}",
         out.display()

@@ -54,7 +54,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Writes `bytes` to `path` atomically: into a temporary file in the same folder, synced to
 /// disk, then renamed over `path`. Creates the folder when needed. On failure nothing is left
 /// behind.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = TempFile::create_beside(path)?;
     tmp.file
         .write_all(bytes)

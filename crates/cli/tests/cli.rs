@@ -1,0 +1,212 @@
+//! End-to-end tests of the `ferrograd` binary: training writes every promised file, resume and
+//! eval and predict work on what training wrote, and bad input ends in a clear error.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn ferrograd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn train_small(out: &Path, epochs: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "train",
+        "--epochs",
+        epochs,
+        "--hidden",
+        "32",
+        "--threads",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ferrograd(&args)
+}
+
+#[test]
+fn train_writes_model_metrics_charts_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = train_small(&out, "3", &["--lr", "0.01"]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("epoch   3/3"), "{stdout}");
+    assert!(stdout.contains("test: accuracy"), "{stdout}");
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "config.json",
+        "metrics.jsonl",
+        "summary.json",
+        "curves.png",
+        "confusion.png",
+        "sample_logits.safetensors",
+    ] {
+        assert!(out.join(f).is_file(), "missing {f}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left behind");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    for key in [
+        "test_accuracy",
+        "test_loss",
+        "epochs",
+        "train_seconds",
+        "samples_per_s",
+    ] {
+        assert!(summary.get(key).is_some(), "summary lacks {key}");
+    }
+    assert_eq!(summary["epochs"], 3);
+    // A 32-unit MLP learns the digits well beyond chance in three epochs.
+    assert!(
+        summary["test_accuracy"].as_f64().unwrap() > 0.8,
+        "{summary}"
+    );
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 3);
+    let png = std::fs::read(out.join("curves.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"));
+}
+
+#[test]
+fn resume_continues_with_the_optimizer_state_and_eval_and_predict_use_the_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let o = train_small(&out, "2", &["--optimizer", "sgd", "--momentum", "0.9"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let o = train_small(&out, "3", &["--resume", out.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("epoch   3/3") && !stdout.contains("epoch   1/3"),
+        "{stdout}"
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["training"]["epochs_done"], 3);
+    assert_eq!(cfg["training"]["optimizer"], "sgd");
+    assert_eq!(
+        std::fs::read_to_string(out.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
+
+    let o = ferrograd(&["eval", "--model", out.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("digits test: accuracy"), "{stdout}");
+
+    // An 8x8 grey PGM, bright strokes on dark, and a larger PNG of dark ink on white.
+    let pgm = dir.path().join("digit.pgm");
+    let mut bytes = b"P5 8 8 16\n".to_vec();
+    bytes.extend((0..64).map(|i| {
+        if (i % 8) == 3 || (i % 8) == 4 {
+            16u8
+        } else {
+            0
+        }
+    }));
+    std::fs::write(&pgm, bytes).unwrap();
+    let o = ferrograd(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        "--top",
+        "2",
+        pgm.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with(pgm.to_str().unwrap()) && stdout.contains('%'),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches('%').count(), 2, "{stdout}");
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    for (args, needle) in [
+        (vec!["train", "--hidden", "64,0"], "--hidden"),
+        (vec!["train", "--dataset", "imagenet"], "--dataset"),
+        (vec!["train", "--optimizer", "lbfgs"], "--optimizer"),
+        (vec!["train", "--lr=-1"], "--lr"),
+        (vec!["train", "--activation", "swoosh"], "--activation"),
+        (vec!["train", "--schedule", "step"], "--schedule"),
+        (vec!["train", "--batch-size", "0"], "--batch-size"),
+        (vec!["train", "--dropout", "1.5"], "--dropout"),
+    ] {
+        let o = ferrograd(&args);
+        let (_, stderr) = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn missing_or_corrupt_files_are_reported_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let o = ferrograd(&["eval", "--model", d]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr.contains("config.json") && stderr.contains("not found"),
+        "{stderr}"
+    );
+
+    let out = dir.path().join("run");
+    assert!(train_small(&out, "1", &[]).status.success());
+    let good = std::fs::read(out.join("model.safetensors")).unwrap();
+    std::fs::write(out.join("model.safetensors"), b"not a checkpoint").unwrap();
+    let o = ferrograd(&["eval", "--model", out.to_str().unwrap()]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("model.safetensors"), "{stderr}");
+    std::fs::write(out.join("model.safetensors"), good).unwrap();
+
+    let o = ferrograd(&[
+        "train",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        d,
+        "--epochs",
+        "1",
+    ]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("train-images-idx3-ubyte"), "{stderr}");
+
+    let img = dir.path().join("x.png");
+    std::fs::write(&img, b"\x89PNG broken").unwrap();
+    let o = ferrograd(&[
+        "predict",
+        "--model",
+        out.to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr.contains("x.png"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""Loads a ferrograd checkpoint in PyTorch and checks that the logits agree.
+
+`ferrograd train --out DIR` writes DIR/config.json (the architecture), DIR/model.safetensors
+(parameters named like PyTorch's nn.Sequential: layers.0.weight, layers.0.bias, ...) and
+DIR/sample_logits.safetensors (a batch of normalised test inputs and ferrograd's logits).
+This script rebuilds the same MLP as a torch.nn.Sequential, loads the weights with
+`safetensors.torch.load_file`, runs the batch and compares the logits.
+
+Usage (needs torch and safetensors, e.g. `pip install torch safetensors`):
+
+    python3 scripts/check_pytorch_checkpoint.py runs/latest
+
+Exit status 0 when the logits match within 1e-4, 1 otherwise.
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+
+class Maxout(torch.nn.Module):
+    """Maximum over groups of k consecutive features (ferrograd's maxout)."""
+
+    def __init__(self, k):
+        super().__init__()
+        self.k = k
+
+    def forward(self, x):
+        return x.reshape(*x.shape[:-1], x.shape[-1] // self.k, self.k).amax(-1)
+
+
+def activation(spec):
+    name, _, param = spec.partition(":")
+    table = {
+        "identity": lambda: torch.nn.Identity(),
+        "sigmoid": lambda: torch.nn.Sigmoid(),
+        "tanh": lambda: torch.nn.Tanh(),
+        "hard-sigmoid": lambda: torch.nn.Hardsigmoid(),
+        "hard-tanh": lambda: torch.nn.Hardtanh(),
+        "relu": lambda: torch.nn.ReLU(),
+        "leaky-relu": lambda: torch.nn.LeakyReLU(float(param or 0.01)),
+        "elu": lambda: torch.nn.ELU(float(param or 1.0)),
+        "softplus": lambda: torch.nn.Softplus(),
+        "silu": lambda: torch.nn.SiLU(),
+        "gelu": lambda: torch.nn.GELU(),
+        "gelu-tanh": lambda: torch.nn.GELU(approximate="tanh"),
+        "prelu": lambda: torch.nn.PReLU(),
+        "maxout": lambda: Maxout(int(param or 2)),
+    }
+    if name not in table:
+        raise SystemExit(f"unknown activation {spec!r} in config.json")
+    return table[name]()
+
+
+class Net(torch.nn.Module):
+    def __init__(self, cfg):
+        super().__init__()
+        pieces = int(cfg["activation"].partition(":")[2] or 2) if cfg["activation"].startswith("maxout") else 1
+        layers, width = [], cfg["input"]
+        for h in cfg["hidden"]:
+            layers.append(torch.nn.Linear(width, h * pieces))
+            layers.append(activation(cfg["activation"]))
+            if cfg["dropout"] > 0:
+                layers.append(torch.nn.Dropout(cfg["dropout"]))
+            width = h
+        layers.append(torch.nn.Linear(width, cfg["output"]))
+        self.layers = torch.nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.layers(x)
+
+
+def main():
+    run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/latest")
+    cfg = json.loads((run / "config.json").read_text())
+    net = Net(cfg)
+    state = load_file(str(run / "model.safetensors"))
+    net.load_state_dict(state, strict=True)
+    net.eval()
+    sample = load_file(str(run / "sample_logits.safetensors"))
+    with torch.no_grad():
+        logits = net(sample["inputs"])
+    diff = (logits - sample["logits"]).abs().max().item()
+    agree = (logits.argmax(-1) == sample["logits"].argmax(-1)).float().mean().item()
+    print(f"{run}: {len(state)} tensors loaded into torch.nn.Sequential; "
+          f"{sample['inputs'].shape[0]} samples, max |logit difference| = {diff:.3e}, "
+          f"predictions agree on {agree * 100:.0f}%")
+    if diff > 1e-4:
+        print("MISMATCH")
+        sys.exit(1)
+    print("OK")
+
+
+if __name__ == "__main__":
+    main()
