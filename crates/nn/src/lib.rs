@@ -41,5 +41,5 @@ pub use mlp::{MlpConfig, accuracy, mlp};
 pub use module::{Module, Sequential, named_params};
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optim, Optimizer, RmsProp, RmsPropConfig,
-    Schedule, Sgd, SgdConfig, UpdateRule, clip_grad_norm,
+    Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm,
 };

@@ -3,7 +3,7 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{UpdateRule, check, ema};
+use super::{Step, UpdateRule, check, ema, l2_penalty};
 
 /// Hyperparameters of [`super::Adagrad`] (PyTorch's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,12 +50,8 @@ impl UpdateRule for AdagradConfig {
         check(Self::NAME, "eps", self.eps, self.eps >= 0.0)
     }
 
-    fn lr(&self) -> f64 {
+    fn initial_lr(&self) -> f64 {
         self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
     }
 
     fn update(
@@ -63,13 +59,10 @@ impl UpdateRule for AdagradConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        t: u64,
+        at: Step,
     ) -> Result<Tensor> {
-        let mut g = grad.clone();
-        if self.weight_decay != 0.0 {
-            g = g.add(&p.mul_scalar(self.weight_decay)?)?;
-        }
-        let clr = self.lr / (1.0 + (t - 1) as f64 * self.lr_decay);
+        let g = l2_penalty(grad, p, self.weight_decay)?;
+        let clr = at.lr / (1.0 + (at.t - 1) as f64 * self.lr_decay);
         let init = self.initial_accumulator_value;
         let sum = ema(&mut buffers[0], &g.square()?, 1.0, 1.0, |g2| {
             g2.add_scalar(init)

@@ -4,7 +4,7 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{UpdateRule, check, ema};
+use super::{Step, UpdateRule, check, ema, l2_penalty};
 
 /// Hyperparameters of [`super::Adam`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,12 +72,8 @@ impl UpdateRule for AdamConfig {
         )
     }
 
-    fn lr(&self) -> f64 {
+    fn initial_lr(&self) -> f64 {
         self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
     }
 
     fn update(
@@ -85,27 +81,24 @@ impl UpdateRule for AdamConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        t: u64,
+        at: Step,
     ) -> Result<Tensor> {
         let (b1, b2) = self.betas;
-        let mut g = grad.clone();
-        let mut value = p.clone();
-        if self.weight_decay != 0.0 {
-            if self.decoupled {
-                value = value.mul_scalar(1.0 - self.lr * self.weight_decay)?;
-            } else {
-                g = g.add(&p.mul_scalar(self.weight_decay)?)?;
-            }
-        }
+        let (g, value) = if self.decoupled {
+            let decay = 1.0 - at.lr * self.weight_decay;
+            (grad.clone(), p.mul_scalar(decay)?)
+        } else {
+            (l2_penalty(grad, p, self.weight_decay)?, p.clone())
+        };
         let (first, second) = buffers.split_at_mut(1);
         let m = ema(&mut first[0], &g, b1, 1.0 - b1, |g| g.mul_scalar(1.0 - b1))?;
         let g2 = g.square()?;
         let v = ema(&mut second[0], &g2, b2, 1.0 - b2, |g2| {
             g2.mul_scalar(1.0 - b2)
         })?;
-        let bc1 = 1.0 - b1.powi(t as i32);
-        let bc2 = 1.0 - b2.powi(t as i32);
+        let bc1 = 1.0 - b1.powi(at.t as i32);
+        let bc2 = 1.0 - b2.powi(at.t as i32);
         let denom = v.sqrt()?.div_scalar(bc2.sqrt())?.add_scalar(self.eps)?;
-        value.sub(&m.div(&denom)?.mul_scalar(self.lr / bc1)?)
+        value.sub(&m.div(&denom)?.mul_scalar(at.lr / bc1)?)
     }
 }

@@ -71,14 +71,11 @@ pub trait UpdateRule {
     /// [`Error::Argument`] naming the bad hyperparameter.
     fn validate(&self) -> Result<()>;
 
-    /// The learning rate.
-    fn lr(&self) -> f64;
+    /// The learning rate the optimizer starts with (schedules change it later).
+    fn initial_lr(&self) -> f64;
 
-    /// Sets the learning rate.
-    fn set_lr(&mut self, lr: f64);
-
-    /// The new value of parameter `p` given its gradient, its buffers (updated in place; `None`
-    /// until first set) and the step number `t` (1 for the first step).
+    /// The new value of parameter `p` given its gradient and its buffers (updated in place;
+    /// `None` until first set), at step `at`.
     ///
     /// # Errors
     /// Errors of the tensor ops.
@@ -87,14 +84,24 @@ pub trait UpdateRule {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        t: u64,
+        at: Step,
     ) -> Result<Tensor>;
+}
+
+/// Where an update happens: the step number (1 for the first) and the current learning rate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// Step number, from 1.
+    pub t: u64,
+    /// Learning rate of this step.
+    pub lr: f64,
 }
 
 /// An optimizer built from a parameter list and an [`UpdateRule`].
 pub struct Optim<R: UpdateRule> {
     params: Vec<(String, Tensor)>,
     rule: R,
+    lr: f64,
     /// `buffers[i][k]`: buffer `R::BUFFERS[k]` of parameter `i`.
     buffers: Vec<Vec<Option<Tensor>>>,
     step: u64,
@@ -110,6 +117,7 @@ impl<R: UpdateRule> Optim<R> {
         let buffers = vec![vec![None; R::BUFFERS.len()]; params.len()];
         Ok(Optim {
             params,
+            lr: rule.initial_lr(),
             rule,
             buffers,
             step: 0,
@@ -144,7 +152,7 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
             })
             .collect::<Result<Vec<_>>>()?;
         for (((_, p), buffers), g) in self.params.iter().zip(&mut self.buffers).zip(gs) {
-            let value = self.rule.update(p, g, buffers, t)?;
+            let value = self.rule.update(p, g, buffers, Step { t, lr: self.lr })?;
             p.assign(&value)?;
         }
         self.step = t;
@@ -152,11 +160,11 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
     }
 
     fn learning_rate(&self) -> f64 {
-        self.rule.lr()
+        self.lr
     }
 
     fn set_learning_rate(&mut self, lr: f64) {
-        self.rule.set_lr(lr);
+        self.lr = lr;
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
@@ -221,6 +229,15 @@ pub(crate) fn check(op: &'static str, name: &str, v: f64, ok: bool) -> Result<()
             op,
             msg: format!("invalid {name}: {v}"),
         })
+    }
+}
+
+/// The gradient with an L2 penalty `weight_decay * p` added (PyTorch's `weight_decay`).
+pub(crate) fn l2_penalty(grad: &Tensor, p: &Tensor, weight_decay: f64) -> Result<Tensor> {
+    if weight_decay == 0.0 {
+        Ok(grad.clone())
+    } else {
+        grad.add(&p.mul_scalar(weight_decay)?)
     }
 }
 

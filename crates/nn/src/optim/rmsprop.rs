@@ -3,7 +3,7 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{UpdateRule, check, ema};
+use super::{Step, UpdateRule, check, ema, l2_penalty};
 
 /// Hyperparameters of [`super::RmsProp`] (PyTorch's defaults).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,12 +57,8 @@ impl UpdateRule for RmsPropConfig {
         check(Self::NAME, "momentum", self.momentum, self.momentum >= 0.0)
     }
 
-    fn lr(&self) -> f64 {
+    fn initial_lr(&self) -> f64 {
         self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
     }
 
     fn update(
@@ -70,13 +66,10 @@ impl UpdateRule for RmsPropConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        _t: u64,
+        at: Step,
     ) -> Result<Tensor> {
         let a = self.alpha;
-        let mut g = grad.clone();
-        if self.weight_decay != 0.0 {
-            g = g.add(&p.mul_scalar(self.weight_decay)?)?;
-        }
+        let g = l2_penalty(grad, p, self.weight_decay)?;
         let g2 = g.square()?;
         let sq = ema(&mut buffers[0], &g2, a, 1.0 - a, |g2| {
             g2.mul_scalar(1.0 - a)
@@ -97,6 +90,6 @@ impl UpdateRule for RmsPropConfig {
                 |s| Ok(s.clone()),
             )?;
         }
-        p.sub(&step.mul_scalar(self.lr)?)
+        p.sub(&step.mul_scalar(at.lr)?)
     }
 }

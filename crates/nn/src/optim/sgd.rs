@@ -4,7 +4,7 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{UpdateRule, check, ema};
+use super::{Step, UpdateRule, check, ema, l2_penalty};
 
 /// Hyperparameters of [`super::Sgd`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,12 +57,8 @@ impl UpdateRule for SgdConfig {
         )
     }
 
-    fn lr(&self) -> f64 {
+    fn initial_lr(&self) -> f64 {
         self.lr
-    }
-
-    fn set_lr(&mut self, lr: f64) {
-        self.lr = lr;
     }
 
     fn update(
@@ -70,12 +66,9 @@ impl UpdateRule for SgdConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        _t: u64,
+        at: Step,
     ) -> Result<Tensor> {
-        let mut g = grad.clone();
-        if self.weight_decay != 0.0 {
-            g = g.add(&p.mul_scalar(self.weight_decay)?)?;
-        }
+        let mut g = l2_penalty(grad, p, self.weight_decay)?;
         if self.momentum != 0.0 {
             let buf = ema(
                 &mut buffers[0],
@@ -90,6 +83,6 @@ impl UpdateRule for SgdConfig {
                 buf
             };
         }
-        p.sub(&g.mul_scalar(self.lr)?)
+        p.sub(&g.mul_scalar(at.lr)?)
     }
 }
