@@ -34,6 +34,16 @@ pub enum ModelKind {
     Logistic,
 }
 
+/// How the training step runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// Define-by-run: the graph is recorded anew at every step.
+    Eager,
+    /// The step (forward, loss, backward) is traced once per batch shape, optimised as a whole
+    /// graph and replayed.
+    Static,
+}
+
 /// Which optimizer updates the weights.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OptimizerKind {
@@ -195,6 +205,9 @@ pub struct TrainArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_parser = positive_usize)]
     pub threads: Option<usize>,
+    /// Execution mode of the training step.
+    #[arg(long, value_enum, default_value = "eager")]
+    pub mode: Mode,
     /// Output folder for the model, metrics and charts.
     #[arg(long, default_value = "runs/latest", value_name = "DIR")]
     pub out: PathBuf,

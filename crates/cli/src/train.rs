@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrograd_core::{Rng, Tensor, ThreadPool};
+use ferrograd_core::graph::{CompileOptions, StaticFn};
+use ferrograd_core::{GradStore, Rng, Tensor, ThreadPool};
 use ferrograd_data::{DataSource, Dataset, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
@@ -15,7 +16,7 @@ use ferrograd_nn::{
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{OptimizerKind, TrainArgs};
+use crate::cli::{Mode, OptimizerKind, TrainArgs};
 use crate::error::{CliError, Result};
 use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
 use crate::output::{read_json_lines, write_json, write_json_lines};
@@ -193,28 +194,64 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
     bar
 }
 
+/// The training step as a function of `[x, y]`: `[loss, logits, gradient of each parameter]`.
+/// The same code runs eagerly or is traced into a static graph.
+fn step_fn<'a>(
+    model: &'a Sequential,
+    params: &'a [(String, Tensor)],
+    label_smoothing: f64,
+) -> impl Fn(&[Tensor]) -> ferrograd_core::Result<Vec<Tensor>> + 'a {
+    move |i: &[Tensor]| {
+        let logits = model.forward(&i[0])?;
+        let loss = loss::cross_entropy(&logits, &i[1], label_smoothing)?;
+        let grads = loss.backward()?;
+        let mut out = vec![loss, logits];
+        for (name, p) in params {
+            let g = grads
+                .get(p)
+                .cloned()
+                .ok_or_else(|| ferrograd_core::Error::Argument {
+                    op: "train step",
+                    msg: format!("parameter {name} has no gradient"),
+                })?;
+            out.push(g);
+        }
+        Ok(out)
+    }
+}
+
 /// One pass over the training loader. Returns (mean loss, accuracy, samples).
-fn train_epoch(run: &mut Run, loader: &Loader, epoch: usize) -> Result<(f64, f64, usize)> {
+fn train_epoch(
+    run: &mut Run,
+    loader: &Loader,
+    epoch: usize,
+    mode: Mode,
+) -> Result<(f64, f64, usize)> {
     let t = run.cfg.training.clone();
     let bar = progress_bar(loader.num_batches(), epoch + 1, t.epochs);
-    let params: Vec<Tensor> = run
-        .optimizer
-        .params()
-        .iter()
-        .map(|(_, p)| p.clone())
-        .collect();
+    let params: Vec<(String, Tensor)> = run.optimizer.params().to_vec();
+    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
+    let step = step_fn(&run.model, &params, t.label_smoothing);
+    let mut compiled =
+        (mode == Mode::Static).then(|| StaticFn::new(&step, CompileOptions::default()));
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
     for batch in loader.epoch(epoch as u64) {
         let batch = batch?;
-        let logits = run.model.forward(&batch.x)?;
-        let loss = loss::cross_entropy(&logits, &batch.y, t.label_smoothing)?;
-        let mut grads = loss.backward()?;
+        let inputs = [batch.x.clone(), batch.y.clone()];
+        let out = match compiled.as_mut() {
+            Some(f) => f.call(&inputs)?,
+            None => step(&inputs)?,
+        };
+        let mut grads = GradStore::default();
+        for (p, g) in tensors.iter().zip(&out[2..]) {
+            grads.insert(p, g.clone());
+        }
         if let Some(max_norm) = t.clip_grad {
-            clip_grad_norm(&mut grads, &params, max_norm)?;
+            clip_grad_norm(&mut grads, &tensors, max_norm)?;
         }
         run.optimizer.step(&grads)?;
         let b = batch.indices.len();
-        let l = loss.item()?;
+        let l = out[0].item()?;
         if !l.is_finite() {
             bar.finish_and_clear();
             return Err(CliError::Flag {
@@ -226,7 +263,7 @@ fn train_epoch(run: &mut Run, loader: &Loader, epoch: usize) -> Result<(f64, f64
             });
         }
         loss_sum += l * b as f64;
-        correct += ferrograd_nn::accuracy(&logits.detach(), &batch.y)? * b as f64;
+        correct += ferrograd_nn::accuracy(&out[1], &batch.y)? * b as f64;
         seen += b;
         bar.inc(1);
         bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
@@ -306,6 +343,12 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         Some(run) => run,
         None => new_run(args, &train, Normalize::from_dataset(&train))?,
     };
+    if args.mode == Mode::Static && run.cfg.dropout > 0.0 {
+        return Err(CliError::Flag {
+            flag: "--mode",
+            msg: "dropout draws new random masks at every step, which a traced graph would freeze; train with --mode eager, or without --dropout".into(),
+        });
+    }
     if train.features() != run.cfg.input {
         return Err(CliError::Flag {
             flag: "--dataset",
@@ -329,7 +372,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         .map(|(_, p)| p.numel())
         .sum();
     println!(
-        "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads",
+        "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads, {:?} mode",
         describe_model(&run.cfg),
         args.dataset,
         train.len(),
@@ -338,7 +381,8 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         train.features(),
         classes,
         n_params,
-        threads
+        threads,
+        args.mode
     );
     let train_loader = loader(train, &run.cfg, t.batch_size, t.seed)?;
     let val_loader = loader(val, &run.cfg, 512, t.seed)?;
@@ -353,7 +397,8 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         run.optimizer.set_learning_rate(lr);
         run.model.set_training(true);
         let start = Instant::now();
-        let (train_loss, train_accuracy, seen) = train_epoch(&mut run, &train_loader, epoch)?;
+        let (train_loss, train_accuracy, seen) =
+            train_epoch(&mut run, &train_loader, epoch, args.mode)?;
         let seconds = start.elapsed().as_secs_f64();
         run.model.set_training(false);
         let val = if val_loader.dataset().is_empty() {

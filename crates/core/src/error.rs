@@ -90,6 +90,12 @@ pub enum Error {
         recorded: u64,
         now: u64,
     },
+    /// Code being traced into a static graph read a value out of a traced tensor (to branch on
+    /// it, print it...), or changed a tensor in place: a static graph cannot capture that.
+    #[error(
+        "{op}: the traced computation depends on tensor values (or writes in place), which a static graph cannot capture; run this code in eager mode"
+    )]
+    DataDependent { op: &'static str },
     /// In-place modification of a tensor the autograd graph tracks, outside `no_grad`.
     #[error(
         "{op}: in-place update of a tensor that requires grad; do it inside `no_grad` (as optimizers do) or on a detached copy"

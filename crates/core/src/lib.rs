@@ -30,6 +30,7 @@ mod display;
 mod dtype;
 mod error;
 mod gradcheck;
+pub mod graph;
 mod kernels;
 pub mod ops;
 mod random;

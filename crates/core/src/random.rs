@@ -95,6 +95,13 @@ impl Tensor {
     /// Normal samples with mean `mean` and standard deviation `std` (PyTorch
     /// `torch.normal(mean, std, shape)`).
     ///
+    /// ```
+    /// use ferrograd_core::{DType, Rng, Tensor};
+    /// let x = Tensor::randn(&[10_000], 1.0, 2.0, DType::F64, &mut Rng::new(0))?;
+    /// assert!((x.mean(&[], false)?.item()? - 1.0).abs() < 0.1);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnsupportedDType`] for i64, [`Error::Argument`] for a negative or NaN `std`.
     pub fn randn(

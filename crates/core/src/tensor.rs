@@ -133,6 +133,13 @@ impl Tensor {
     }
 
     /// A 0-dimensional tensor holding one value (`torch.tensor(v)`).
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let s = Tensor::scalar(2.5f32);
+    /// assert_eq!((s.rank(), s.item()?), (0, 2.5));
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
     pub fn scalar<T: StorageElement>(v: T) -> Tensor {
         Tensor::from_storage(T::into_storage(vec![v]), &[])
     }
@@ -156,6 +163,13 @@ impl Tensor {
     }
 
     /// A tensor of zeros (`torch.zeros`).
+    ///
+    /// ```
+    /// use ferrograd_core::{DType, Tensor};
+    /// let z = Tensor::zeros(&[2, 2], DType::I64);
+    /// assert_eq!(z.to_vec::<i64>()?, vec![0; 4]);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
     pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
         Tensor::full(0.0, shape, dtype)
     }
@@ -287,10 +301,21 @@ impl Tensor {
     /// A leaf sharing this tensor's data that requires (or not) a gradient
     /// (`tensor.detach().requires_grad_(flag)`).
     pub fn with_requires_grad(&self, flag: bool) -> Tensor {
-        Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone(), flag, None)
+        let t = Tensor::from_parts(self.0.storage.clone(), self.0.layout.clone(), flag, None);
+        // While tracing, the new handle stands for the same graph value.
+        crate::graph::trace::alias(self, &t);
+        t
     }
 
     /// A leaf sharing this tensor's data, cut from the graph (`tensor.detach()`).
+    ///
+    /// ```
+    /// use ferrograd_core::{DType, Tensor};
+    /// let w = Tensor::ones(&[2], DType::F32).with_requires_grad(true);
+    /// let y = w.exp()?.detach();
+    /// assert!(!y.tracks_grad());
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
     pub fn detach(&self) -> Tensor {
         self.with_requires_grad(false)
     }
@@ -318,6 +343,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::DTypeMismatch`] when `T` is not the tensor's dtype (use `to_dtype` first).
     pub fn to_vec<T: StorageElement>(&self) -> Result<Vec<T>> {
+        crate::graph::trace::check_read(self, "to_vec")?;
         if T::DTYPE != self.dtype() {
             return Err(Error::DTypeMismatch {
                 op: "to_vec",
@@ -339,6 +365,8 @@ impl Tensor {
 
     /// The elements converted to f64, in row-major order.
     pub fn to_vec_f64(&self) -> Vec<f64> {
+        // A read during tracing is recorded and fails the trace; the value is still returned.
+        let _ = crate::graph::trace::check_read(self, "to_vec_f64");
         let s = self.storage();
         let l = &self.0.layout;
         match &*s {
@@ -353,6 +381,7 @@ impl Tensor {
     /// # Errors
     /// [`Error::Shape`] when the tensor has more or fewer than one element.
     pub fn item(&self) -> Result<f64> {
+        crate::graph::trace::check_read(self, "item")?;
         if self.numel() != 1 {
             return Err(Error::Shape {
                 op: "item",
@@ -390,6 +419,7 @@ impl Tensor {
         if crate::is_grad_enabled() && self.tracks_grad() {
             return Err(Error::InPlaceOnTracked { op: "assign" });
         }
+        crate::graph::trace::check_write(self, "assign")?;
         if src.dtype() != self.dtype() {
             return Err(Error::DTypeMismatch {
                 op: "assign",

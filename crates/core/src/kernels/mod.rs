@@ -6,6 +6,7 @@
 //! the thread count.
 
 pub(crate) mod elementwise;
+pub(crate) mod fused;
 pub(crate) mod index;
 pub(crate) mod matmul;
 pub(crate) mod reduce;
@@ -37,36 +38,19 @@ pub(crate) struct Plan<const N: usize> {
 impl<const N: usize> Plan<N> {
     /// Builds the plan for operands with the given layouts, all of logical shape `shape`.
     pub fn new(shape: &[usize], layouts: [&Layout; N]) -> Self {
-        // Keep only dims of size > 1.
-        let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
-        let mut strides: [Vec<usize>; N] = std::array::from_fn(|_| Vec::new());
-        for (d, &size) in shape.iter().enumerate() {
-            if size != 1 {
-                dims.push(size);
-                for (s, l) in strides.iter_mut().zip(&layouts) {
-                    s.push(l.strides()[d]);
-                }
-            }
-        }
-        // Merge dim i into i+1 when contiguous for every operand (walk from the back).
-        let mut i = dims.len();
-        while i >= 2 {
-            let (a, b) = (i - 2, i - 1);
-            if (0..N).all(|k| strides[k][a] == strides[k][b] * dims[b]) {
-                dims[a] *= dims[b];
-                dims.remove(b);
-                for s in strides.iter_mut() {
-                    s[a] = s[b];
-                    s.remove(b);
-                }
-            }
-            i -= 1;
-        }
+        let (mut dims, mut strides) = coalesce(shape, &layouts);
         let inner = dims.pop().unwrap_or(1);
-        let inner_strides = std::array::from_fn(|k| strides[k].pop().unwrap_or(0));
+        let mut inner_strides = [0; N];
+        for (k, s) in strides.iter_mut().enumerate() {
+            inner_strides[k] = s.pop().unwrap_or(0);
+        }
+        let mut outer_strides: [Vec<usize>; N] = std::array::from_fn(|_| Vec::new());
+        for (o, s) in outer_strides.iter_mut().zip(strides) {
+            *o = s;
+        }
         Plan {
             outer_shape: dims,
-            outer_strides: strides,
+            outer_strides,
             offsets: std::array::from_fn(|k| layouts[k].offset()),
             inner,
             inner_strides,
@@ -92,6 +76,36 @@ impl<const N: usize> Plan<N> {
         }
         off
     }
+}
+
+/// Drops dimensions of size one and merges adjacent dimensions that are contiguous in every
+/// operand. Returns the remaining sizes and each operand's strides along them.
+pub(crate) fn coalesce(shape: &[usize], layouts: &[&Layout]) -> (Vec<usize>, Vec<Vec<usize>>) {
+    let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
+    let mut strides: Vec<Vec<usize>> = vec![Vec::with_capacity(shape.len()); layouts.len()];
+    for (d, &size) in shape.iter().enumerate() {
+        if size != 1 {
+            dims.push(size);
+            for (s, l) in strides.iter_mut().zip(layouts) {
+                s.push(l.strides()[d]);
+            }
+        }
+    }
+    // Merge dim i into i+1 when contiguous for every operand (walk from the back).
+    let mut i = dims.len();
+    while i >= 2 {
+        let (a, b) = (i - 2, i - 1);
+        if strides.iter().all(|s| s[a] == s[b] * dims[b]) {
+            dims[a] *= dims[b];
+            dims.remove(b);
+            for s in strides.iter_mut() {
+                s[a] = s[b];
+                s.remove(b);
+            }
+        }
+        i -= 1;
+    }
+    (dims, strides)
 }
 
 /// Fills a contiguous output row by row: `f(out_row, offsets)` gets one row of the output (of

@@ -159,6 +159,13 @@ impl Tensor {
 
     /// `x * x` (PyTorch `torch.square`).
     ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let y = Tensor::from_vec(vec![-3.0f64], &[1])?.square()?;
+    /// assert_eq!(y.item()?, 9.0);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::UnsupportedDType`] for integer tensors.
     pub fn square(&self) -> Result<Tensor> {

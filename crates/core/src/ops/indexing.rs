@@ -147,6 +147,12 @@ impl Tensor {
                 size: classes,
             });
         }
+        self.one_hot_unchecked(classes, dtype)
+    }
+
+    /// [`Tensor::one_hot`] without reading the labels to check their range (for labels
+    /// already validated, e.g. by the forward pass of a loss), so it can be traced.
+    pub(crate) fn one_hot_unchecked(&self, classes: usize, dtype: DType) -> Result<Tensor> {
         let classes_t = Tensor::arange(0.0, classes as f64, 1.0, DType::I64)?;
         self.unsqueeze(-1)?.eq(&classes_t)?.to_dtype(dtype)
     }

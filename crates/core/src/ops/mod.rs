@@ -333,7 +333,9 @@ pub(crate) fn apply(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
         versions: inputs.iter().map(|t| t.storage_cell().version()).collect(),
         out_version: storage.version(),
         inputs: inputs.iter().map(|&t| t.clone()).collect(),
-        op,
+        op: op.clone(),
     });
-    Ok(Tensor::from_parts(storage, layout, false, node))
+    let out = Tensor::from_parts(storage, layout, false, node);
+    crate::graph::trace::record(&op, inputs, &out);
+    Ok(out)
 }

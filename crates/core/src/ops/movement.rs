@@ -87,6 +87,14 @@ impl Tensor {
 
     /// Removes dimension `dim`, which must have size 1 (PyTorch `torch.squeeze(x, dim)`).
     ///
+    /// ```
+    /// use ferrograd_core::{DType, Tensor};
+    /// let x = Tensor::zeros(&[3, 1], DType::F32);
+    /// assert_eq!(x.squeeze(-1)?.shape(), &[3]);
+    /// assert!(x.squeeze(0).is_err());
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// [`Error::Dim`] for an axis out of range, [`Error::Shape`] when its size is not 1.
     pub fn squeeze(&self, dim: isize) -> Result<Tensor> {
@@ -158,7 +166,14 @@ impl Tensor {
         self.permute(&perm)
     }
 
-    /// The transpose of a matrix, or of the last two dimensions (PyTorch `tensor.mT`).
+    /// The transpose of a matrix, or of the last two dimensions (PyTorch `tensor.mT`). A view.
+    ///
+    /// ```
+    /// use ferrograd_core::{DType, Tensor};
+    /// let x = Tensor::zeros(&[5, 2, 3], DType::F32);
+    /// assert_eq!(x.t()?.shape(), &[5, 3, 2]);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Shape`] for tensors of rank below 2.
@@ -234,6 +249,16 @@ impl Tensor {
 
     /// A contiguous tensor with the same values (PyTorch `tensor.contiguous`): this tensor
     /// itself when already contiguous.
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?.t()?;
+    /// assert!(!x.is_contiguous());
+    /// let c = x.contiguous()?;
+    /// assert!(c.is_contiguous());
+    /// assert_eq!(c.to_vec::<f32>()?, vec![1.0, 3.0, 2.0, 4.0]);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
     ///
     /// # Errors
     /// Never for valid tensors; kept fallible like every op.

@@ -49,6 +49,12 @@ impl Tensor {
 
     /// Sum of all elements, as a 0-d tensor (PyTorch `tensor.sum()`).
     ///
+    /// ```
+    /// use ferrograd_core::{DType, Tensor};
+    /// assert_eq!(Tensor::ones(&[2, 3], DType::F64).sum_all()?.item()?, 6.0);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// Never for valid tensors; kept fallible like every op.
     pub fn sum_all(&self) -> Result<Tensor> {

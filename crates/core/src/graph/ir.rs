@@ -1,0 +1,211 @@
+//! The graph IR: nodes in topological order (inputs before their users), each with its static
+//! shape and dtype. Printable as text (one line per node) and as Graphviz DOT.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::ops::{BinaryOp, CmpOp, Op, UnaryOp};
+use crate::{DType, Tensor};
+
+/// Index of a node in [`Graph::nodes`].
+pub type NodeId = usize;
+
+/// One elementwise step of a fused program, reading and writing registers. Registers
+/// `0..leaves` hold the fused node's inputs; step `k` writes register `leaves + k`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FusedOp {
+    /// A unary function of one register.
+    Unary(UnaryOp, usize),
+    /// `x^c`.
+    Powf(f64, usize),
+    /// A binary function of two registers.
+    Binary(BinaryOp, usize, usize),
+    /// A comparison giving 0/1.
+    Cmp(CmpOp, usize, usize),
+    /// `cond != 0 ? a : b`.
+    Where(usize, usize, usize),
+}
+
+/// A chain (tree) of elementwise ops evaluated in one pass over the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedProgram {
+    /// Number of inputs (registers `0..leaves`).
+    pub leaves: usize,
+    /// The steps, in order; the last one's register is the output.
+    pub steps: Vec<FusedOp>,
+}
+
+/// What a node computes.
+#[derive(Clone)]
+pub enum NodeKind {
+    /// The k-th input of the compiled function.
+    Input(usize),
+    /// The k-th parameter: a tensor that requires grad, read live at every run.
+    Param(usize),
+    /// A constant captured during tracing.
+    Const(Tensor),
+    /// A primitive op.
+    Op {
+        /// The op.
+        op: Op,
+        /// Its inputs.
+        args: Vec<NodeId>,
+    },
+    /// Several elementwise ops fused into one loop.
+    Fused {
+        /// The program.
+        program: Arc<FusedProgram>,
+        /// Its inputs (the program's leaves).
+        args: Vec<NodeId>,
+    },
+}
+
+/// A node: what it computes, and its output's shape and dtype.
+#[derive(Clone)]
+pub struct Node {
+    /// What the node computes.
+    pub kind: NodeKind,
+    /// Output shape.
+    pub shape: Vec<usize>,
+    /// Output dtype.
+    pub dtype: DType,
+}
+
+impl Node {
+    /// The nodes this node reads.
+    pub fn args(&self) -> &[NodeId] {
+        match &self.kind {
+            NodeKind::Op { args, .. } | NodeKind::Fused { args, .. } => args,
+            _ => &[],
+        }
+    }
+
+    /// A short label: the op name, `input 0`, `param 1`, `const`, or `fused(...)`.
+    pub fn label(&self) -> String {
+        match &self.kind {
+            NodeKind::Input(k) => format!("input {k}"),
+            NodeKind::Param(k) => format!("param {k}"),
+            NodeKind::Const(t) if t.numel() == 1 => format!("const {}", t.to_vec_f64()[0]),
+            NodeKind::Const(_) => "const".into(),
+            NodeKind::Op { op, .. } => op_label(op),
+            NodeKind::Fused { program, .. } => {
+                let names: Vec<String> = program.steps.iter().map(step_name).collect();
+                format!("fused({})", names.join(", "))
+            }
+        }
+    }
+}
+
+fn op_label(op: &Op) -> String {
+    match op {
+        Op::Powf(e) => format!("powf {e}"),
+        Op::Reduce { op, dims } => format!("{} {dims:?}", op.name()),
+        Op::Permute(p) => format!("permute {p:?}"),
+        Op::Narrow { dim, start, len } => format!("narrow {dim} {start}+{len}"),
+        Op::Cast(d) => format!("to_dtype {d}"),
+        other => other.name().to_string(),
+    }
+}
+
+fn step_name(s: &FusedOp) -> String {
+    match s {
+        FusedOp::Unary(u, _) => u.name().into(),
+        FusedOp::Powf(e, _) => format!("powf {e}"),
+        FusedOp::Binary(b, ..) => b.name().into(),
+        FusedOp::Cmp(c, ..) => c.name().into(),
+        FusedOp::Where(..) => "where".into(),
+    }
+}
+
+/// A traced computation.
+#[derive(Clone)]
+pub struct Graph {
+    /// Nodes in topological order.
+    pub nodes: Vec<Node>,
+    /// The input nodes, in argument order.
+    pub inputs: Vec<NodeId>,
+    /// The parameters (`Param(k)` reads `params[k]`).
+    pub params: Vec<Tensor>,
+    /// The output nodes, in result order.
+    pub outputs: Vec<NodeId>,
+}
+
+impl Graph {
+    /// For each node, the nodes that read it.
+    pub fn users(&self) -> Vec<Vec<NodeId>> {
+        let mut users = vec![Vec::new(); self.nodes.len()];
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &a in n.args() {
+                users[a].push(i);
+            }
+        }
+        users
+    }
+
+    /// Number of nodes of each kind: (ops, fused, constants).
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let mut c = (0, 0, 0);
+        for n in &self.nodes {
+            match n.kind {
+                NodeKind::Op { .. } => c.0 += 1,
+                NodeKind::Fused { .. } => c.1 += 1,
+                NodeKind::Const(_) => c.2 += 1,
+                _ => {}
+            }
+        }
+        c
+    }
+
+    /// The graph in Graphviz DOT: one box per node with its op and shape; inputs, parameters
+    /// and outputs highlighted, fused nodes shaded.
+    pub fn to_dot(&self, name: &str) -> String {
+        let mut s = format!(
+            "digraph \"{}\" {{\n  rankdir=TB;\n  node [shape=box, fontname=\"Helvetica\", fontsize=10];\n",
+            name.replace('"', "'")
+        );
+        for (i, n) in self.nodes.iter().enumerate() {
+            let style = match n.kind {
+                NodeKind::Input(_) => ", style=filled, fillcolor=\"#cfe2ff\"",
+                NodeKind::Param(_) => ", style=filled, fillcolor=\"#d1e7dd\"",
+                NodeKind::Const(_) => ", style=filled, fillcolor=\"#eeeeee\"",
+                NodeKind::Fused { .. } => ", style=filled, fillcolor=\"#fff3cd\"",
+                NodeKind::Op { .. } => "",
+            };
+            let out = match self.outputs.iter().position(|&o| o == i) {
+                Some(k) => format!("\\noutput {k}"),
+                None => String::new(),
+            };
+            let label = n.label().replace('"', "'");
+            s.push_str(&format!(
+                "  n{i} [label=\"%{i} {label}\\n{:?} {}{out}\"{style}{}];\n",
+                n.shape,
+                n.dtype,
+                if out.is_empty() { "" } else { ", penwidth=2" }
+            ));
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            for &a in n.args() {
+                s.push_str(&format!("  n{a} -> n{i};\n"));
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+impl fmt::Display for Graph {
+    /// One line per node: `%5 = matmul(%2, %4) : [32, 10] f32`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, n) in self.nodes.iter().enumerate() {
+            let args: Vec<String> = n.args().iter().map(|a| format!("%{a}")).collect();
+            let args = if args.is_empty() {
+                String::new()
+            } else {
+                format!("({})", args.join(", "))
+            };
+            writeln!(f, "%{i} = {}{args} : {:?} {}", n.label(), n.shape, n.dtype)?;
+        }
+        let outs: Vec<String> = self.outputs.iter().map(|o| format!("%{o}")).collect();
+        writeln!(f, "return {}", outs.join(", "))
+    }
+}

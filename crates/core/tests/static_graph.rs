@@ -1,0 +1,258 @@
+//! Static graphs agree with eager mode: every op of the shared table, forward and gradient,
+//! traced (with the same backward rules) and replayed through the optimised graph; a gradient
+//! check run entirely in static mode; what the passes do; retracing; and the error for
+//! data-dependent control flow.
+
+mod common;
+
+use common::{Case, all_cases, inputs};
+use ferrograd_core::graph::{CompileOptions, NodeKind, StaticFn, compile};
+use ferrograd_core::{DType, Error, Result, Rng, Tensor};
+
+/// The function compiled for a case: forward output, then the gradient of `sum(out * w)` with
+/// respect to every f64 input (inputs are made leaves inside, so the trace sees them).
+fn with_grads(
+    case: &'static Case,
+    projection: Tensor,
+) -> impl Fn(&[Tensor]) -> Result<Vec<Tensor>> {
+    move |xs: &[Tensor]| {
+        let leaves: Vec<Tensor> = xs.iter().map(|x| x.with_requires_grad(true)).collect();
+        let out = (case.f)(&leaves)?;
+        let grads = out.mul(&projection)?.sum_all()?.backward()?;
+        let mut results = vec![out];
+        for l in &leaves {
+            results.push(grads.get(l).cloned().unwrap_or_else(|| l.zeros_like()));
+        }
+        Ok(results)
+    }
+}
+
+fn assert_close(name: &str, what: &str, a: &Tensor, b: &Tensor, tol: f64) {
+    assert_eq!(a.shape(), b.shape(), "{name}: {what} shape");
+    for (x, y) in a.to_vec_f64().iter().zip(b.to_vec_f64()) {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{name}: {what}: static {x} vs eager {y}"
+        );
+    }
+}
+
+#[test]
+fn every_op_agrees_between_eager_and_static_mode() {
+    for case in all_cases() {
+        let xs = inputs(case);
+        let out_shape = (case.f)(&xs).unwrap().shape().to_vec();
+        let projection =
+            Tensor::rand_uniform(&out_shape, 0.5, 1.5, DType::F64, &mut Rng::new(9)).unwrap();
+        let f = with_grads(case, projection);
+        let eager = f(&xs).unwrap();
+        for opts in [CompileOptions::NONE, CompileOptions::default()] {
+            let compiled = compile(&f, &xs, opts).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            // Fresh inputs of the same shapes: the graph must not have baked in the examples.
+            let ys: Vec<Tensor> = xs.iter().map(|x| x.mul_scalar(0.9).unwrap()).collect();
+            let got = compiled.run(&ys).unwrap();
+            let want = f(&ys).unwrap();
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert_close(case.name, &format!("output {k} ({opts:?})"), g, w, 1e-12);
+            }
+            let again = compiled.run(&xs).unwrap();
+            assert_close(case.name, "rerun", &again[0], &eager[0], 1e-12);
+        }
+    }
+}
+
+/// Finite differences of the static forward graph against the static backward graph.
+#[test]
+fn gradcheck_in_static_mode() {
+    for case in all_cases() {
+        let xs = inputs(case);
+        let out_shape = (case.f)(&xs).unwrap().shape().to_vec();
+        let projection =
+            Tensor::rand_uniform(&out_shape, 0.5, 1.5, DType::F64, &mut Rng::new(3)).unwrap();
+        let with = compile(
+            with_grads(case, projection.clone()),
+            &xs,
+            CompileOptions::default(),
+        )
+        .unwrap();
+        let p2 = projection.clone();
+        let forward = compile(
+            move |v: &[Tensor]| Ok(vec![(case.f)(v)?.mul(&p2)?.sum_all()?]),
+            &xs,
+            CompileOptions::default(),
+        )
+        .unwrap();
+        let analytic = with.run(&xs).unwrap();
+        let eps = 1e-6;
+        for (i, x) in xs.iter().enumerate() {
+            let values = x.to_vec::<f64>().unwrap();
+            let grad = analytic[i + 1].to_vec::<f64>().unwrap();
+            for j in 0..values.len() {
+                let probe = |d: f64| {
+                    let mut v = values.clone();
+                    v[j] += d;
+                    let mut args = xs.clone();
+                    args[i] = Tensor::from_vec(v, x.shape()).unwrap();
+                    forward.run(&args).unwrap()[0].item().unwrap()
+                };
+                let numeric = (probe(eps) - probe(-eps)) / (2.0 * eps);
+                assert!(
+                    (grad[j] - numeric).abs() <= 1e-5 + 1e-3 * numeric.abs(),
+                    "{}: input {i} element {j}: analytic {} vs numeric {numeric}",
+                    case.name,
+                    grad[j]
+                );
+            }
+        }
+    }
+}
+
+fn mlp_step(w1: Tensor, b1: Tensor, w2: Tensor) -> impl Fn(&[Tensor]) -> Result<Vec<Tensor>> {
+    move |i: &[Tensor]| {
+        let h = i[0].matmul(&w1.t()?)?.add(&b1)?.relu()?;
+        let logits = h.matmul(&w2.t()?)?;
+        let loss = logits.softmax_cross_entropy(&i[1])?.mean(&[], false)?;
+        let g = loss.backward()?;
+        let grad = |p: &Tensor| {
+            g.get(p)
+                .cloned()
+                .ok_or(Error::NotDifferentiable { op: "param" })
+        };
+        Ok(vec![loss, logits, grad(&w1)?, grad(&b1)?, grad(&w2)?])
+    }
+}
+
+#[test]
+fn passes_fuse_fold_merge_and_drop_dead_code() {
+    let mut rng = Rng::new(1);
+    let p = |s: &[usize], rng: &mut Rng| {
+        Tensor::randn(s, 0.0, 0.1, DType::F32, rng)
+            .unwrap()
+            .with_requires_grad(true)
+    };
+    let (w1, b1, w2) = (
+        p(&[16, 8], &mut rng),
+        p(&[16], &mut rng),
+        p(&[4, 16], &mut rng),
+    );
+    let x = Tensor::randn(&[5, 8], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+    let y = Tensor::from_vec(vec![0i64, 1, 2, 3, 0], &[5]).unwrap();
+    let compiled = compile(
+        mlp_step(w1.clone(), b1.clone(), w2.clone()),
+        &[x.clone(), y.clone()],
+        CompileOptions::default(),
+    )
+    .unwrap();
+    let r = compiled.report();
+    assert!(r.fused_groups >= 1, "{r:?}");
+    assert!(r.nodes_final < r.nodes_traced, "{r:?}");
+    assert_eq!(compiled.graph().params.len(), 3);
+    let text = compiled.graph().to_string();
+    assert!(text.contains("fused(") && text.contains("matmul"), "{text}");
+    let dot = compiled.graph().to_dot("mlp");
+    assert!(dot.starts_with("digraph") && dot.contains("->") && dot.contains("param 0"));
+
+    // A duplicated computation, a dead one and a constant expression.
+    let f = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+        let a = i[0].exp()?;
+        let b = i[0].exp()?;
+        let _dead = i[0].sin()?;
+        let c = Tensor::full(2.0, &[3], DType::F64).mul_scalar(3.0)?;
+        Ok(vec![a.add(&b)?.add(&c)?])
+    };
+    let x = Tensor::ones(&[3], DType::F64);
+    let c = compile(
+        f,
+        std::slice::from_ref(&x),
+        CompileOptions {
+            fuse: false,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(c.report().merged, 1, "{:?}", c.report());
+    assert!(c.report().folded >= 1, "{:?}", c.report());
+    assert!(!c.graph().to_string().contains("sin"));
+    assert_eq!(
+        c.run(std::slice::from_ref(&x)).unwrap()[0]
+            .to_vec::<f64>()
+            .unwrap(),
+        f(&[x]).unwrap()[0].to_vec::<f64>().unwrap()
+    );
+    let consts = c
+        .graph()
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Const(_)))
+        .count();
+    assert!(consts >= 1);
+}
+
+#[test]
+fn parameters_are_read_live_and_new_shapes_retrace() {
+    let w = Tensor::ones(&[3], DType::F64).with_requires_grad(true);
+    let w2 = w.clone();
+    let mut f = StaticFn::new(
+        move |i: &[Tensor]| Ok(vec![i[0].mul(&w2)?.sum_all()?]),
+        CompileOptions::default(),
+    );
+    let x = Tensor::ones(&[3], DType::F64);
+    assert_eq!(
+        f.call(std::slice::from_ref(&x)).unwrap()[0].item().unwrap(),
+        3.0
+    );
+    {
+        let _g = ferrograd_core::no_grad();
+        w.assign(&Tensor::full(2.0, &[3], DType::F64)).unwrap();
+    }
+    assert_eq!(
+        f.call(std::slice::from_ref(&x)).unwrap()[0].item().unwrap(),
+        6.0
+    );
+    assert_eq!(f.traces(), 1);
+    let x2 = Tensor::ones(&[2, 3], DType::F64);
+    assert_eq!(f.call(&[x2]).unwrap()[0].item().unwrap(), 12.0);
+    assert_eq!(f.traces(), 2);
+    let compiled = f.compiled(&[x]).unwrap();
+    assert!(compiled.run(&[Tensor::ones(&[4], DType::F64)]).is_err());
+    assert!(compiled.run(&[Tensor::ones(&[3], DType::F32)]).is_err());
+}
+
+#[test]
+fn data_dependent_control_flow_is_refused_with_a_pointer_to_eager_mode() {
+    let f = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+        let s = i[0].sum_all()?;
+        // Branching on a value: fine eagerly, impossible to capture in a static graph.
+        if s.item()? > 0.0 {
+            Ok(vec![i[0].exp()?])
+        } else {
+            Ok(vec![i[0].neg()?])
+        }
+    };
+    let x = Tensor::ones(&[3], DType::F64);
+    assert!(f(std::slice::from_ref(&x)).is_ok());
+    let err = compile(f, std::slice::from_ref(&x), CompileOptions::default())
+        .err()
+        .expect("must refuse");
+    assert!(matches!(err, Error::DataDependent { op: "item" }), "{err}");
+    assert!(err.to_string().contains("eager mode"), "{err}");
+    // Swallowing the error does not help: the trace still fails.
+    let sneaky = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+        let _ = i[0].to_vec_f64();
+        Ok(vec![i[0].exp()?])
+    };
+    assert!(matches!(
+        compile(sneaky, std::slice::from_ref(&x), CompileOptions::default()),
+        Err(Error::DataDependent { .. })
+    ));
+    // In-place updates inside a trace are refused too.
+    let w = Tensor::ones(&[3], DType::F64);
+    let writes = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+        w.assign(&i[0])?;
+        Ok(vec![i[0].clone()])
+    };
+    assert!(matches!(
+        compile(writes, &[x], CompileOptions::default()),
+        Err(Error::DataDependent { op: "assign" })
+    ));
+}
