@@ -23,6 +23,9 @@ pub enum Command {
     Eval(EvalArgs),
     /// Classify image files (PNG or PGM, any size) with a saved model.
     Predict(PredictArgs),
+    /// Write the computation graph of a training step as Graphviz DOT (and SVG where `dot` is
+    /// installed): forward only, forward and backward, and after the optimisation passes.
+    Graph(GraphArgs),
 }
 
 /// Which network to train.
@@ -260,4 +263,29 @@ pub struct PredictArgs {
     /// Brightness inversion.
     #[arg(long, value_enum, default_value = "auto")]
     pub invert: Invert,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct GraphArgs {
+    /// Network: logistic (softmax) regression, or an MLP with --hidden layers.
+    #[arg(long, value_enum, default_value = "logistic")]
+    pub model: ModelKind,
+    /// Hidden layer widths of the MLP.
+    #[arg(long, default_value = "8", value_parser = parse_hidden)]
+    pub hidden: HiddenSizes,
+    /// Hidden activation of the MLP.
+    #[arg(long, default_value = "relu", value_parser = parse_activation)]
+    pub activation: Activation,
+    /// Input features.
+    #[arg(long, default_value_t = 4, value_parser = positive_usize)]
+    pub features: usize,
+    /// Classes.
+    #[arg(long, default_value_t = 3, value_parser = positive_usize)]
+    pub classes: usize,
+    /// Samples per batch (1: the graph of one sample; m: of a mini-batch).
+    #[arg(long, default_value_t = 1, value_parser = positive_usize)]
+    pub batch: usize,
+    /// Output folder for the .dot (and .svg) files.
+    #[arg(long, default_value = "runs/graph", value_name = "DIR")]
+    pub out: PathBuf,
 }

@@ -1,10 +1,11 @@
 //! The `ferrograd` command: `train` an image classifier on a data set, `eval` a saved model,
-//! `predict` the classes of image files. Argument parsing lives in `cli`, each command in its
+//! `predict` the classes of image files, `graph` a training step's computation graph. Argument parsing lives in `cli`, each command in its
 //! own module, and every failure ends as one `error: ...` line and a non-zero exit code.
 
 mod cli;
 mod error;
 mod evaluate;
+mod graph;
 mod image;
 mod output;
 mod plot;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => evaluate::run(&args),
         Command::Predict(args) => predict::run(&args),
+        Command::Graph(args) => graph::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -210,3 +210,49 @@ fn missing_or_corrupt_files_are_reported_by_name() {
     assert!(stderr.contains("x.png"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn static_mode_trains_the_same_model_and_graph_writes_dot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (eager, stat) = (dir.path().join("eager"), dir.path().join("static"));
+    assert!(train_small(&eager, "2", &[]).status.success());
+    let o = train_small(&stat, "2", &["--mode", "static"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    let read = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    let losses = |s: String| -> Vec<f64> {
+        s.lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(losses(read(&eager)), losses(read(&stat)));
+
+    let o = train_small(
+        &dir.path().join("x"),
+        "1",
+        &["--mode", "static", "--dropout", "0.2"],
+    );
+    let (_, stderr) = text(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr.contains("--mode") && stderr.contains("dropout"),
+        "{stderr}"
+    );
+
+    let g = dir.path().join("graph");
+    let o = ferrograd(&["graph", "--batch", "8", "--out", g.to_str().unwrap()]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    for f in ["forward.dot", "step.dot", "step-optimized.dot"] {
+        let dot = std::fs::read_to_string(g.join(f)).unwrap();
+        assert!(dot.starts_with("digraph") && dot.contains("matmul"), "{f}");
+    }
+    assert!(
+        std::fs::read_to_string(g.join("step-optimized.dot"))
+            .unwrap()
+            .contains("fused(")
+    );
+}

@@ -67,7 +67,9 @@ pub(crate) fn backward(
             UnaryOp::Abs => g.mul(&mask(x.sign())?),
             UnaryOp::Tanh => g.mul(&out.square()?.neg()?.add_scalar(1.0)?),
             UnaryOp::Sigmoid => g.mul(&out.mul(&out.neg()?.add_scalar(1.0)?)?),
-            UnaryOp::Relu => g.mul(&mask(x.gt_scalar(0.0))?),
+            // out > 0 exactly where x > 0; reading the output lets a static graph fuse the
+            // forward bias + ReLU, since the pre-activation then has a single user.
+            UnaryOp::Relu => g.mul(&mask(out.gt_scalar(0.0))?),
             UnaryOp::Recip => g.mul(&out.square()?)?.neg(),
             UnaryOp::Erf => {
                 let c = 2.0 / std::f64::consts::PI.sqrt();

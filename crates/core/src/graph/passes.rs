@@ -17,6 +17,8 @@ pub struct PassReport {
     pub nodes_traced: usize,
     /// Nodes computed at compile time.
     pub folded: usize,
+    /// Chains of views collapsed.
+    pub simplified: usize,
     /// Duplicate nodes merged.
     pub merged: usize,
     /// Fused nodes created, and the elementwise ops they absorbed.
@@ -121,6 +123,67 @@ fn fold_constants(g: &Graph) -> Result<(Graph, usize)> {
     }
     let alias = identity(g.nodes.len());
     Ok((compact(&g, &alias), folded))
+}
+
+/// Collapses chains of views: a permute of a permute becomes one permute (or nothing when the
+/// two cancel, as the transposes of a weight in forward and backward do), a reshape of a
+/// reshape one reshape.
+fn simplify_views(g: &Graph) -> (Graph, usize) {
+    let mut g = g.clone();
+    let mut alias = identity(g.nodes.len());
+    let mut simplified = 0;
+    for i in 0..g.nodes.len() {
+        let NodeKind::Op { op, args } = &g.nodes[i].kind else {
+            continue;
+        };
+        let src = alias[args[0]];
+        let new = match (op, &g.nodes[src].kind) {
+            (
+                Op::Permute(outer),
+                NodeKind::Op {
+                    op: Op::Permute(inner),
+                    args: inner_args,
+                },
+            ) => {
+                let composed: Vec<usize> = outer.iter().map(|&o| inner[o]).collect();
+                Some((composed, inner_args[0]))
+            }
+            _ => None,
+        };
+        if let Some((perm, base)) = new {
+            simplified += 1;
+            if perm.iter().enumerate().all(|(k, &p)| k == p) {
+                alias[i] = base;
+            } else {
+                g.nodes[i].kind = NodeKind::Op {
+                    op: Op::Permute(perm),
+                    args: vec![base],
+                };
+            }
+            continue;
+        }
+        if let (
+            Op::Reshape(_),
+            NodeKind::Op {
+                op: Op::Reshape(_),
+                args: inner_args,
+            },
+        ) = (op, &g.nodes[src].kind)
+        {
+            let base = inner_args[0];
+            simplified += 1;
+            if g.nodes[base].shape == g.nodes[i].shape {
+                alias[i] = base;
+            } else {
+                let shape = g.nodes[i].shape.clone();
+                g.nodes[i].kind = NodeKind::Op {
+                    op: Op::Reshape(shape),
+                    args: vec![base],
+                };
+            }
+        }
+    }
+    (compact(&g, &alias), simplified)
 }
 
 /// Merges nodes that compute the same op on the same inputs, and equal small constants.
@@ -261,6 +324,9 @@ pub fn optimize(g: Graph, opts: &CompileOptions) -> Result<(Graph, PassReport)> 
         report.folded = n;
     }
     if opts.eliminate_common {
+        let (next, n) = simplify_views(&g);
+        g = next;
+        report.simplified = n;
         let (next, n) = eliminate_common(&g);
         g = next;
         report.merged = n;
