@@ -26,6 +26,9 @@ pub enum Command {
     /// Write the computation graph of a training step as Graphviz DOT (and SVG where `dot` is
     /// installed): forward only, forward and backward, and after the optimisation passes.
     Graph(GraphArgs),
+    /// Measure throughput: GEMM, the MNIST-shaped MLP training step (eager and static), and
+    /// inference; one line per measurement, JSON lines with --json.
+    Bench(BenchArgs),
 }
 
 /// Which network to train.
@@ -288,4 +291,32 @@ pub struct GraphArgs {
     /// Output folder for the .dot (and .svg) files.
     #[arg(long, default_value = "runs/graph", value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Workloads: gemm, mlp-sgd, mlp-adam, infer (comma separated).
+    #[arg(long, default_value = "mlp-sgd", value_delimiter = ',')]
+    pub workload: Vec<String>,
+    /// Batch sizes of the MLP workloads.
+    #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',', value_parser = positive_usize)]
+    pub batch: Vec<usize>,
+    /// Thread counts.
+    #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = positive_usize)]
+    pub threads: Vec<usize>,
+    /// Modes of the MLP training workloads: eager, static.
+    #[arg(long, default_value = "eager,static", value_delimiter = ',')]
+    pub mode: Vec<String>,
+    /// Matrix sizes of the gemm workload.
+    #[arg(long, default_value = "256,512,1024,2048", value_delimiter = ',', value_parser = positive_usize)]
+    pub n: Vec<usize>,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = positive_usize)]
+    pub reps: usize,
+    /// Approximate seconds per repetition.
+    #[arg(long, default_value_t = 0.3, value_parser = positive)]
+    pub seconds: f64,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
 }

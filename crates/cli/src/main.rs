@@ -2,6 +2,7 @@
 //! `predict` the classes of image files, `graph` a training step's computation graph. Argument parsing lives in `cli`, each command in its
 //! own module, and every failure ends as one `error: ...` line and a non-zero exit code.
 
+mod bench;
 mod cli;
 mod error;
 mod evaluate;
@@ -19,6 +20,10 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 
+/// Counts heap allocations, so `ferrograd bench` can report allocations per step.
+#[global_allocator]
+static ALLOCATOR: bench::CountingAllocator = bench::CountingAllocator;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -26,6 +31,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => evaluate::run(&args),
         Command::Predict(args) => predict::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -256,3 +256,41 @@ fn static_mode_trains_the_same_model_and_graph_writes_dot() {
             .contains("fused(")
     );
 }
+
+#[test]
+fn bench_prints_json_rows() {
+    let o = ferrograd(&[
+        "bench",
+        "--workload",
+        "gemm,mlp-sgd",
+        "--n",
+        "32",
+        "--batch",
+        "4",
+        "--threads",
+        "1",
+        "--reps",
+        "1",
+        "--seconds",
+        "0.01",
+        "--json",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 3, "{stdout}");
+    assert_eq!(rows[0]["workload"], "gemm");
+    assert!(rows[0]["gflops"].as_f64().unwrap() > 0.0);
+    for (row, mode) in rows[1..].iter().zip(["eager", "static"]) {
+        assert_eq!(row["system"], "ferrograd");
+        assert_eq!(row["mode"], mode);
+        assert_eq!(row["batch"], 4);
+        assert!(row["samples_per_s"].as_f64().unwrap() > 0.0);
+    }
+    let o = ferrograd(&["bench", "--workload", "resnet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--workload"));
+}

@@ -21,6 +21,21 @@ pub(crate) fn sum_to_shape(g: &Tensor, shape: &[usize]) -> Result<Tensor> {
     g.sum(&dims, true)?.reshape(shape)
 }
 
+/// `a @ b`, computed as `(b^T @ a^T)^T` when `like` is a transposed (column-major) matrix, so
+/// that a gradient has the memory layout of the input it belongs to. The gradient of a weight
+/// used as `x @ W^T` then comes out contiguous, and the optimizer reads it without strides.
+fn product_laid_out_like(a: &Tensor, b: &Tensor, like: &Tensor) -> Result<Tensor> {
+    let r = like.rank();
+    let s = like.layout().strides();
+    let column_major =
+        r >= 2 && like.shape()[r - 2] > 1 && s[r - 2] == 1 && s[r - 1] == like.shape()[r - 2];
+    if column_major {
+        b.t()?.matmul(&a.t()?)?.t()
+    } else {
+        a.matmul(b)
+    }
+}
+
 /// Fails if a tensor saved for this op (an input or the output) was written in place after the
 /// op was recorded.
 pub(crate) fn check_versions(out: &Tensor, node: &Node) -> Result<()> {
@@ -137,7 +152,10 @@ pub(crate) fn backward(
         }
         Op::MatMul => {
             let y = &inputs[1];
-            Ok(vec![Some(g.matmul(&y.t()?)?), Some(x.t()?.matmul(g)?)])
+            Ok(vec![
+                Some(product_laid_out_like(g, &y.t()?, x)?),
+                Some(product_laid_out_like(&x.t()?, g, y)?),
+            ])
         }
         Op::Reshape(_) => one(g.reshape(x.shape())),
         Op::Permute(p) => {

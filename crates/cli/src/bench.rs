@@ -1,0 +1,339 @@
+//! `ferrograd bench`: the benchmark workloads, with identical definitions for every system.
+//!
+//! - `gemm`: f32 `C = A B`, square `n`; GFLOP/s = 2n^3 / time.
+//! - `mlp-sgd` / `mlp-adam`: the MNIST-shaped training step 784 -> 256 -> ReLU -> 128 -> ReLU
+//!   -> 10, mean softmax cross-entropy, SGD (lr 0.01) or Adam (lr 1e-3), forward, backward and
+//!   update; inputs N(0, 1) and uniform labels from a rotating pool of 16 pre-generated batches
+//!   (one fixed batch would be memorised and turn gradients denormal); eager or static mode.
+//! - `infer`: the same MLP, forward only, batch 1024.
+//!
+//! Each measurement is the median of `--reps` timed repetitions after a warm-up. Heap
+//! allocations are counted by this binary's global allocator; memory is the process's peak
+//! resident set (`VmHWM`), which only grows over a run.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use ferrograd_core::graph::{CompileOptions, StaticFn};
+use ferrograd_core::{DType, GradStore, Rng, Tensor, ThreadPool, no_grad};
+use ferrograd_nn::{
+    Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, Sgd, SgdConfig, loss,
+    mlp, named_params,
+};
+
+use crate::cli::BenchArgs;
+use crate::error::{CliError, Result};
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+/// The command's allocator: mimalloc, which keeps freed pages for reuse (the system allocator
+/// returns large buffers to the OS and page-faults them back in at every training step),
+/// counting allocations for `bench`.
+pub struct CountingAllocator;
+
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+// SAFETY: every call is forwarded unchanged to mimalloc; the counter is a relaxed atomic
+// increment with no effect on the memory handed out.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout, as the GlobalAlloc contract requires.
+        unsafe { INNER.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as `alloc`.
+        unsafe { INNER.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `INNER` with this layout.
+        unsafe { INNER.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: `ptr` was allocated by `INNER` with this layout.
+        unsafe { INNER.realloc(ptr, layout, new_size) }
+    }
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// Peak resident memory of this process in MiB, where the OS reports it.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Row {
+    workload: String,
+    mode: Option<String>,
+    batch: Option<usize>,
+    n: Option<usize>,
+    threads: usize,
+    metric: (&'static str, f64),
+    extra: Vec<(&'static str, f64)>,
+}
+
+impl Row {
+    fn print(&self, json: bool) {
+        if json {
+            let mut fields = vec![
+                ("system".to_string(), "\"ferrograd\"".to_string()),
+                ("workload".to_string(), format!("{:?}", self.workload)),
+            ];
+            if let Some(m) = &self.mode {
+                fields.push(("mode".into(), format!("{m:?}")));
+            }
+            if let Some(b) = self.batch {
+                fields.push(("batch".into(), b.to_string()));
+            }
+            if let Some(n) = self.n {
+                fields.push(("n".into(), n.to_string()));
+            }
+            fields.push(("threads".into(), self.threads.to_string()));
+            for (k, v) in std::iter::once(&self.metric).chain(&self.extra) {
+                fields.push((k.to_string(), format!("{v:.3}")));
+            }
+            let body: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            println!("{{{}}}", body.join(","));
+        } else {
+            let mut s = format!("{:<9}", self.workload);
+            if let Some(m) = &self.mode {
+                s.push_str(&format!(" {m:<6}"));
+            }
+            if let Some(b) = self.batch {
+                s.push_str(&format!(" batch {b:>5}"));
+            }
+            if let Some(n) = self.n {
+                s.push_str(&format!(" n {n:>5}"));
+            }
+            s.push_str(&format!(
+                " threads {}  {} {:>12.1}",
+                self.threads, self.metric.0, self.metric.1
+            ));
+            for (k, v) in &self.extra {
+                s.push_str(&format!("  {k} {v:.2}"));
+            }
+            println!("{s}");
+        }
+    }
+}
+
+/// Runs `body(iterations)` `reps` times after a warm-up, sizing iterations to about `seconds`
+/// per repetition; returns (median seconds per iteration, allocations per iteration).
+fn measure(
+    reps: usize,
+    seconds: f64,
+    mut body: impl FnMut(usize) -> Result<()>,
+) -> Result<(f64, f64)> {
+    let start = Instant::now();
+    body(2)?;
+    let once = (start.elapsed().as_secs_f64() / 2.0).max(1e-7);
+    let iters = ((seconds / once) as usize).clamp(1, 100_000);
+    let mut times = Vec::with_capacity(reps);
+    let mut allocs = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let a0 = allocations();
+        let t0 = Instant::now();
+        body(iters)?;
+        times.push(t0.elapsed().as_secs_f64() / iters as f64);
+        allocs.push((allocations() - a0) as f64 / iters as f64);
+    }
+    Ok((median(times), median(allocs)))
+}
+
+fn mnist_mlp(rng: &mut Rng) -> Result<Sequential> {
+    let cfg = MlpConfig {
+        input: 784,
+        hidden: vec![256, 128],
+        output: 10,
+        activation: Activation::Relu,
+        dropout: 0.0,
+    };
+    Ok(mlp(&cfg, DType::F32, rng)?)
+}
+
+fn batches(batch: usize, rng: &mut Rng) -> Result<Vec<[Tensor; 2]>> {
+    (0..16)
+        .map(|_| {
+            let x = Tensor::randn(&[batch, 784], 0.0, 1.0, DType::F32, rng)?;
+            let y: Vec<i64> = (0..batch).map(|_| rng.below(10) as i64).collect();
+            Ok([x, Tensor::from_vec(y, &[batch])?])
+        })
+        .collect()
+}
+
+fn train_row(
+    workload: &str,
+    mode: &str,
+    batch: usize,
+    threads: usize,
+    args: &BenchArgs,
+) -> Result<Row> {
+    let mut rng = Rng::new(0);
+    let model = mnist_mlp(&mut rng)?;
+    let params = named_params(&model);
+    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
+    let mut opt: Box<dyn Optimizer> = match workload {
+        "mlp-sgd" => Box::new(Sgd::new(
+            params.clone(),
+            SgdConfig {
+                lr: 0.01,
+                ..Default::default()
+            },
+        )?),
+        _ => Box::new(Adam::new(params.clone(), AdamConfig::default())?),
+    };
+    let pool = batches(batch, &mut rng)?;
+    let step = |i: &[Tensor]| -> ferrograd_core::Result<Vec<Tensor>> {
+        let l = loss::cross_entropy(&model.forward(&i[0])?, &i[1], 0.0)?;
+        let g = l.backward()?;
+        let mut out = vec![l];
+        out.extend(tensors.iter().filter_map(|p| g.get(p).cloned()));
+        Ok(out)
+    };
+    let static_mode = mode == "static";
+    let mut compiled = StaticFn::new(&step, CompileOptions::default());
+    let compile_start = Instant::now();
+    if static_mode {
+        compiled.call(&pool[0])?;
+    }
+    let compile_ms = compile_start.elapsed().as_secs_f64() * 1e3;
+    let mut k = 0usize;
+    let (secs, allocs) = measure(args.reps, args.seconds, |iters| {
+        for _ in 0..iters {
+            let inputs = &pool[k % pool.len()];
+            k += 1;
+            let out = if static_mode {
+                compiled.call(inputs)?
+            } else {
+                step(inputs)?
+            };
+            let mut grads = GradStore::default();
+            for (p, g) in tensors.iter().zip(&out[1..]) {
+                grads.insert(p, g.clone());
+            }
+            opt.step(&grads)?;
+        }
+        Ok(())
+    })?;
+    let mut extra = vec![("allocs_per_step", allocs)];
+    if static_mode {
+        extra.push(("compile_ms", compile_ms));
+    }
+    if let Some(mb) = peak_rss_mb() {
+        extra.push(("peak_rss_mb", mb));
+    }
+    Ok(Row {
+        workload: workload.to_string(),
+        mode: Some(mode.to_string()),
+        batch: Some(batch),
+        n: None,
+        threads,
+        metric: ("samples_per_s", batch as f64 / secs),
+        extra,
+    })
+}
+
+fn gemm_row(n: usize, threads: usize, args: &BenchArgs) -> Result<Row> {
+    let mut rng = Rng::new(0);
+    let a = Tensor::randn(&[n, n], 0.0, 1.0, DType::F32, &mut rng)?;
+    let b = Tensor::randn(&[n, n], 0.0, 1.0, DType::F32, &mut rng)?;
+    let (secs, _) = measure(args.reps, args.seconds, |iters| {
+        for _ in 0..iters {
+            a.matmul(&b)?;
+        }
+        Ok(())
+    })?;
+    Ok(Row {
+        workload: "gemm".into(),
+        mode: None,
+        batch: None,
+        n: Some(n),
+        threads,
+        metric: ("gflops", 2.0 * (n as f64).powi(3) / secs / 1e9),
+        extra: Vec::new(),
+    })
+}
+
+fn infer_row(threads: usize, args: &BenchArgs) -> Result<Row> {
+    let mut rng = Rng::new(0);
+    let model = mnist_mlp(&mut rng)?;
+    let pool = batches(1024, &mut rng)?;
+    let _guard = no_grad();
+    let mut k = 0;
+    let (secs, allocs) = measure(args.reps, args.seconds, |iters| {
+        for _ in 0..iters {
+            model.forward(&pool[k % pool.len()][0])?;
+            k += 1;
+        }
+        Ok(())
+    })?;
+    Ok(Row {
+        workload: "infer".into(),
+        mode: Some("eager".into()),
+        batch: Some(1024),
+        n: None,
+        threads,
+        metric: ("samples_per_s", 1024.0 / secs),
+        extra: vec![("allocs_per_step", allocs)],
+    })
+}
+
+/// `ferrograd bench`.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    for w in &args.workload {
+        if !["gemm", "mlp-sgd", "mlp-adam", "infer"].contains(&w.as_str()) {
+            return Err(CliError::Flag {
+                flag: "--workload",
+                msg: format!("unknown workload {w:?}; expected gemm, mlp-sgd, mlp-adam or infer"),
+            });
+        }
+    }
+    for m in &args.mode {
+        if m != "eager" && m != "static" {
+            return Err(CliError::Flag {
+                flag: "--mode",
+                msg: format!("unknown mode {m:?}; expected eager or static"),
+            });
+        }
+    }
+    for &threads in &args.threads {
+        let pool = ThreadPool::new(threads)?;
+        pool.install(|| -> Result<()> {
+            for w in &args.workload {
+                match w.as_str() {
+                    "gemm" => {
+                        for &n in &args.n {
+                            gemm_row(n, threads, args)?.print(args.json);
+                        }
+                    }
+                    "infer" => infer_row(threads, args)?.print(args.json),
+                    _ => {
+                        for &batch in &args.batch {
+                            for mode in &args.mode {
+                                train_row(w, mode, batch, threads, args)?.print(args.json);
+                            }
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
