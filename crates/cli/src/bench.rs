@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use ferrograd_core::graph::{CompileOptions, StaticFn};
-use ferrograd_core::{DType, GradStore, Rng, Tensor, ThreadPool, no_grad};
+use ferrograd_core::{DType, Rng, Tensor, ThreadPool, no_grad};
 use ferrograd_nn::{
-    Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, Sgd, SgdConfig, loss,
-    mlp, named_params,
+    Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, Sgd, SgdConfig,
+    classifier_step, grad_store, mlp, named_params,
 };
 
 use crate::cli::BenchArgs;
@@ -199,13 +199,7 @@ fn train_row(
         _ => Box::new(Adam::new(params.clone(), AdamConfig::default())?),
     };
     let pool = batches(batch, &mut rng)?;
-    let step = |i: &[Tensor]| -> ferrograd_core::Result<Vec<Tensor>> {
-        let l = loss::cross_entropy(&model.forward(&i[0])?, &i[1], 0.0)?;
-        let g = l.backward()?;
-        let mut out = vec![l];
-        out.extend(tensors.iter().filter_map(|p| g.get(p).cloned()));
-        Ok(out)
-    };
+    let step = classifier_step(&model, &tensors, 0.0);
     let static_mode = mode == "static";
     let mut compiled = StaticFn::new(&step, CompileOptions::default());
     let compile_start = Instant::now();
@@ -223,11 +217,7 @@ fn train_row(
             } else {
                 step(inputs)?
             };
-            let mut grads = GradStore::default();
-            for (p, g) in tensors.iter().zip(&out[1..]) {
-                grads.insert(p, g.clone());
-            }
-            opt.step(&grads)?;
+            opt.step(&grad_store(&tensors, &out[2..]))?;
         }
         Ok(())
     })?;

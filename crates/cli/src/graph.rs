@@ -8,7 +8,7 @@ use std::process::Command;
 
 use ferrograd_core::graph::{CompileOptions, Graph, compile};
 use ferrograd_core::{DType, Rng, Tensor};
-use ferrograd_nn::{MlpConfig, Module, loss, mlp, named_params};
+use ferrograd_nn::{MlpConfig, Module, classifier_step, loss, mlp, named_params};
 
 use crate::cli::{GraphArgs, ModelKind};
 use crate::error::{CliError, Result};
@@ -43,24 +43,18 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     };
     let mut rng = Rng::new(0);
     let model = mlp(&cfg, DType::F32, &mut rng)?;
-    let params = named_params(&model);
+    let params: Vec<Tensor> = named_params(&model).into_iter().map(|(_, p)| p).collect();
     let x = Tensor::randn(&[args.batch, args.features], 0.0, 1.0, DType::F32, &mut rng)?;
     let y = Tensor::zeros(&[args.batch], DType::I64);
     let forward = |i: &[Tensor]| -> ferrograd_core::Result<Vec<Tensor>> {
         let logits = model.forward(&i[0])?;
         Ok(vec![loss::cross_entropy(&logits, &i[1], 0.0)?])
     };
-    let step = |i: &[Tensor]| -> ferrograd_core::Result<Vec<Tensor>> {
-        let loss = forward(i)?.remove(0);
-        let grads = loss.backward()?;
-        let mut out = vec![loss];
-        out.extend(params.iter().filter_map(|(_, p)| grads.get(p).cloned()));
-        Ok(out)
-    };
+    let step = classifier_step(&model, &params, 0.0);
     let inputs = [x, y];
     let fwd = compile(forward, &inputs, CompileOptions::NONE)?;
-    let traced = compile(step, &inputs, CompileOptions::NONE)?;
-    let optimized = compile(step, &inputs, CompileOptions::default())?;
+    let traced = compile(&step, &inputs, CompileOptions::NONE)?;
+    let optimized = compile(&step, &inputs, CompileOptions::default())?;
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::io(&args.out, e))?;
     let mut written = Vec::new();
     for (name, c) in [

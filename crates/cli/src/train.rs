@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograd_core::graph::{CompileOptions, StaticFn};
-use ferrograd_core::{GradStore, Rng, Tensor, ThreadPool};
+use ferrograd_core::{Rng, Tensor, ThreadPool};
 use ferrograd_data::{DataSource, Dataset, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
-    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, clip_grad_norm, loss, named_params,
+    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, classifier_step, clip_grad_norm,
+    grad_store, named_params,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -194,32 +195,6 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
     bar
 }
 
-/// The training step as a function of `[x, y]`: `[loss, logits, gradient of each parameter]`.
-/// The same code runs eagerly or is traced into a static graph.
-fn step_fn<'a>(
-    model: &'a Sequential,
-    params: &'a [(String, Tensor)],
-    label_smoothing: f64,
-) -> impl Fn(&[Tensor]) -> ferrograd_core::Result<Vec<Tensor>> + 'a {
-    move |i: &[Tensor]| {
-        let logits = model.forward(&i[0])?;
-        let loss = loss::cross_entropy(&logits, &i[1], label_smoothing)?;
-        let grads = loss.backward()?;
-        let mut out = vec![loss, logits];
-        for (name, p) in params {
-            let g = grads
-                .get(p)
-                .cloned()
-                .ok_or_else(|| ferrograd_core::Error::Argument {
-                    op: "train step",
-                    msg: format!("parameter {name} has no gradient"),
-                })?;
-            out.push(g);
-        }
-        Ok(out)
-    }
-}
-
 /// One pass over the training loader. Returns (mean loss, accuracy, samples).
 fn train_epoch(
     run: &mut Run,
@@ -229,9 +204,13 @@ fn train_epoch(
 ) -> Result<(f64, f64, usize)> {
     let t = run.cfg.training.clone();
     let bar = progress_bar(loader.num_batches(), epoch + 1, t.epochs);
-    let params: Vec<(String, Tensor)> = run.optimizer.params().to_vec();
-    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
-    let step = step_fn(&run.model, &params, t.label_smoothing);
+    let tensors: Vec<Tensor> = run
+        .optimizer
+        .params()
+        .iter()
+        .map(|(_, p)| p.clone())
+        .collect();
+    let step = classifier_step(&run.model, &tensors, t.label_smoothing);
     let mut compiled =
         (mode == Mode::Static).then(|| StaticFn::new(&step, CompileOptions::default()));
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
@@ -242,10 +221,7 @@ fn train_epoch(
             Some(f) => f.call(&inputs)?,
             None => step(&inputs)?,
         };
-        let mut grads = GradStore::default();
-        for (p, g) in tensors.iter().zip(&out[2..]) {
-            grads.insert(p, g.clone());
-        }
+        let mut grads = grad_store(&tensors, &out[2..]);
         if let Some(max_norm) = t.clip_grad {
             clip_grad_norm(&mut grads, &tensors, max_norm)?;
         }

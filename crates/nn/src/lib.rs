@@ -33,6 +33,7 @@ pub mod loss;
 mod mlp;
 mod module;
 pub mod optim;
+mod step;
 
 pub use activation::{Activation, Maxout, PRelu};
 pub use dropout::Dropout;
@@ -43,3 +44,4 @@ pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optim, Optimizer, RmsProp, RmsPropConfig,
     Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm,
 };
+pub use step::{classifier_step, grad_store};

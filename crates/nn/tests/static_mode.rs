@@ -2,9 +2,10 @@
 //! follows the same loss trajectory.
 
 use ferrograd_core::graph::{CompileOptions, StaticFn};
-use ferrograd_core::{DType, GradStore, Result, Rng, Tensor};
+use ferrograd_core::{DType, Rng, Tensor};
 use ferrograd_nn::{
-    Activation, MlpConfig, Module, Optimizer, Sgd, SgdConfig, loss, mlp, named_params,
+    Activation, MlpConfig, Optimizer, Sgd, SgdConfig, classifier_step, grad_store, mlp,
+    named_params,
 };
 
 fn train(static_mode: bool) -> Vec<f64> {
@@ -18,6 +19,7 @@ fn train(static_mode: bool) -> Vec<f64> {
     };
     let model = mlp(&cfg, DType::F64, &mut rng).unwrap();
     let params = named_params(&model);
+    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
     let mut opt = Sgd::new(
         params.clone(),
         SgdConfig {
@@ -38,13 +40,7 @@ fn train(static_mode: bool) -> Vec<f64> {
             (x, y)
         })
         .collect();
-    let step = |i: &[Tensor]| -> Result<Vec<Tensor>> {
-        let l = loss::cross_entropy(&model.forward(&i[0])?, &i[1], 0.0)?;
-        let g = l.backward()?;
-        let mut out = vec![l];
-        out.extend(params.iter().filter_map(|(_, p)| g.get(p).cloned()));
-        Ok(out)
-    };
+    let step = classifier_step(&model, &tensors, 0.0);
     let mut compiled = StaticFn::new(&step, CompileOptions::default());
     let mut losses = Vec::new();
     for s in 0..100 {
@@ -55,11 +51,7 @@ fn train(static_mode: bool) -> Vec<f64> {
         } else {
             step(&inputs).unwrap()
         };
-        let mut grads = GradStore::default();
-        for ((_, p), g) in params.iter().zip(&out[1..]) {
-            grads.insert(p, g.clone());
-        }
-        opt.step(&grads).unwrap();
+        opt.step(&grad_store(&tensors, &out[2..])).unwrap();
         losses.push(out[0].item().unwrap());
     }
     if static_mode {

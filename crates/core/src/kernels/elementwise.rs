@@ -71,23 +71,158 @@ where
     })
 }
 
+/// Binds `$f` to the scalar function of a unary op on float type `$T` and evaluates `$body`
+/// with it: the one definition of each op's arithmetic, shared by the eager and fused kernels
+/// (the match runs once per call, the body's loop is monomorphised per op).
+macro_rules! with_unary_fn {
+    ($op:expr, $T:ty, $f:ident => $body:expr) => {
+        match $op {
+            UnaryOp::Neg => {
+                let $f = |v: $T| -v;
+                $body
+            }
+            UnaryOp::Exp => {
+                let $f = <$T as Float>::exp;
+                $body
+            }
+            UnaryOp::Expm1 => {
+                let $f = <$T as Float>::exp_m1;
+                $body
+            }
+            UnaryOp::Log => {
+                let $f = <$T as Float>::ln;
+                $body
+            }
+            UnaryOp::Log1p => {
+                let $f = <$T as Float>::ln_1p;
+                $body
+            }
+            UnaryOp::Sqrt => {
+                let $f = <$T as Float>::sqrt;
+                $body
+            }
+            UnaryOp::Abs => {
+                let $f = <$T as Float>::abs;
+                $body
+            }
+            UnaryOp::Tanh => {
+                let $f = <$T as Float>::tanh;
+                $body
+            }
+            UnaryOp::Sigmoid => {
+                let $f = |v: $T| <$T as Element>::ONE / (<$T as Element>::ONE + Float::exp(-v));
+                $body
+            }
+            UnaryOp::Relu => {
+                let $f = |v: $T| {
+                    if v < <$T as Element>::ZERO {
+                        <$T as Element>::ZERO
+                    } else {
+                        v
+                    }
+                };
+                $body
+            }
+            UnaryOp::Recip => {
+                let $f = |v: $T| <$T as Element>::ONE / v;
+                $body
+            }
+            UnaryOp::Erf => {
+                let $f = <$T as Float>::erf;
+                $body
+            }
+            UnaryOp::Sin => {
+                let $f = <$T as Float>::sin;
+                $body
+            }
+            UnaryOp::Cos => {
+                let $f = <$T as Float>::cos;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_unary_fn;
+
+/// As [`with_unary_fn`], for binary ops on floats (NaN-propagating maximum and minimum).
+macro_rules! with_binary_fn {
+    ($op:expr, $T:ty, $f:ident => $body:expr) => {
+        match $op {
+            BinaryOp::Add => {
+                let $f = |u: $T, v: $T| u + v;
+                $body
+            }
+            BinaryOp::Sub => {
+                let $f = |u: $T, v: $T| u - v;
+                $body
+            }
+            BinaryOp::Mul => {
+                let $f = |u: $T, v: $T| u * v;
+                $body
+            }
+            BinaryOp::Div => {
+                let $f = |u: $T, v: $T| u / v;
+                $body
+            }
+            BinaryOp::Pow => {
+                let $f = <$T as Float>::powf;
+                $body
+            }
+            BinaryOp::Maximum => {
+                let $f = max_nan::<$T>;
+                $body
+            }
+            BinaryOp::Minimum => {
+                let $f = min_nan::<$T>;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_binary_fn;
+
+/// As [`with_unary_fn`], for comparisons giving 1 or 0 in the operands' type.
+macro_rules! with_cmp_fn {
+    ($op:expr, $T:ty, $f:ident => $body:expr) => {{
+        let m = |c: bool| {
+            if c {
+                <$T as Element>::ONE
+            } else {
+                <$T as Element>::ZERO
+            }
+        };
+        match $op {
+            CmpOp::Eq => {
+                let $f = |u: $T, v: $T| m(u == v);
+                $body
+            }
+            CmpOp::Ne => {
+                let $f = |u: $T, v: $T| m(u != v);
+                $body
+            }
+            CmpOp::Lt => {
+                let $f = |u: $T, v: $T| m(u < v);
+                $body
+            }
+            CmpOp::Le => {
+                let $f = |u: $T, v: $T| m(u <= v);
+                $body
+            }
+            CmpOp::Gt => {
+                let $f = |u: $T, v: $T| m(u > v);
+                $body
+            }
+            CmpOp::Ge => {
+                let $f = |u: $T, v: $T| m(u >= v);
+                $body
+            }
+        }
+    }};
+}
+pub(crate) use with_cmp_fn;
+
 fn unary_float<T: Float + Default>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T> {
-    match op {
-        UnaryOp::Neg => map1(x, l, |v: T| -v),
-        UnaryOp::Exp => map1(x, l, T::exp),
-        UnaryOp::Expm1 => map1(x, l, T::exp_m1),
-        UnaryOp::Log => map1(x, l, T::ln),
-        UnaryOp::Log1p => map1(x, l, T::ln_1p),
-        UnaryOp::Sqrt => map1(x, l, T::sqrt),
-        UnaryOp::Abs => map1(x, l, T::abs),
-        UnaryOp::Tanh => map1(x, l, T::tanh),
-        UnaryOp::Sigmoid => map1(x, l, |v: T| T::ONE / (T::ONE + (-v).exp())),
-        UnaryOp::Relu => map1(x, l, |v: T| if v < T::ZERO { T::ZERO } else { v }),
-        UnaryOp::Recip => map1(x, l, |v: T| T::ONE / v),
-        UnaryOp::Erf => map1(x, l, T::erf),
-        UnaryOp::Sin => map1(x, l, T::sin),
-        UnaryOp::Cos => map1(x, l, T::cos),
-    }
+    with_unary_fn!(op, T, f => map1(x, l, f))
 }
 
 /// Applies a unary op. Integer tensors support `neg`, `abs` and `relu`.
@@ -135,12 +270,12 @@ pub(crate) fn powf(s: &Storage, l: &Layout, e: f64) -> Result<Storage> {
 }
 
 #[inline(always)]
-fn max_nan<T: Element>(a: T, b: T) -> T {
+pub(crate) fn max_nan<T: Element>(a: T, b: T) -> T {
     if a > b || a.is_nan() { a } else { b }
 }
 
 #[inline(always)]
-fn min_nan<T: Element>(a: T, b: T) -> T {
+pub(crate) fn min_nan<T: Element>(a: T, b: T) -> T {
     if a < b || a.is_nan() { a } else { b }
 }
 
@@ -151,15 +286,7 @@ fn binary_float<T: Float + Default>(
     b: &[T],
     lb: &Layout,
 ) -> Vec<T> {
-    match op {
-        BinaryOp::Add => map2(a, la, b, lb, |u, v| u + v),
-        BinaryOp::Sub => map2(a, la, b, lb, |u, v| u - v),
-        BinaryOp::Mul => map2(a, la, b, lb, |u, v| u * v),
-        BinaryOp::Div => map2(a, la, b, lb, |u, v| u / v),
-        BinaryOp::Pow => map2(a, la, b, lb, T::powf),
-        BinaryOp::Maximum => map2(a, la, b, lb, max_nan),
-        BinaryOp::Minimum => map2(a, la, b, lb, min_nan),
-    }
+    with_binary_fn!(op, T, f => map2(a, la, b, lb, f))
 }
 
 /// Applies a binary op to two operands of one dtype and one (already broadcast) shape.
@@ -203,15 +330,7 @@ fn cmp_t<T: Element + Default + Sync>(
     b: &[T],
     lb: &Layout,
 ) -> Vec<T> {
-    let m = |c: bool| if c { T::ONE } else { T::ZERO };
-    match op {
-        CmpOp::Eq => map2(a, la, b, lb, |u, v| m(u == v)),
-        CmpOp::Ne => map2(a, la, b, lb, |u, v| m(u != v)),
-        CmpOp::Lt => map2(a, la, b, lb, |u, v| m(u < v)),
-        CmpOp::Le => map2(a, la, b, lb, |u, v| m(u <= v)),
-        CmpOp::Gt => map2(a, la, b, lb, |u, v| m(u > v)),
-        CmpOp::Ge => map2(a, la, b, lb, |u, v| m(u >= v)),
-    }
+    with_cmp_fn!(op, T, f => map2(a, la, b, lb, f))
 }
 
 /// Elementwise comparison; the mask has the operands' dtype, with 1 for true and 0 for false.

@@ -5,10 +5,11 @@
 
 use rayon::prelude::*;
 
+use super::elementwise::{max_nan, min_nan, with_binary_fn, with_cmp_fn, with_unary_fn};
 use super::{PARALLEL_THRESHOLD, TASK_SIZE, coalesce};
 use crate::graph::{FusedOp, FusedProgram};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
-use crate::{DType, Error, Float, Layout, Result, Storage, StorageElement, Tensor};
+use crate::{DType, Element, Error, Float, Layout, Result, Storage, StorageElement, Tensor};
 
 const BLOCK: usize = 64;
 
@@ -49,64 +50,29 @@ impl RowPlan {
 
 #[inline]
 fn unary<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
-    macro_rules! each {
-        ($f:expr) => {
-            for (o, &v) in y.iter_mut().zip(x) {
-                *o = $f(v);
-            }
-        };
-    }
-    match op {
-        UnaryOp::Neg => each!(|v: T| -v),
-        UnaryOp::Exp => each!(T::exp),
-        UnaryOp::Expm1 => each!(T::exp_m1),
-        UnaryOp::Log => each!(T::ln),
-        UnaryOp::Log1p => each!(T::ln_1p),
-        UnaryOp::Sqrt => each!(T::sqrt),
-        UnaryOp::Abs => each!(T::abs),
-        UnaryOp::Tanh => each!(T::tanh),
-        UnaryOp::Sigmoid => each!(|v: T| T::ONE / (T::ONE + (-v).exp())),
-        UnaryOp::Relu => each!(|v: T| if v < T::ZERO { T::ZERO } else { v }),
-        UnaryOp::Recip => each!(|v: T| T::ONE / v),
-        UnaryOp::Erf => each!(T::erf),
-        UnaryOp::Sin => each!(T::sin),
-        UnaryOp::Cos => each!(T::cos),
-    }
+    with_unary_fn!(op, T, f => {
+        for (o, &v) in y.iter_mut().zip(x) {
+            *o = f(v);
+        }
+    })
 }
 
 #[inline]
 fn binary<T: Float>(op: BinaryOp, a: &[T], b: &[T], y: &mut [T]) {
-    macro_rules! each {
-        ($f:expr) => {
-            for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-                *o = $f(u, v);
-            }
-        };
-    }
-    match op {
-        BinaryOp::Add => each!(|u, v| u + v),
-        BinaryOp::Sub => each!(|u, v| u - v),
-        BinaryOp::Mul => each!(|u, v| u * v),
-        BinaryOp::Div => each!(|u, v| u / v),
-        BinaryOp::Pow => each!(T::powf),
-        BinaryOp::Maximum => each!(|u: T, v: T| if u > v || u.is_nan() { u } else { v }),
-        BinaryOp::Minimum => each!(|u: T, v: T| if u < v || u.is_nan() { u } else { v }),
-    }
+    with_binary_fn!(op, T, f => {
+        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+            *o = f(u, v);
+        }
+    })
 }
 
 #[inline]
 fn compare<T: Float>(op: CmpOp, a: &[T], b: &[T], y: &mut [T]) {
-    let m = |c: bool| if c { T::ONE } else { T::ZERO };
-    for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-        *o = m(match op {
-            CmpOp::Eq => u == v,
-            CmpOp::Ne => u != v,
-            CmpOp::Lt => u < v,
-            CmpOp::Le => u <= v,
-            CmpOp::Gt => u > v,
-            CmpOp::Ge => u >= v,
-        });
-    }
+    with_cmp_fn!(op, T, f => {
+        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+            *o = f(u, v);
+        }
+    })
 }
 
 /// Runs the program over `len` consecutive elements starting at the given leaf offsets.
