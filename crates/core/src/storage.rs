@@ -19,6 +19,15 @@ pub enum Storage {
 }
 
 impl Storage {
+    /// A buffer of `n` zeros.
+    pub fn zeros(dtype: DType, n: usize) -> Storage {
+        match dtype {
+            DType::F32 => Storage::F32(vec![0.0; n]),
+            DType::F64 => Storage::F64(vec![0.0; n]),
+            DType::I64 => Storage::I64(vec![0; n]),
+        }
+    }
+
     /// The dtype of the elements.
     pub fn dtype(&self) -> DType {
         match self {

@@ -47,7 +47,8 @@ fn every_op_agrees_between_eager_and_static_mode() {
         let f = with_grads(case, projection);
         let eager = f(&xs).unwrap();
         for opts in [CompileOptions::NONE, CompileOptions::default()] {
-            let compiled = compile(&f, &xs, opts).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let mut compiled =
+                compile(&f, &xs, opts).unwrap_or_else(|e| panic!("{}: {e}", case.name));
             // Fresh inputs of the same shapes: the graph must not have baked in the examples.
             let ys: Vec<Tensor> = xs.iter().map(|x| x.mul_scalar(0.9).unwrap()).collect();
             let got = compiled.run(&ys).unwrap();
@@ -69,14 +70,14 @@ fn gradcheck_in_static_mode() {
         let out_shape = (case.f)(&xs).unwrap().shape().to_vec();
         let projection =
             Tensor::rand_uniform(&out_shape, 0.5, 1.5, DType::F64, &mut Rng::new(3)).unwrap();
-        let with = compile(
+        let mut with = compile(
             with_grads(case, projection.clone()),
             &xs,
             CompileOptions::default(),
         )
         .unwrap();
         let p2 = projection.clone();
-        let forward = compile(
+        let mut forward = compile(
             move |v: &[Tensor]| Ok(vec![(case.f)(v)?.mul(&p2)?.sum_all()?]),
             &xs,
             CompileOptions::default(),
@@ -88,7 +89,7 @@ fn gradcheck_in_static_mode() {
             let values = x.to_vec::<f64>().unwrap();
             let grad = analytic[i + 1].to_vec::<f64>().unwrap();
             for j in 0..values.len() {
-                let probe = |d: f64| {
+                let mut probe = |d: f64| {
                     let mut v = values.clone();
                     v[j] += d;
                     let mut args = xs.clone();
@@ -161,7 +162,7 @@ fn passes_fuse_fold_merge_and_drop_dead_code() {
         Ok(vec![a.add(&b)?.add(&c)?])
     };
     let x = Tensor::ones(&[3], DType::F64);
-    let c = compile(
+    let mut c = compile(
         f,
         std::slice::from_ref(&x),
         CompileOptions {

@@ -1,25 +1,31 @@
-//! Compiling and replaying: [`compile`] traces a function and optimises its graph;
-//! [`CompiledGraph::run`] replays it on new inputs, computing each node once and freeing every
-//! value after its last use; [`StaticFn`] keeps one compiled graph per input signature and
-//! retraces when shapes or dtypes change.
+//! Compiling and replaying. [`compile`] traces a function, optimises its graph and plans its
+//! memory: every node is placed at compile time, either as a view (reshape, permute,
+//! broadcast, narrow: a layout over its input's buffer, no computation) or in a buffer of the
+//! workspace. Buffers are reused by liveness: once the last reader of a value (or of a view of
+//! it) has run, its buffer serves the next node of the same dtype and size. The workspace is
+//! allocated on the first run and reused by every later run, and the kernels write straight
+//! into it, so executing the graph allocates nothing (the `gemm` crate allocates up to two small
+//! bookkeeping vectors per matrix product). [`StaticFn`] keeps one compiled graph per input
+//! signature and retraces when shapes or dtypes change.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLockReadGuard};
 use std::time::Instant;
 
-use super::ir::{Graph, NodeKind};
-use super::passes::{PassReport, optimize};
+use super::ir::{FusedProgram, Graph, NodeKind};
+use super::passes::{MAX_FUSED_LEAVES, PassReport, optimize};
 use super::trace::trace;
-use crate::kernels;
-use crate::ops::apply;
-use crate::{DType, Error, Layout, Result, StorageCell, Tensor, no_grad};
+use crate::kernels::fused::{RowPlan, Scratch};
+use crate::kernels::{Plan, elementwise as ew, fused, matmul, reduce};
+use crate::ops::{BinaryOp, CmpOp, Op, ReduceOp, UnaryOp, apply};
+use crate::{DType, Error, Layout, Result, Storage, StorageCell, Tensor, no_grad};
 
 /// Which passes [`compile`] runs (all by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompileOptions {
     /// Compute ops on constants at compile time.
     pub fold_constants: bool,
-    /// Merge duplicate computations.
+    /// Collapse view chains and merge duplicate computations.
     pub eliminate_common: bool,
     /// Fuse chains of elementwise ops into single loops.
     pub fuse: bool,
@@ -54,17 +60,214 @@ fn signature(inputs: &[Tensor]) -> Signature {
         .collect()
 }
 
-/// A traced and optimised graph, ready to run on inputs of the traced shapes.
+/// Where a node's value lives during a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slot {
+    Input(usize),
+    Param(usize),
+    Const(usize),
+    Buffer(usize),
+}
+
+/// What computes a node (views and leaves compute nothing).
+enum Kernel {
+    Nothing,
+    Unary(UnaryOp, Plan<1>),
+    Powf(f64, Plan<1>),
+    Binary(BinaryOp, Plan<2>),
+    Cmp(CmpOp, Plan<2>),
+    Where(Plan<3>),
+    /// A copy or dtype conversion into a contiguous buffer.
+    Convert(Plan<1>),
+    MatMul,
+    Reduce(ReduceOp, Vec<usize>),
+    SoftmaxCrossEntropy,
+    Fused(Arc<FusedProgram>, RowPlan),
+    /// Ops without an in-place kernel: computed by `apply` and copied into the buffer.
+    Other(Op),
+}
+
+/// Per-node working memory of fused kernels.
+enum FusedScratch {
+    F32(Scratch<f32>),
+    F64(Scratch<f64>),
+}
+
+/// Memory-planning figures of a compiled graph.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryPlan {
+    /// Nodes that compute a value.
+    pub computed: usize,
+    /// Nodes that are views of another node's value.
+    pub views: usize,
+    /// Workspace buffers after reuse.
+    pub buffers: usize,
+    /// Bytes of the workspace.
+    pub bytes: usize,
+    /// Bytes if every computed node had its own buffer.
+    pub bytes_without_reuse: usize,
+}
+
+/// A traced and optimised graph with its memory plan, ready to run on inputs of the traced
+/// shapes.
 pub struct CompiledGraph {
     graph: Graph,
-    /// For each node, the last node that reads it (its value is freed after that node).
-    last_use: Vec<usize>,
+    slots: Vec<Slot>,
+    layouts: Vec<Layout>,
+    kernels: Vec<Kernel>,
+    consts: Vec<Tensor>,
+    buffer_specs: Vec<(DType, usize)>,
+    buffers: Vec<Storage>,
+    scratch: Vec<Option<FusedScratch>>,
     signature: Signature,
     report: PassReport,
+    memory: MemoryPlan,
     compile_seconds: f64,
 }
 
-/// Traces `f` on `examples` and optimises the graph (see the module docs).
+/// Where every node lives and what computes it.
+struct Placement {
+    slots: Vec<Slot>,
+    layouts: Vec<Layout>,
+    kernels: Vec<Kernel>,
+    consts: Vec<Tensor>,
+    specs: Vec<(DType, usize)>,
+    memory: MemoryPlan,
+}
+
+/// Places every node (views over their input, others in buffers reused by liveness) and picks
+/// its kernel.
+fn plan(graph: &Graph) -> Placement {
+    let n = graph.nodes.len();
+    let mut slots = Vec::with_capacity(n);
+    let mut layouts: Vec<Layout> = Vec::with_capacity(n);
+    let mut kernels = Vec::with_capacity(n);
+    let mut consts = Vec::new();
+    // `base[i]`: the node whose buffer holds node i's elements (i itself unless a view).
+    let mut base: Vec<usize> = (0..n).collect();
+    let mut memory = MemoryPlan::default();
+    for (i, node) in graph.nodes.iter().enumerate() {
+        let contiguous = Layout::contiguous(&node.shape);
+        let (slot, layout, kernel) = match &node.kind {
+            NodeKind::Input(k) => (Slot::Input(*k), contiguous, Kernel::Nothing),
+            NodeKind::Param(k) => (
+                Slot::Param(*k),
+                graph.params[*k].layout().clone(),
+                Kernel::Nothing,
+            ),
+            NodeKind::Const(t) => {
+                consts.push(t.clone());
+                (
+                    Slot::Const(consts.len() - 1),
+                    t.layout().clone(),
+                    Kernel::Nothing,
+                )
+            }
+            NodeKind::Fused { program, args } => {
+                let arg_layouts: Vec<&Layout> = args.iter().map(|&a| &layouts[a]).collect();
+                let plan = RowPlan::new(&node.shape, &arg_layouts);
+                (
+                    Slot::Buffer(usize::MAX),
+                    contiguous,
+                    Kernel::Fused(program.clone(), plan),
+                )
+            }
+            NodeKind::Op { op, args } => {
+                let l = |k: usize| &layouts[args[k]];
+                let view = match op {
+                    Op::Reshape(shape) => l(0).reshaped(shape),
+                    Op::Permute(p) => Some(l(0).permuted(p)),
+                    Op::Expand(shape) => Some(l(0).broadcast_to(shape)),
+                    Op::Narrow { dim, start, len } => Some(l(0).narrowed(*dim, *start, *len)),
+                    Op::Contiguous if l(0).is_contiguous() => Some(l(0).clone()),
+                    _ => None,
+                };
+                if let Some(v) = view {
+                    base[i] = base[args[0]];
+                    memory.views += 1;
+                    (slots[args[0]], v, Kernel::Nothing)
+                } else {
+                    let shape = &node.shape;
+                    let kernel = match op {
+                        Op::Unary(u) => Kernel::Unary(*u, Plan::new(shape, [l(0)])),
+                        Op::Powf(e) => Kernel::Powf(*e, Plan::new(shape, [l(0)])),
+                        Op::Binary(b) => Kernel::Binary(*b, Plan::new(shape, [l(0), l(1)])),
+                        Op::Cmp(c) => Kernel::Cmp(*c, Plan::new(shape, [l(0), l(1)])),
+                        Op::Where => Kernel::Where(Plan::new(shape, [l(0), l(1), l(2)])),
+                        Op::Cast(_) | Op::Contiguous | Op::Reshape(_) => {
+                            Kernel::Convert(Plan::new(&graph.nodes[args[0]].shape, [l(0)]))
+                        }
+                        Op::MatMul => Kernel::MatMul,
+                        Op::Reduce { op, dims } => Kernel::Reduce(*op, dims.clone()),
+                        Op::SoftmaxCrossEntropy => Kernel::SoftmaxCrossEntropy,
+                        other => Kernel::Other(other.clone()),
+                    };
+                    (Slot::Buffer(usize::MAX), contiguous, kernel)
+                }
+            }
+        };
+        slots.push(slot);
+        layouts.push(layout);
+        kernels.push(kernel);
+    }
+    // The last node reading each buffer's value, directly or through a view.
+    let mut end = vec![0usize; n];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for &a in node.args() {
+            end[base[a]] = end[base[a]].max(i);
+        }
+    }
+    for &o in &graph.outputs {
+        end[base[o]] = usize::MAX;
+    }
+    // Assign buffers: a buffer is free again once its value's last reader has run.
+    let mut specs: Vec<(DType, usize)> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let mut live: Vec<(usize, usize)> = Vec::new(); // (buffer, end)
+    for (i, node) in graph.nodes.iter().enumerate() {
+        if slots[i] != Slot::Buffer(usize::MAX) {
+            continue;
+        }
+        let mut k = 0;
+        while k < live.len() {
+            if live[k].1 < i {
+                free.push(live.swap_remove(k).0);
+            } else {
+                k += 1;
+            }
+        }
+        let need = (node.dtype, crate::shape::numel(&node.shape));
+        memory.computed += 1;
+        memory.bytes_without_reuse += need.1 * need.0.size_in_bytes();
+        let b = match free.iter().position(|&b| specs[b] == need) {
+            Some(p) => free.swap_remove(p),
+            None => {
+                specs.push(need);
+                specs.len() - 1
+            }
+        };
+        slots[i] = Slot::Buffer(b);
+        live.push((b, end[i]));
+    }
+    // Views inherit their base's final slot.
+    for i in 0..n {
+        if base[i] != i {
+            slots[i] = slots[base[i]];
+        }
+    }
+    memory.buffers = specs.len();
+    memory.bytes = specs.iter().map(|(d, n)| n * d.size_in_bytes()).sum();
+    Placement {
+        slots,
+        layouts,
+        kernels,
+        consts,
+        specs,
+        memory,
+    }
+}
+
+/// Traces `f` on `examples`, optimises the graph and plans its memory (see the module docs).
 ///
 /// ```
 /// use ferrograd_core::{DType, Tensor, graph::{compile, CompileOptions}};
@@ -75,7 +278,7 @@ pub struct CompiledGraph {
 ///     Ok(vec![loss, grads.get(&w).unwrap().clone()])
 /// };
 /// let x = Tensor::ones(&[4, 3], DType::F64);
-/// let compiled = compile(step, &[x.clone()], CompileOptions::default())?;
+/// let mut compiled = compile(step, &[x.clone()], CompileOptions::default())?;
 /// let out = compiled.run(&[x.clone()])?;
 /// let eager = step(&[x])?;
 /// assert_eq!(out[0].item()?, eager[0].item()?);
@@ -93,32 +296,40 @@ pub fn compile(
     let start = Instant::now();
     let traced = trace(f, examples)?;
     let (graph, report) = optimize(traced, &opts)?;
-    let mut last_use = vec![usize::MAX; graph.nodes.len()];
-    for (i, n) in graph.nodes.iter().enumerate() {
-        for &a in n.args() {
-            last_use[a] = i;
-        }
-    }
-    for &o in &graph.outputs {
-        last_use[o] = usize::MAX;
-    }
+    let Placement {
+        slots,
+        layouts,
+        kernels,
+        consts,
+        specs: buffer_specs,
+        memory,
+    } = plan(&graph);
+    let scratch = (0..graph.nodes.len()).map(|_| None).collect();
     Ok(CompiledGraph {
         graph,
-        last_use,
+        slots,
+        layouts,
+        kernels,
+        consts,
+        buffer_specs,
+        buffers: Vec::new(),
+        scratch,
         signature: signature(examples),
         report,
+        memory,
         compile_seconds: start.elapsed().as_secs_f64(),
     })
 }
 
+fn internal(msg: &str) -> Error {
+    Error::Argument {
+        op: "CompiledGraph::run",
+        msg: msg.into(),
+    }
+}
+
 impl CompiledGraph {
-    /// Runs the graph on inputs of the traced shapes and dtypes. Parameters are read as they
-    /// are now, so updates between runs (an optimizer step) are seen.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] / [`Error::DTypeMismatch`] for inputs unlike the traced ones; kernel
-    /// errors (an index out of range).
-    pub fn run(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    fn check_inputs(&self, inputs: &[Tensor]) -> Result<()> {
         if inputs.len() != self.signature.len() {
             return Err(Error::Argument {
                 op: "CompiledGraph::run",
@@ -145,43 +356,210 @@ impl CompiledGraph {
                 });
             }
         }
-        let _guard = no_grad();
-        let mut values: Vec<Option<Tensor>> = vec![None; self.graph.nodes.len()];
-        for (i, node) in self.graph.nodes.iter().enumerate() {
-            let value = match &node.kind {
-                NodeKind::Input(k) => inputs[*k].detach(),
-                NodeKind::Param(k) => self.graph.params[*k].detach(),
-                NodeKind::Const(t) => t.clone(),
-                NodeKind::Op { op, args } => {
-                    let refs = arg_refs(&values, args)?;
-                    apply(op.clone(), &refs)?
-                }
-                NodeKind::Fused { program, args } => {
-                    let refs = arg_refs(&values, args)?;
-                    let storage = kernels::fused::run(program, &refs, &node.shape, node.dtype)?;
-                    Tensor::from_parts(
-                        Arc::new(StorageCell::new(storage)),
-                        Layout::contiguous(&node.shape),
-                        false,
-                        None,
-                    )
-                }
-            };
-            values[i] = Some(value);
-            for &a in node.args() {
-                if self.last_use[a] == i {
-                    values[a] = None;
-                }
+        for (k, p) in self.graph.params.iter().enumerate() {
+            let i = self
+                .graph
+                .nodes
+                .iter()
+                .position(|n| matches!(n.kind, NodeKind::Param(j) if j == k));
+            if let Some(i) = i
+                && p.layout() != &self.layouts[i]
+            {
+                return Err(internal("a parameter changed its layout since tracing"));
             }
         }
-        self.graph
-            .outputs
+        Ok(())
+    }
+
+    /// Runs every node into the workspace. Inputs that are not contiguous are copied first.
+    /// Allocates nothing after the first run, with contiguous inputs, on one thread (the
+    /// `gemm` crate's bookkeeping aside).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] / [`Error::DTypeMismatch`] for inputs unlike the traced ones; kernel
+    /// errors (an index out of range).
+    pub fn execute(&mut self, inputs: &[Tensor]) -> Result<()> {
+        self.check_inputs(inputs)?;
+        if inputs
             .iter()
-            .map(|&o| {
-                values[o]
-                    .clone()
-                    .ok_or_else(|| internal("an output was freed"))
-            })
+            .any(|t| !t.is_contiguous() || t.layout().offset() != 0)
+        {
+            let owned: Vec<Tensor> = inputs
+                .iter()
+                .map(|t| {
+                    let c =
+                        Tensor::from_storage(ew::contiguous(&t.storage(), t.layout()), t.shape());
+                    Ok(c)
+                })
+                .collect::<Result<_>>()?;
+            return self.execute(&owned);
+        }
+        if self.buffers.len() != self.buffer_specs.len() {
+            self.buffers = self
+                .buffer_specs
+                .iter()
+                .map(|&(d, n)| Storage::zeros(d, n))
+                .collect();
+        }
+        let _guard = no_grad();
+        for i in 0..self.graph.nodes.len() {
+            if matches!(self.kernels[i], Kernel::Nothing) {
+                continue;
+            }
+            let Slot::Buffer(b) = self.slots[i] else {
+                return Err(internal("a computed node has no buffer"));
+            };
+            let mut out = std::mem::replace(&mut self.buffers[b], Storage::F32(Vec::new()));
+            let result = self.compute(i, inputs, &mut out);
+            self.buffers[b] = out;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Computes node `i` into `out`.
+    fn compute(&mut self, i: usize, inputs: &[Tensor], out: &mut Storage) -> Result<()> {
+        let node = &self.graph.nodes[i];
+        let args = node.args();
+        if args.len() > MAX_FUSED_LEAVES {
+            return Err(internal("a node has more inputs than the executor reads"));
+        }
+        let mut guards: [Option<RwLockReadGuard<'_, Storage>>; MAX_FUSED_LEAVES] =
+            Default::default();
+        for (k, &a) in args.iter().enumerate() {
+            guards[k] = match self.slots[a] {
+                Slot::Input(j) => Some(inputs[j].storage()),
+                Slot::Param(j) => Some(self.graph.params[j].storage()),
+                Slot::Const(j) => Some(self.consts[j].storage()),
+                Slot::Buffer(_) => None,
+            };
+        }
+        let buffers = &self.buffers;
+        let slots = &self.slots;
+        let src = |k: usize| -> Result<&Storage> {
+            match (&guards[k], slots[args[k]]) {
+                (Some(g), _) => Ok(&**g),
+                (None, Slot::Buffer(j)) => Ok(&buffers[j]),
+                _ => Err(internal("an input value is missing")),
+            }
+        };
+        let lay = |k: usize| &self.layouts[args[k]];
+        match &self.kernels[i] {
+            Kernel::Nothing => Ok(()),
+            Kernel::Unary(op, plan) => ew::unary_into(*op, plan, src(0)?, out),
+            Kernel::Powf(e, plan) => ew::powf_into(plan, src(0)?, *e, out),
+            Kernel::Binary(op, plan) => ew::binary_into(*op, plan, src(0)?, src(1)?, out),
+            Kernel::Cmp(op, plan) => ew::cmp_into(*op, plan, src(0)?, src(1)?, out),
+            Kernel::Where(plan) => ew::where_into(plan, src(0)?, src(1)?, src(2)?, out),
+            Kernel::Convert(plan) => {
+                ew::cast_into(plan, src(0)?, out);
+                Ok(())
+            }
+            Kernel::MatMul => matmul::matmul_into(src(0)?, lay(0), src(1)?, lay(1), out),
+            Kernel::SoftmaxCrossEntropy => {
+                reduce::softmax_cross_entropy_into(src(0)?, lay(0), src(1)?, lay(1), out)
+            }
+            Kernel::Reduce(op, dims) => {
+                if !reduce::reduce_into(*op, src(0)?, lay(0), dims, out) {
+                    *out = reduce::reduce(*op, src(0)?, lay(0), dims)?;
+                }
+                Ok(())
+            }
+            Kernel::Fused(program, plan) => {
+                let scratch = &mut self.scratch[i];
+                match out {
+                    Storage::F32(o) => {
+                        let mut leaves: [&[f32]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
+                        for (k, leaf) in leaves.iter_mut().enumerate().take(args.len()) {
+                            *leaf = match src(k)? {
+                                Storage::F32(x) => x,
+                                _ => return Err(internal("fused inputs of mixed dtypes")),
+                            };
+                        }
+                        if !matches!(scratch, Some(FusedScratch::F32(_))) {
+                            *scratch = Some(FusedScratch::F32(Scratch::new(program)));
+                        }
+                        if let Some(FusedScratch::F32(s)) = scratch {
+                            fused::run_into(program, &leaves[..args.len()], plan, o, s);
+                        }
+                    }
+                    Storage::F64(o) => {
+                        let mut leaves: [&[f64]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
+                        for (k, leaf) in leaves.iter_mut().enumerate().take(args.len()) {
+                            *leaf = match src(k)? {
+                                Storage::F64(x) => x,
+                                _ => return Err(internal("fused inputs of mixed dtypes")),
+                            };
+                        }
+                        if !matches!(scratch, Some(FusedScratch::F64(_))) {
+                            *scratch = Some(FusedScratch::F64(Scratch::new(program)));
+                        }
+                        if let Some(FusedScratch::F64(s)) = scratch {
+                            fused::run_into(program, &leaves[..args.len()], plan, o, s);
+                        }
+                    }
+                    Storage::I64(_) => return Err(internal("fused integer node")),
+                }
+                Ok(())
+            }
+            Kernel::Other(op) => {
+                // No in-place kernel: run the op on tensor views of the inputs, then copy.
+                let tensors: Vec<Tensor> = (0..args.len())
+                    .map(|k| {
+                        let storage = src(k)?.clone();
+                        Ok(Tensor::from_parts(
+                            Arc::new(StorageCell::new(storage)),
+                            lay(k).clone(),
+                            false,
+                            None,
+                        ))
+                    })
+                    .collect::<Result<_>>()?;
+                let refs: Vec<&Tensor> = tensors.iter().collect();
+                let value = apply(op.clone(), &refs)?;
+                *out = ew::contiguous(&value.storage(), value.layout());
+                Ok(())
+            }
+        }
+    }
+
+    /// The value of output `k` after [`CompiledGraph::execute`], as a new tensor (a copy: the
+    /// workspace is overwritten by the next run).
+    ///
+    /// # Errors
+    /// [`Error::Argument`] for an output index out of range or before the first run.
+    pub fn output(&self, k: usize, inputs: &[Tensor]) -> Result<Tensor> {
+        let &o = self
+            .graph
+            .outputs
+            .get(k)
+            .ok_or_else(|| internal("no such output"))?;
+        let layout = &self.layouts[o];
+        let shape = &self.graph.nodes[o].shape;
+        let copy = |s: &Storage| Tensor::from_storage(ew::contiguous(s, layout), shape);
+        Ok(match self.slots[o] {
+            Slot::Input(j) => copy(
+                &inputs
+                    .get(j)
+                    .ok_or_else(|| internal("inputs missing"))?
+                    .storage(),
+            ),
+            Slot::Param(j) => copy(&self.graph.params[j].storage()),
+            Slot::Const(j) => copy(&self.consts[j].storage()),
+            Slot::Buffer(b) => copy(self.buffers.get(b).ok_or_else(|| internal("not run yet"))?),
+        })
+    }
+
+    /// Runs the graph on inputs of the traced shapes and dtypes and returns its outputs.
+    /// Parameters are read as they are now, so updates between runs (an optimizer step) are
+    /// seen.
+    ///
+    /// # Errors
+    /// As [`CompiledGraph::execute`].
+    pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        self.execute(inputs)?;
+        (0..self.graph.outputs.len())
+            .map(|k| self.output(k, inputs))
             .collect()
     }
 
@@ -195,27 +573,15 @@ impl CompiledGraph {
         &self.report
     }
 
-    /// Seconds spent tracing and optimising.
+    /// The memory plan.
+    pub fn memory(&self) -> MemoryPlan {
+        self.memory
+    }
+
+    /// Seconds spent tracing, optimising and planning.
     pub fn compile_seconds(&self) -> f64 {
         self.compile_seconds
     }
-}
-
-fn internal(msg: &str) -> Error {
-    Error::Argument {
-        op: "CompiledGraph::run",
-        msg: msg.into(),
-    }
-}
-
-fn arg_refs<'a>(values: &'a [Option<Tensor>], args: &[usize]) -> Result<Vec<&'a Tensor>> {
-    args.iter()
-        .map(|&a| {
-            values[a]
-                .as_ref()
-                .ok_or_else(|| internal("a value was used after it was freed"))
-        })
-        .collect()
 }
 
 /// A function compiled on first use for each input signature (shapes and dtypes), like
@@ -249,15 +615,15 @@ impl<F: Fn(&[Tensor]) -> Result<Vec<Tensor>>> StaticFn<F> {
             self.traces += 1;
             self.cache.insert(sig.clone(), compiled);
         }
-        match self.cache.get(&sig) {
+        match self.cache.get_mut(&sig) {
             Some(c) => c.run(inputs),
             None => Err(internal("compiled graph missing from the cache")),
         }
     }
 
     /// The compiled graph for a signature of inputs, if traced.
-    pub fn compiled(&self, inputs: &[Tensor]) -> Option<&CompiledGraph> {
-        self.cache.get(&signature(inputs))
+    pub fn compiled(&mut self, inputs: &[Tensor]) -> Option<&mut CompiledGraph> {
+        self.cache.get_mut(&signature(inputs))
     }
 
     /// How many times the function was traced.

@@ -15,7 +15,7 @@ mod ir;
 mod passes;
 pub(crate) mod trace;
 
-pub use exec::{CompileOptions, CompiledGraph, StaticFn, compile};
+pub use exec::{CompileOptions, CompiledGraph, MemoryPlan, StaticFn, compile};
 pub use ir::{FusedOp, FusedProgram, Graph, Node, NodeId, NodeKind};
 pub use passes::{PassReport, optimize};
 pub use trace::{is_tracing, trace};

@@ -33,6 +33,8 @@ pub struct PassReport {
 const FOLD_LIMIT: usize = 1 << 16;
 /// Most steps in one fused program.
 const MAX_FUSED_STEPS: usize = 48;
+/// Most inputs of one fused node (the executor reads them without allocating).
+pub(crate) const MAX_FUSED_LEAVES: usize = 8;
 
 /// Keeps the nodes the outputs need (after following `alias`), renumbered in order.
 fn compact(g: &Graph, alias: &[NodeId]) -> Graph {
@@ -277,6 +279,9 @@ fn fuse_elementwise(g: &Graph) -> (Graph, usize, usize) {
                     leaves.push(a);
                 }
             }
+        }
+        if leaves.len() > MAX_FUSED_LEAVES {
+            continue;
         }
         let mut steps = Vec::with_capacity(order.len());
         for &i in &order {

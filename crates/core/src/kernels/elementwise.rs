@@ -2,19 +2,18 @@
 //! matched once, outside the loop; the loop body is a monomorphised closure over contiguous or
 //! strided rows, with fast paths for the stride patterns broadcasting produces (1/1, 1/0, 0/1).
 
-use super::{Plan, collect_rows};
+use super::{Plan, fill_rows};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{DType, Element, Error, Float, Layout, Result, Storage};
 
-/// `out[i] = f(x[i])` over a strided input; the output is contiguous.
-pub(crate) fn map1<T, U>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U>
+/// `out[i] = f(x[i])` over a strided input, into a contiguous output, following `plan`.
+pub(crate) fn map1_into<T, U>(plan: &Plan<1>, x: &[T], out: &mut [U], f: impl Fn(T) -> U + Sync)
 where
     T: Copy + Sync,
-    U: Copy + Send + Default,
+    U: Copy + Send,
 {
-    let plan = Plan::new(l.shape(), [l]);
     let s = plan.inner_strides[0];
-    collect_rows(&plan, l.numel(), |row, [o]| {
+    fill_rows(plan, out, |row, [o]| {
         let n = row.len();
         if s == 1 {
             for (y, &v) in row.iter_mut().zip(&x[o..o + n]) {
@@ -25,24 +24,33 @@ where
                 *y = f(x[o + i * s]);
             }
         }
-    })
+    });
 }
 
-/// `out[i] = f(a[i], b[i])` over two strided inputs of the same logical shape.
-pub(crate) fn map2<T, U>(
-    a: &[T],
-    la: &Layout,
-    b: &[T],
-    lb: &Layout,
-    f: impl Fn(T, T) -> U + Sync,
-) -> Vec<U>
+/// `out[i] = f(x[i])` over a strided input; the output is contiguous.
+pub(crate) fn map1<T, U>(x: &[T], l: &Layout, f: impl Fn(T) -> U + Sync) -> Vec<U>
 where
     T: Copy + Sync,
     U: Copy + Send + Default,
 {
-    let plan = Plan::new(la.shape(), [la, lb]);
+    let mut out = vec![U::default(); l.numel()];
+    map1_into(&Plan::new(l.shape(), [l]), x, &mut out, f);
+    out
+}
+
+/// `out[i] = f(a[i], b[i])` over two strided inputs, into a contiguous output.
+pub(crate) fn map2_into<T, U>(
+    plan: &Plan<2>,
+    a: &[T],
+    b: &[T],
+    out: &mut [U],
+    f: impl Fn(T, T) -> U + Sync,
+) where
+    T: Copy + Sync,
+    U: Copy + Send,
+{
     let [sa, sb] = plan.inner_strides;
-    collect_rows(&plan, la.numel(), |row, [oa, ob]| {
+    fill_rows(plan, out, |row, [oa, ob]| {
         let n = row.len();
         match (sa, sb) {
             (1, 1) => {
@@ -68,7 +76,7 @@ where
                 }
             }
         }
-    })
+    });
 }
 
 /// Binds `$f` to the scalar function of a unary op on float type `$T` and evaluates `$body`
@@ -221,52 +229,69 @@ macro_rules! with_cmp_fn {
 }
 pub(crate) use with_cmp_fn;
 
-fn unary_float<T: Float + Default>(op: UnaryOp, x: &[T], l: &Layout) -> Vec<T> {
-    with_unary_fn!(op, T, f => map1(x, l, f))
+fn mismatch(op: &'static str, a: &Storage, b: &Storage) -> Error {
+    Error::DTypeMismatch {
+        op,
+        lhs: a.dtype(),
+        rhs: b.dtype(),
+    }
 }
 
-/// Applies a unary op. Integer tensors support `neg`, `abs` and `relu`.
-pub(crate) fn unary(op: UnaryOp, s: &Storage, l: &Layout) -> Result<Storage> {
-    Ok(match s {
-        Storage::F32(x) => Storage::F32(unary_float(op, x, l)),
-        Storage::F64(x) => Storage::F64(unary_float(op, x, l)),
-        Storage::I64(x) => Storage::I64(match op {
-            UnaryOp::Neg => map1(x, l, |v: i64| v.wrapping_neg()),
-            UnaryOp::Abs => map1(x, l, |v: i64| v.wrapping_abs()),
-            UnaryOp::Relu => map1(x, l, |v: i64| v.max(0)),
+/// Applies a unary op into `out` (same dtype, contiguous). Integer tensors support `neg`,
+/// `abs` and `relu`.
+pub(crate) fn unary_into(
+    op: UnaryOp,
+    plan: &Plan<1>,
+    s: &Storage,
+    out: &mut Storage,
+) -> Result<()> {
+    match (s, out) {
+        (Storage::F32(x), Storage::F32(o)) => {
+            with_unary_fn!(op, f32, f => map1_into(plan, x, o, f))
+        }
+        (Storage::F64(x), Storage::F64(o)) => {
+            with_unary_fn!(op, f64, f => map1_into(plan, x, o, f))
+        }
+        (Storage::I64(x), Storage::I64(o)) => match op {
+            UnaryOp::Neg => map1_into(plan, x, o, |v: i64| v.wrapping_neg()),
+            UnaryOp::Abs => map1_into(plan, x, o, |v: i64| v.wrapping_abs()),
+            UnaryOp::Relu => map1_into(plan, x, o, |v: i64| v.max(0)),
             _ => {
                 return Err(Error::UnsupportedDType {
                     op: op.name(),
                     dtype: DType::I64,
                 });
             }
-        }),
-    })
+        },
+        (s, o) => return Err(mismatch(op.name(), s, o)),
+    }
+    Ok(())
 }
 
-fn powf_float<T: Float + Default>(x: &[T], l: &Layout, e: f64) -> Vec<T> {
+fn powf_float_into<T: Float>(plan: &Plan<1>, x: &[T], out: &mut [T], e: f64) {
     if e == 2.0 {
-        map1(x, l, |v: T| v * v)
+        map1_into(plan, x, out, |v: T| v * v)
     } else if e == 1.0 {
-        map1(x, l, |v: T| v)
+        map1_into(plan, x, out, |v: T| v)
     } else {
         let e = T::from_f64(e);
-        map1(x, l, |v: T| v.powf(e))
+        map1_into(plan, x, out, |v: T| v.powf(e))
     }
 }
 
-/// `x^e` for a constant exponent.
-pub(crate) fn powf(s: &Storage, l: &Layout, e: f64) -> Result<Storage> {
-    Ok(match s {
-        Storage::F32(x) => Storage::F32(powf_float(x, l, e)),
-        Storage::F64(x) => Storage::F64(powf_float(x, l, e)),
-        Storage::I64(_) => {
+/// `x^e` for a constant exponent, into `out`.
+pub(crate) fn powf_into(plan: &Plan<1>, s: &Storage, e: f64, out: &mut Storage) -> Result<()> {
+    match (s, out) {
+        (Storage::F32(x), Storage::F32(o)) => powf_float_into(plan, x, o, e),
+        (Storage::F64(x), Storage::F64(o)) => powf_float_into(plan, x, o, e),
+        (s, _) => {
             return Err(Error::UnsupportedDType {
                 op: "powf",
-                dtype: DType::I64,
+                dtype: s.dtype(),
             });
         }
-    })
+    }
+    Ok(())
 }
 
 #[inline(always)]
@@ -279,93 +304,66 @@ pub(crate) fn min_nan<T: Element>(a: T, b: T) -> T {
     if a < b || a.is_nan() { a } else { b }
 }
 
-fn binary_float<T: Float + Default>(
+/// Applies a binary op to two operands of one dtype and one (already broadcast) shape, into
+/// `out`.
+pub(crate) fn binary_into(
     op: BinaryOp,
-    a: &[T],
-    la: &Layout,
-    b: &[T],
-    lb: &Layout,
-) -> Vec<T> {
-    with_binary_fn!(op, T, f => map2(a, la, b, lb, f))
-}
-
-/// Applies a binary op to two operands of one dtype and one (already broadcast) shape.
-pub(crate) fn binary(
-    op: BinaryOp,
+    plan: &Plan<2>,
     a: &Storage,
-    la: &Layout,
     b: &Storage,
-    lb: &Layout,
-) -> Result<Storage> {
-    Ok(match (a, b) {
-        (Storage::F32(a), Storage::F32(b)) => Storage::F32(binary_float(op, a, la, b, lb)),
-        (Storage::F64(a), Storage::F64(b)) => Storage::F64(binary_float(op, a, la, b, lb)),
-        (Storage::I64(a), Storage::I64(b)) => Storage::I64(match op {
-            BinaryOp::Add => map2(a, la, b, lb, i64::wrapping_add),
-            BinaryOp::Sub => map2(a, la, b, lb, i64::wrapping_sub),
-            BinaryOp::Mul => map2(a, la, b, lb, i64::wrapping_mul),
-            BinaryOp::Maximum => map2(a, la, b, lb, i64::max),
-            BinaryOp::Minimum => map2(a, la, b, lb, i64::min),
+    out: &mut Storage,
+) -> Result<()> {
+    match (a, b, out) {
+        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => {
+            with_binary_fn!(op, f32, f => map2_into(plan, a, b, o, f))
+        }
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => {
+            with_binary_fn!(op, f64, f => map2_into(plan, a, b, o, f))
+        }
+        (Storage::I64(a), Storage::I64(b), Storage::I64(o)) => match op {
+            BinaryOp::Add => map2_into(plan, a, b, o, i64::wrapping_add),
+            BinaryOp::Sub => map2_into(plan, a, b, o, i64::wrapping_sub),
+            BinaryOp::Mul => map2_into(plan, a, b, o, i64::wrapping_mul),
+            BinaryOp::Maximum => map2_into(plan, a, b, o, i64::max),
+            BinaryOp::Minimum => map2_into(plan, a, b, o, i64::min),
             BinaryOp::Div | BinaryOp::Pow => {
                 return Err(Error::UnsupportedDType {
                     op: op.name(),
                     dtype: DType::I64,
                 });
             }
-        }),
-        _ => {
-            return Err(Error::DTypeMismatch {
-                op: op.name(),
-                lhs: a.dtype(),
-                rhs: b.dtype(),
-            });
-        }
-    })
+        },
+        (a, b, _) => return Err(mismatch(op.name(), a, b)),
+    }
+    Ok(())
 }
 
-fn cmp_t<T: Element + Default + Sync>(
+/// Elementwise comparison into `out`; the mask has the operands' dtype (1 true, 0 false).
+pub(crate) fn cmp_into(
     op: CmpOp,
-    a: &[T],
-    la: &Layout,
-    b: &[T],
-    lb: &Layout,
-) -> Vec<T> {
-    with_cmp_fn!(op, T, f => map2(a, la, b, lb, f))
-}
-
-/// Elementwise comparison; the mask has the operands' dtype, with 1 for true and 0 for false.
-pub(crate) fn cmp(
-    op: CmpOp,
+    plan: &Plan<2>,
     a: &Storage,
-    la: &Layout,
     b: &Storage,
-    lb: &Layout,
-) -> Result<Storage> {
-    Ok(match (a, b) {
-        (Storage::F32(a), Storage::F32(b)) => Storage::F32(cmp_t(op, a, la, b, lb)),
-        (Storage::F64(a), Storage::F64(b)) => Storage::F64(cmp_t(op, a, la, b, lb)),
-        (Storage::I64(a), Storage::I64(b)) => Storage::I64(cmp_t(op, a, la, b, lb)),
-        _ => {
-            return Err(Error::DTypeMismatch {
-                op: op.name(),
-                lhs: a.dtype(),
-                rhs: b.dtype(),
-            });
+    out: &mut Storage,
+) -> Result<()> {
+    match (a, b, out) {
+        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => {
+            with_cmp_fn!(op, f32, f => map2_into(plan, a, b, o, f))
         }
-    })
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => {
+            with_cmp_fn!(op, f64, f => map2_into(plan, a, b, o, f))
+        }
+        (Storage::I64(a), Storage::I64(b), Storage::I64(o)) => {
+            with_cmp_fn!(op, i64, f => map2_into(plan, a, b, o, f))
+        }
+        (a, b, _) => return Err(mismatch(op.name(), a, b)),
+    }
+    Ok(())
 }
 
-fn where_t<T: Element + Default + Sync>(
-    c: &[T],
-    lc: &Layout,
-    a: &[T],
-    la: &Layout,
-    b: &[T],
-    lb: &Layout,
-) -> Vec<T> {
-    let plan = Plan::new(lc.shape(), [lc, la, lb]);
+fn where_t<T: Element + Sync + Send>(plan: &Plan<3>, c: &[T], a: &[T], b: &[T], out: &mut [T]) {
     let [sc, sa, sb] = plan.inner_strides;
-    collect_rows(&plan, lc.numel(), |row, [oc, oa, ob]| {
+    fill_rows(plan, out, |row, [oc, oa, ob]| {
         for (i, y) in row.iter_mut().enumerate() {
             *y = if c[oc + i * sc] != T::ZERO {
                 a[oa + i * sa]
@@ -373,10 +371,103 @@ fn where_t<T: Element + Default + Sync>(
                 b[ob + i * sb]
             };
         }
+    });
+}
+
+/// `cond ? a : b` elementwise into `out`; all of one dtype and shape. Nonzero means true.
+pub(crate) fn where_into(
+    plan: &Plan<3>,
+    c: &Storage,
+    a: &Storage,
+    b: &Storage,
+    out: &mut Storage,
+) -> Result<()> {
+    match (c, a, b, out) {
+        (Storage::F32(c), Storage::F32(a), Storage::F32(b), Storage::F32(o)) => {
+            where_t(plan, c, a, b, o)
+        }
+        (Storage::F64(c), Storage::F64(a), Storage::F64(b), Storage::F64(o)) => {
+            where_t(plan, c, a, b, o)
+        }
+        (Storage::I64(c), Storage::I64(a), Storage::I64(b), Storage::I64(o)) => {
+            where_t(plan, c, a, b, o)
+        }
+        (_, a, b, _) => return Err(mismatch("where", a, b)),
+    }
+    Ok(())
+}
+
+fn cast_from_into<T: Element + Sync>(plan: &Plan<1>, x: &[T], out: &mut Storage) {
+    match out {
+        Storage::F32(o) => map1_into(plan, x, o, |v: T| v.to_f64() as f32),
+        Storage::F64(o) => map1_into(plan, x, o, |v: T| v.to_f64()),
+        Storage::I64(o) => map1_into(plan, x, o, |v: T| v.to_f64() as i64),
+    }
+}
+
+/// Converts into `out`'s dtype (floats to integers truncate toward zero, like PyTorch); a copy
+/// when the dtypes agree.
+pub(crate) fn cast_into(plan: &Plan<1>, s: &Storage, out: &mut Storage) {
+    match (s, out) {
+        (Storage::F32(x), Storage::F32(o)) => map1_into(plan, x, o, |v: f32| v),
+        (Storage::F64(x), Storage::F64(o)) => map1_into(plan, x, o, |v: f64| v),
+        (Storage::I64(x), Storage::I64(o)) => map1_into(plan, x, o, |v: i64| v),
+        (Storage::F32(x), o) => cast_from_into(plan, x, o),
+        (Storage::F64(x), o) => cast_from_into(plan, x, o),
+        (Storage::I64(x), o) => cast_from_into(plan, x, o),
+    }
+}
+
+/// Allocates the contiguous output of an elementwise kernel and fills it.
+fn fresh<const N: usize>(
+    dtype: DType,
+    shape: &[usize],
+    layouts: [&Layout; N],
+    fill: impl FnOnce(&Plan<N>, &mut Storage) -> Result<()>,
+) -> Result<Storage> {
+    let plan = Plan::new(shape, layouts);
+    let mut out = Storage::zeros(dtype, crate::shape::numel(shape));
+    fill(&plan, &mut out)?;
+    Ok(out)
+}
+
+/// Applies a unary op (see [`unary_into`]).
+pub(crate) fn unary(op: UnaryOp, s: &Storage, l: &Layout) -> Result<Storage> {
+    fresh(s.dtype(), l.shape(), [l], |p, o| unary_into(op, p, s, o))
+}
+
+/// `x^e` for a constant exponent.
+pub(crate) fn powf(s: &Storage, l: &Layout, e: f64) -> Result<Storage> {
+    fresh(s.dtype(), l.shape(), [l], |p, o| powf_into(p, s, e, o))
+}
+
+/// Applies a binary op (see [`binary_into`]).
+pub(crate) fn binary(
+    op: BinaryOp,
+    a: &Storage,
+    la: &Layout,
+    b: &Storage,
+    lb: &Layout,
+) -> Result<Storage> {
+    fresh(a.dtype(), la.shape(), [la, lb], |p, o| {
+        binary_into(op, p, a, b, o)
     })
 }
 
-/// `cond ? a : b` elementwise; all three of one dtype and one shape. Nonzero means true.
+/// Elementwise comparison (see [`cmp_into`]).
+pub(crate) fn cmp(
+    op: CmpOp,
+    a: &Storage,
+    la: &Layout,
+    b: &Storage,
+    lb: &Layout,
+) -> Result<Storage> {
+    fresh(a.dtype(), la.shape(), [la, lb], |p, o| {
+        cmp_into(op, p, a, b, o)
+    })
+}
+
+/// `cond ? a : b` (see [`where_into`]).
 pub(crate) fn where_(
     c: &Storage,
     lc: &Layout,
@@ -385,44 +476,17 @@ pub(crate) fn where_(
     b: &Storage,
     lb: &Layout,
 ) -> Result<Storage> {
-    Ok(match (c, a, b) {
-        (Storage::F32(c), Storage::F32(a), Storage::F32(b)) => {
-            Storage::F32(where_t(c, lc, a, la, b, lb))
-        }
-        (Storage::F64(c), Storage::F64(a), Storage::F64(b)) => {
-            Storage::F64(where_t(c, lc, a, la, b, lb))
-        }
-        (Storage::I64(c), Storage::I64(a), Storage::I64(b)) => {
-            Storage::I64(where_t(c, lc, a, la, b, lb))
-        }
-        _ => {
-            return Err(Error::DTypeMismatch {
-                op: "where",
-                lhs: a.dtype(),
-                rhs: b.dtype(),
-            });
-        }
+    fresh(a.dtype(), lc.shape(), [lc, la, lb], |p, o| {
+        where_into(p, c, a, b, o)
     })
 }
 
-fn cast_from<T: Element + Sync>(x: &[T], l: &Layout, dtype: DType) -> Storage {
-    match dtype {
-        DType::F32 => Storage::F32(map1(x, l, |v: T| v.to_f64() as f32)),
-        DType::F64 => Storage::F64(map1(x, l, |v: T| v.to_f64())),
-        DType::I64 => Storage::I64(map1(x, l, |v: T| v.to_f64() as i64)),
-    }
-}
-
-/// Converts to another dtype (floats to integers truncate toward zero, like PyTorch).
+/// Converts to another dtype (see [`cast_into`]).
 pub(crate) fn cast(s: &Storage, l: &Layout, dtype: DType) -> Storage {
-    match (s, dtype) {
-        (Storage::F32(x), DType::F32) => Storage::F32(map1(x, l, |v: f32| v)),
-        (Storage::F64(x), DType::F64) => Storage::F64(map1(x, l, |v: f64| v)),
-        (Storage::I64(x), DType::I64) => Storage::I64(map1(x, l, |v: i64| v)),
-        (Storage::F32(x), _) => cast_from(x, l, dtype),
-        (Storage::F64(x), _) => cast_from(x, l, dtype),
-        (Storage::I64(x), _) => cast_from(x, l, dtype),
-    }
+    let plan = Plan::new(l.shape(), [l]);
+    let mut out = Storage::zeros(dtype, l.numel());
+    cast_into(&plan, s, &mut out);
+    out
 }
 
 /// A contiguous copy of a strided view.

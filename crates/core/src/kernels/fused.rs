@@ -9,12 +9,12 @@ use super::elementwise::{max_nan, min_nan, with_binary_fn, with_cmp_fn, with_una
 use super::{PARALLEL_THRESHOLD, TASK_SIZE, coalesce};
 use crate::graph::{FusedOp, FusedProgram};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
-use crate::{DType, Element, Error, Float, Layout, Result, Storage, StorageElement, Tensor};
+use crate::{Element, Float, Layout};
 
 const BLOCK: usize = 64;
 
 /// Rows of the common shape, with each leaf's strides (a run-time count of operands).
-struct RowPlan {
+pub(crate) struct RowPlan {
     outer_shape: Vec<usize>,
     outer_strides: Vec<Vec<usize>>,
     offsets: Vec<usize>,
@@ -23,7 +23,7 @@ struct RowPlan {
 }
 
 impl RowPlan {
-    fn new(shape: &[usize], layouts: &[&Layout]) -> RowPlan {
+    pub(crate) fn new(shape: &[usize], layouts: &[&Layout]) -> RowPlan {
         let (mut dims, mut strides) = coalesce(shape, layouts);
         let inner = dims.pop().unwrap_or(1);
         let inner_strides = strides.iter_mut().map(|s| s.pop().unwrap_or(0)).collect();
@@ -134,80 +134,75 @@ fn run_block<T: Float>(
     out.copy_from_slice(&regs[last][..len]);
 }
 
-fn run_typed<T: Float + StorageElement>(
+/// Working memory of a fused program: its registers and per-leaf offsets.
+pub(crate) struct Scratch<T> {
+    regs: Vec<[T; BLOCK]>,
+    off: Vec<usize>,
+    base: Vec<usize>,
+}
+
+impl<T: Float> Scratch<T> {
+    pub(crate) fn new(program: &FusedProgram) -> Self {
+        Scratch {
+            regs: vec![[T::ZERO; BLOCK]; program.leaves + program.steps.len()],
+            off: vec![0; program.leaves],
+            base: vec![0; program.leaves],
+        }
+    }
+}
+
+/// Runs the program over `piece`, the output elements from flat index `start` on.
+fn run_piece<T: Float>(
     program: &FusedProgram,
     leaves: &[&[T]],
     plan: &RowPlan,
-    n: usize,
-) -> Vec<T> {
-    let mut out = vec![T::ZERO; n];
-    let registers = program.leaves + program.steps.len();
+    start: usize,
+    piece: &mut [T],
+    scratch: &mut Scratch<T>,
+) {
     let inner = plan.inner.max(1);
-    // A task handles whole rows (or pieces of one long row) in blocks of BLOCK elements.
-    let task = |start: usize, piece: &mut [T]| {
-        let mut regs = vec![[T::ZERO; BLOCK]; registers];
-        let mut off = vec![0usize; leaves.len()];
-        let mut base = vec![0usize; leaves.len()];
-        let mut done = 0;
-        while done < piece.len() {
-            let flat = start + done;
-            let (row, col) = (flat / inner, flat % inner);
-            plan.row_offsets(row, &mut base);
-            let len = (inner - col).min(piece.len() - done).min(BLOCK);
-            for ((o, b), s) in off.iter_mut().zip(&base).zip(&plan.inner_strides) {
-                *o = b + col * s;
-            }
-            run_block(
-                program,
-                leaves,
-                &plan.inner_strides,
-                &off,
-                &mut regs,
-                &mut piece[done..done + len],
-            );
-            done += len;
+    let mut done = 0;
+    while done < piece.len() {
+        let flat = start + done;
+        let (row, col) = (flat / inner, flat % inner);
+        plan.row_offsets(row, &mut scratch.base);
+        let len = (inner - col).min(piece.len() - done).min(BLOCK);
+        for ((o, b), s) in scratch
+            .off
+            .iter_mut()
+            .zip(&scratch.base)
+            .zip(&plan.inner_strides)
+        {
+            *o = b + col * s;
         }
-    };
-    if n < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
-        task(0, &mut out);
+        run_block(
+            program,
+            leaves,
+            &plan.inner_strides,
+            &scratch.off,
+            &mut scratch.regs,
+            &mut piece[done..done + len],
+        );
+        done += len;
+    }
+}
+
+/// Evaluates the program into `out`; single-threaded runs use `scratch` and allocate nothing.
+pub(crate) fn run_into<T: Float>(
+    program: &FusedProgram,
+    leaves: &[&[T]],
+    plan: &RowPlan,
+    out: &mut [T],
+    scratch: &mut Scratch<T>,
+) {
+    if out.len() < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
+        run_piece(program, leaves, plan, 0, out, scratch);
     } else {
         out.par_chunks_mut(TASK_SIZE)
             .enumerate()
-            .for_each(|(c, piece)| task(c * TASK_SIZE, piece));
+            .for_each(|(c, piece)| {
+                let mut own = Scratch::new(program);
+                run_piece(program, leaves, plan, c * TASK_SIZE, piece, &mut own);
+            });
     }
-    out
-}
-
-/// Evaluates a fused program on its leaf tensors (all of the output's shape and dtype).
-pub(crate) fn run(
-    program: &FusedProgram,
-    leaves: &[&Tensor],
-    shape: &[usize],
-    dtype: DType,
-) -> Result<Storage> {
-    let guards: Vec<_> = leaves.iter().map(|t| t.storage()).collect();
-    let layouts: Vec<&Layout> = leaves.iter().map(|t| t.layout()).collect();
-    let plan = RowPlan::new(shape, &layouts);
-    let n = crate::shape::numel(shape);
-    fn slices<'a, T: StorageElement>(
-        g: &'a [std::sync::RwLockReadGuard<'_, Storage>],
-    ) -> Option<Vec<&'a [T]>> {
-        g.iter().map(|s| T::slice(s)).collect()
-    }
-    let mismatch = || Error::UnsupportedDType { op: "fused", dtype };
-    Ok(match dtype {
-        DType::F32 => Storage::F32(run_typed(
-            program,
-            &slices::<f32>(&guards).ok_or_else(mismatch)?,
-            &plan,
-            n,
-        )),
-        DType::F64 => Storage::F64(run_typed(
-            program,
-            &slices::<f64>(&guards).ok_or_else(mismatch)?,
-            &plan,
-            n,
-        )),
-        DType::I64 => return Err(mismatch()),
-    })
 }

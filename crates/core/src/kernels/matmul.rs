@@ -31,14 +31,15 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     la: &Layout,
     b: &[T],
     lb: &Layout,
-) -> Vec<T> {
+    out: &mut [T],
+) {
     let r = la.shape().len();
     let batch = &la.shape()[..r - 2];
     let (m, k, n) = (la.shape()[r - 2], la.shape()[r - 1], lb.shape()[r - 1]);
     let nb: usize = batch.iter().product();
-    let mut out = vec![T::ZERO; nb * m * n];
     if m == 0 || n == 0 || k == 0 {
-        return out;
+        out.fill(T::ZERO);
+        return;
     }
     let (a_rs, a_cs) = mat_strides(la);
     let (b_rs, b_cs) = mat_strides(lb);
@@ -89,26 +90,42 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
             one(dst, i, par);
         }
     }
-    out
 }
 
-/// Batched matrix product `[.., m, k] x [.., k, n] -> [.., m, n]`; batch dims already equal.
-pub(crate) fn matmul(a: &Storage, la: &Layout, b: &Storage, lb: &Layout) -> Result<Storage> {
-    Ok(match (a, b) {
-        (Storage::F32(a), Storage::F32(b)) => Storage::F32(matmul_t(a, la, b, lb)),
-        (Storage::F64(a), Storage::F64(b)) => Storage::F64(matmul_t(a, la, b, lb)),
-        (Storage::I64(_), Storage::I64(_)) => {
+/// Batched matrix product `[.., m, k] x [.., k, n] -> [.., m, n]` into `out` (contiguous, of
+/// that shape); batch dims already equal.
+pub(crate) fn matmul_into(
+    a: &Storage,
+    la: &Layout,
+    b: &Storage,
+    lb: &Layout,
+    out: &mut Storage,
+) -> Result<()> {
+    match (a, b, out) {
+        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => matmul_t(a, la, b, lb, o),
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => matmul_t(a, la, b, lb, o),
+        (Storage::I64(_), Storage::I64(_), _) => {
             return Err(Error::UnsupportedDType {
                 op: "matmul",
                 dtype: crate::DType::I64,
             });
         }
-        _ => {
+        (a, b, _) => {
             return Err(Error::DTypeMismatch {
                 op: "matmul",
                 lhs: a.dtype(),
                 rhs: b.dtype(),
             });
         }
-    })
+    }
+    Ok(())
+}
+
+/// Batched matrix product into a new contiguous storage.
+pub(crate) fn matmul(a: &Storage, la: &Layout, b: &Storage, lb: &Layout) -> Result<Storage> {
+    let r = la.shape().len();
+    let n = la.shape()[..r - 1].iter().product::<usize>() * lb.shape()[r - 1];
+    let mut out = Storage::zeros(a.dtype(), n);
+    matmul_into(a, la, b, lb, &mut out)?;
+    Ok(out)
 }

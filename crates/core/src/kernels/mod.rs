@@ -148,17 +148,6 @@ pub(crate) fn fill_rows<const N: usize, T: Send>(
         });
 }
 
-/// Allocates an output buffer of `n` elements and fills it with [`fill_rows`].
-pub(crate) fn collect_rows<const N: usize, T: Send + Copy + Default>(
-    plan: &Plan<N>,
-    n: usize,
-    f: impl Fn(&mut [T], [usize; N]) + Sync,
-) -> Vec<T> {
-    let mut out = vec![T::default(); n];
-    fill_rows(plan, &mut out, f);
-    out
-}
-
 /// Runs `f(chunk_index, chunk)` over fixed-size chunks of `out`, in parallel when large.
 pub(crate) fn par_chunks<T: Send>(out: &mut [T], chunk: usize, f: impl Fn(usize, &mut [T]) + Sync) {
     let chunk = chunk.max(1);

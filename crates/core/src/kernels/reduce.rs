@@ -79,8 +79,9 @@ fn reduce_block<T: Element + Default, R: Reducer<T>>(
     outer: usize,
     r: usize,
     inner: usize,
-) -> Vec<T> {
-    let mut out = vec![R::INIT; outer * inner];
+    out: &mut [T],
+) {
+    out.fill(R::INIT);
     if inner == 1 {
         if outer == 1 && r >= PARALLEL_THRESHOLD {
             // One long reduction: fixed-size partial results, combined in order, so the result
@@ -93,14 +94,14 @@ fn reduce_block<T: Element + Default, R: Reducer<T>>(
             out[0] = reduce_slice::<T, R>(&partials);
         } else {
             let per_task = (TASK_SIZE / r.max(1)).max(1);
-            par_chunks(&mut out, per_task, |c, o| {
+            par_chunks(out, per_task, |c, o| {
                 for (i, y) in o.iter_mut().enumerate() {
                     let a = c * per_task + i;
                     *y = reduce_slice::<T, R>(&x[a * r..(a + 1) * r]);
                 }
             });
         }
-        return out;
+        return;
     }
     // inner > 1: accumulate whole rows, parallel over (outer, column pieces).
     let piece = inner.min((TASK_SIZE / r.max(1)).max(64));
@@ -123,7 +124,6 @@ fn reduce_block<T: Element + Default, R: Reducer<T>>(
                 .for_each(|(p, oo)| work(oo, a, p * piece));
         });
     }
-    out
 }
 
 /// Splits sorted axes into runs of adjacent axes.
@@ -151,7 +151,8 @@ fn reduce_t<T: StorageElement + Default, R: Reducer<T>>(
         let r: usize = shape[d0..d1].iter().product();
         let inner: usize = shape[d1..].iter().product();
         let src = data.as_deref().unwrap_or(x);
-        let next = reduce_block::<T, R>(src, outer, r, inner);
+        let mut next = vec![R::INIT; outer * inner];
+        reduce_block::<T, R>(src, outer, r, inner, &mut next);
         for s in &mut shape[d0..d1] {
             *s = 1;
         }
@@ -245,15 +246,49 @@ pub(crate) fn argmax(s: &Storage, l: &Layout, dim: usize) -> Result<Storage> {
     }))
 }
 
-/// Per-row `logsumexp(x) - x[label]` for logits `[n, c]` and i64 labels `[n]`.
-pub(crate) fn softmax_cross_entropy(
+/// The elements of a contiguous view, borrowed, or copied when the view is strided.
+fn contiguous_slice<'a, T: StorageElement>(
+    s: &'a Storage,
+    l: &Layout,
+    copy: &'a mut Option<Storage>,
+) -> Option<&'a [T]> {
+    match l.contiguous_range() {
+        Some(r) => T::slice(s).map(|x| &x[r]),
+        None => {
+            *copy = Some(contiguous(s, l));
+            copy.as_ref().and_then(T::slice)
+        }
+    }
+}
+
+fn ce_rows<T: crate::Float + Default>(x: &[T], lab: &[i64], c: usize, out: &mut [T]) {
+    let per = (TASK_SIZE / c.max(1)).max(1);
+    par_chunks(out, per, |k, o| {
+        for (i, y) in o.iter_mut().enumerate() {
+            let row = k * per + i;
+            let xs = &x[row * c..(row + 1) * c];
+            let m = reduce_slice::<T, MaxR>(xs);
+            let mut sum = T::ZERO;
+            for &v in xs {
+                sum = sum + (v - m).exp();
+            }
+            *y = m + sum.ln() - xs[lab[row] as usize];
+        }
+    });
+}
+
+/// Per-row `logsumexp(x) - x[label]` for logits `[n, c]` and i64 labels `[n]`, into `out`
+/// (`[n]`, the logits' dtype). Contiguous inputs are read in place.
+pub(crate) fn softmax_cross_entropy_into(
     logits: &Storage,
     ll: &Layout,
     labels: &Storage,
     lab_l: &Layout,
-) -> Result<Storage> {
-    let (n, c) = (ll.shape()[0], ll.shape()[1]);
-    let Storage::I64(lab) = contiguous(labels, lab_l) else {
+    out: &mut Storage,
+) -> Result<()> {
+    let c = ll.shape()[1];
+    let mut label_copy = None;
+    let Some(lab) = contiguous_slice::<i64>(labels, lab_l, &mut label_copy) else {
         return Err(Error::UnsupportedDType {
             op: "softmax_cross_entropy (labels)",
             dtype: labels.dtype(),
@@ -266,32 +301,95 @@ pub(crate) fn softmax_cross_entropy(
             size: c,
         });
     }
-    fn rows<T: crate::Float + Default>(x: &[T], lab: &[i64], n: usize, c: usize) -> Vec<T> {
-        let mut out = vec![T::ZERO; n];
-        par_chunks(&mut out, (TASK_SIZE / c.max(1)).max(1), |k, o| {
-            let per = (TASK_SIZE / c.max(1)).max(1);
-            for (i, y) in o.iter_mut().enumerate() {
-                let row = k * per + i;
-                let xs = &x[row * c..(row + 1) * c];
-                let m = reduce_slice::<T, MaxR>(xs);
-                let mut sum = T::ZERO;
-                for &v in xs {
-                    sum = sum + (v - m).exp();
-                }
-                *y = m + sum.ln() - xs[lab[row] as usize];
+    let mut logit_copy = None;
+    match out {
+        Storage::F32(o) => match contiguous_slice::<f32>(logits, ll, &mut logit_copy) {
+            Some(x) => ce_rows(x, lab, c, o),
+            None => {
+                return Err(Error::DTypeMismatch {
+                    op: "softmax_cross_entropy",
+                    lhs: DType::F32,
+                    rhs: logits.dtype(),
+                });
             }
-        });
-        out
-    }
-    let x = contiguous(logits, ll);
-    Ok(match &x {
-        Storage::F32(x) => Storage::F32(rows(x, &lab, n, c)),
-        Storage::F64(x) => Storage::F64(rows(x, &lab, n, c)),
+        },
+        Storage::F64(o) => match contiguous_slice::<f64>(logits, ll, &mut logit_copy) {
+            Some(x) => ce_rows(x, lab, c, o),
+            None => {
+                return Err(Error::DTypeMismatch {
+                    op: "softmax_cross_entropy",
+                    lhs: DType::F64,
+                    rhs: logits.dtype(),
+                });
+            }
+        },
         Storage::I64(_) => {
             return Err(Error::UnsupportedDType {
                 op: "softmax_cross_entropy",
                 dtype: DType::I64,
             });
         }
-    })
+    }
+    Ok(())
+}
+
+/// Per-row softmax cross-entropy into a new storage (see [`softmax_cross_entropy_into`]).
+pub(crate) fn softmax_cross_entropy(
+    logits: &Storage,
+    ll: &Layout,
+    labels: &Storage,
+    lab_l: &Layout,
+) -> Result<Storage> {
+    let mut out = Storage::zeros(logits.dtype(), ll.shape()[0]);
+    softmax_cross_entropy_into(logits, ll, labels, lab_l, &mut out)?;
+    Ok(out)
+}
+
+/// Reduces into `out` (contiguous, the reduced shape) when the input is contiguous and `dims`
+/// are adjacent axes, the common case in training graphs, and returns true; returns false
+/// without touching `out` otherwise (the caller then uses [`reduce`]).
+pub(crate) fn reduce_into(
+    op: ReduceOp,
+    s: &Storage,
+    l: &Layout,
+    dims: &[usize],
+    out: &mut Storage,
+) -> bool {
+    let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
+    let (Some(range), Some(&d0), Some(&last), true) =
+        (l.contiguous_range(), dims.first(), dims.last(), adjacent)
+    else {
+        return false;
+    };
+    let d1 = last + 1;
+    let shape = l.shape();
+    let (outer, r, inner) = (
+        shape[..d0].iter().product::<usize>(),
+        shape[d0..d1].iter().product::<usize>(),
+        shape[d1..].iter().product::<usize>(),
+    );
+    if r == 0 {
+        return false;
+    }
+    fn go<T: Element + Default>(
+        op: ReduceOp,
+        x: &[T],
+        o: &mut [T],
+        outer: usize,
+        r: usize,
+        inner: usize,
+    ) {
+        match op {
+            ReduceOp::Sum => reduce_block::<T, SumR>(x, outer, r, inner, o),
+            ReduceOp::Max => reduce_block::<T, MaxR>(x, outer, r, inner, o),
+            ReduceOp::Min => reduce_block::<T, MinR>(x, outer, r, inner, o),
+        }
+    }
+    match (s, out) {
+        (Storage::F32(x), Storage::F32(o)) => go(op, &x[range], o, outer, r, inner),
+        (Storage::F64(x), Storage::F64(o)) => go(op, &x[range], o, outer, r, inner),
+        (Storage::I64(x), Storage::I64(o)) => go(op, &x[range], o, outer, r, inner),
+        _ => return false,
+    }
+    true
 }

@@ -1,0 +1,167 @@
+//! A compiled training step (forward, loss, backward) allocates nothing in steady state: the
+//! memory plan gives every value a workspace buffer, allocated on the first run. Counted with a
+//! counting global allocator; the only allocations left are the `gemm` crate's bookkeeping
+//! vector, at most one per matrix product.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use ferrograd_core::graph::{CompileOptions, NodeKind, compile};
+use ferrograd_core::ops::Op;
+use ferrograd_core::{DType, Result, Rng, Tensor, ThreadPool};
+
+struct Counting;
+
+thread_local! {
+    // Per thread, so tests running side by side do not count each other's allocations.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    ALLOCATIONS.with(|c| c.set(c.get() + 1));
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: forwards every call unchanged to the system allocator and only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        count();
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn a_compiled_mlp_step_allocates_nothing_in_steady_state() {
+    let pool = ThreadPool::new(1).unwrap();
+    pool.install(|| {
+        let mut rng = Rng::new(0);
+        let mut p = |s: &[usize]| {
+            Tensor::randn(s, 0.0, 0.05, DType::F32, &mut rng)
+                .unwrap()
+                .with_requires_grad(true)
+        };
+        let (w1, b1, w2, b2) = (p(&[64, 32]), p(&[64]), p(&[10, 64]), p(&[10]));
+        let step = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+            let h = i[0].matmul(&w1.t()?)?.add(&b1)?.relu()?;
+            let logits = h.matmul(&w2.t()?)?.add(&b2)?;
+            let loss = logits.softmax_cross_entropy(&i[1])?.mean(&[], false)?;
+            let g = loss.backward()?;
+            let mut out = vec![loss];
+            for w in [&w1, &b1, &w2, &b2] {
+                out.extend(g.get(w).cloned());
+            }
+            Ok(out)
+        };
+        let x = Tensor::randn(&[16, 32], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+        let y = Tensor::from_vec((0..16).map(|i| i % 10).collect::<Vec<i64>>(), &[16]).unwrap();
+        let inputs = [x, y];
+        let mut compiled = compile(step, &inputs, CompileOptions::default()).unwrap();
+        let matmuls = compiled
+            .graph()
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Op { op: Op::MatMul, .. }))
+            .count() as u64;
+        let plan = compiled.memory();
+        assert!(plan.buffers < plan.computed, "buffers are reused: {plan:?}");
+        assert!(plan.bytes < plan.bytes_without_reuse, "{plan:?}");
+        compiled.execute(&inputs).unwrap(); // allocates the workspace
+        let before = allocations();
+        for _ in 0..10 {
+            compiled.execute(&inputs).unwrap();
+        }
+        let per_step = (allocations() - before) / 10;
+        // The gemm crate allocates up to two small bookkeeping vectors per product; nothing else
+        // allocates (the next test has no products and allocates nothing at all).
+        assert!(
+            per_step <= 2 * matmuls,
+            "{per_step} allocations per step ({matmuls} matrix products)"
+        );
+
+        // The results are still the eager ones.
+        let eager = step(&inputs).unwrap();
+        for (k, e) in eager.iter().enumerate() {
+            let s = compiled.output(k, &inputs).unwrap();
+            for (a, b) in s
+                .to_vec::<f32>()
+                .unwrap()
+                .iter()
+                .zip(e.to_vec::<f32>().unwrap())
+            {
+                assert!(
+                    (a - b).abs() <= 1e-6 * (1.0 + b.abs()),
+                    "output {k}: {a} vs {b}"
+                );
+            }
+        }
+        // Eager mode, for comparison, allocates hundreds of times per step.
+        let before = allocations();
+        step(&inputs).unwrap();
+        let eager_allocs = allocations() - before;
+        assert!(eager_allocs > 10 * matmuls.max(1), "{eager_allocs}");
+        eprintln!(
+            "allocations per step: eager {eager_allocs}, static {per_step}; memory plan {plan:?}"
+        );
+    });
+}
+
+#[test]
+fn a_compiled_step_without_matrix_products_allocates_nothing_at_all() {
+    let pool = ThreadPool::new(1).unwrap();
+    pool.install(|| {
+        let mut rng = Rng::new(1);
+        let w = Tensor::randn(&[10], 0.0, 1.0, DType::F64, &mut rng)
+            .unwrap()
+            .with_requires_grad(true);
+        let b = Tensor::randn(&[10], 0.0, 1.0, DType::F64, &mut rng)
+            .unwrap()
+            .with_requires_grad(true);
+        let step = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+            let logits = i[0].mul(&w)?.add(&b)?.tanh()?;
+            let loss = logits.softmax_cross_entropy(&i[1])?.mean(&[], false)?;
+            let g = loss.backward()?;
+            Ok(vec![
+                loss,
+                g.get(&w).cloned().unwrap_or_else(|| w.zeros_like()),
+                g.get(&b).cloned().unwrap_or_else(|| b.zeros_like()),
+            ])
+        };
+        let x = Tensor::randn(&[32, 10], 0.0, 1.0, DType::F64, &mut rng).unwrap();
+        let y = Tensor::from_vec((0..32).map(|i| i % 10).collect::<Vec<i64>>(), &[32]).unwrap();
+        let inputs = [x, y];
+        let mut compiled = compile(step, &inputs, CompileOptions::default()).unwrap();
+        compiled.execute(&inputs).unwrap();
+        let before = allocations();
+        for _ in 0..10 {
+            compiled.execute(&inputs).unwrap();
+        }
+        assert_eq!(allocations() - before, 0);
+        let eager = step(&inputs).unwrap();
+        for (k, e) in eager.iter().enumerate() {
+            assert_eq!(
+                compiled
+                    .output(k, &inputs)
+                    .unwrap()
+                    .to_vec::<f64>()
+                    .unwrap(),
+                e.to_vec::<f64>().unwrap()
+            );
+        }
+    });
+}
