@@ -114,6 +114,12 @@ impl StorageCell {
         self.data.write().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Exclusive access, for the owner of the only handle (no locking); bumps the version.
+    pub fn get_mut(&mut self) -> &mut Storage {
+        *self.version.get_mut() += 1;
+        self.data.get_mut().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Number of in-place writes so far.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Relaxed)

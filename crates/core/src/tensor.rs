@@ -320,6 +320,12 @@ impl Tensor {
         self.with_requires_grad(false)
     }
 
+    /// A new leaf holding a contiguous copy of this tensor's elements, starting at offset 0.
+    pub(crate) fn contiguous_copy(&self) -> Tensor {
+        let s = crate::kernels::elementwise::contiguous(&self.storage(), self.layout());
+        Tensor::from_storage(s, self.shape())
+    }
+
     pub(crate) fn storage_cell(&self) -> &Arc<StorageCell> {
         &self.0.storage
     }

@@ -257,3 +257,31 @@ fn data_dependent_control_flow_is_refused_with_a_pointer_to_eager_mode() {
         Err(Error::DataDependent { op: "assign" })
     ));
 }
+
+#[test]
+fn outputs_share_the_workspace_but_never_change_afterwards() {
+    let f =
+        |i: &[Tensor]| -> Result<Vec<Tensor>> { Ok(vec![i[0].exp()?.add_scalar(1.0)?, i[0].t()?]) };
+    let x = Tensor::from_vec(vec![0.0f64, 1.0, 2.0, 3.0], &[2, 2]).unwrap();
+    let mut c = compile(f, std::slice::from_ref(&x), CompileOptions::default()).unwrap();
+    let first = c.run(std::slice::from_ref(&x)).unwrap();
+    let kept = first[0].to_vec::<f64>().unwrap();
+    let second = c.run(&[x.mul_scalar(2.0).unwrap()]).unwrap();
+    assert_eq!(
+        first[0].to_vec::<f64>().unwrap(),
+        kept,
+        "an earlier result changed"
+    );
+    assert_ne!(second[0].to_vec::<f64>().unwrap(), kept);
+    assert_eq!(first[1].to_vec::<f64>().unwrap(), vec![0.0, 2.0, 1.0, 3.0]);
+    // A strided input is copied, not misread.
+    let strided = x.t().unwrap();
+    let out = c.run(std::slice::from_ref(&strided)).unwrap();
+    assert_eq!(
+        out[0].to_vec::<f64>().unwrap(),
+        f(std::slice::from_ref(&strided)).unwrap()[0]
+            .to_vec::<f64>()
+            .unwrap()
+    );
+    assert_eq!(out[1].to_vec::<f64>().unwrap(), x.to_vec::<f64>().unwrap());
+}

@@ -117,7 +117,9 @@ pub struct CompiledGraph {
     kernels: Vec<Kernel>,
     consts: Vec<Tensor>,
     buffer_specs: Vec<(DType, usize)>,
-    buffers: Vec<Storage>,
+    /// The workspace: shared with the tensors `output` hands out; a buffer still shared when
+    /// the graph runs again is replaced by a fresh one (copy on write).
+    buffers: Vec<Option<Arc<StorageCell>>>,
     scratch: Vec<Option<FusedScratch>>,
     signature: Signature,
     report: PassReport,
@@ -321,6 +323,10 @@ pub fn compile(
     })
 }
 
+fn fresh_buffer(dtype: DType, n: usize) -> Arc<StorageCell> {
+    Arc::new(StorageCell::new(Storage::zeros(dtype, n)))
+}
+
 fn internal(msg: &str) -> Error {
     Error::Argument {
         op: "CompiledGraph::run",
@@ -398,7 +404,7 @@ impl CompiledGraph {
             self.buffers = self
                 .buffer_specs
                 .iter()
-                .map(|&(d, n)| Storage::zeros(d, n))
+                .map(|&(d, n)| Some(fresh_buffer(d, n)))
                 .collect();
         }
         let _guard = no_grad();
@@ -409,9 +415,20 @@ impl CompiledGraph {
             let Slot::Buffer(b) = self.slots[i] else {
                 return Err(internal("a computed node has no buffer"));
             };
-            let mut out = std::mem::replace(&mut self.buffers[b], Storage::F32(Vec::new()));
-            let result = self.compute(i, inputs, &mut out);
-            self.buffers[b] = out;
+            let mut cell = self.buffers[b]
+                .take()
+                .ok_or_else(|| internal("a buffer is in use"))?;
+            if Arc::get_mut(&mut cell).is_none() {
+                // A tensor returned by an earlier run still holds this buffer: leave it that
+                // value and compute into a new one.
+                let (d, n) = self.buffer_specs[b];
+                cell = fresh_buffer(d, n);
+            }
+            let result = match Arc::get_mut(&mut cell) {
+                Some(c) => self.compute(i, inputs, c.get_mut()),
+                None => Err(internal("a fresh buffer is shared")),
+            };
+            self.buffers[b] = Some(cell);
             result?;
         }
         Ok(())
@@ -427,21 +444,20 @@ impl CompiledGraph {
         let mut guards: [Option<RwLockReadGuard<'_, Storage>>; MAX_FUSED_LEAVES] =
             Default::default();
         for (k, &a) in args.iter().enumerate() {
-            guards[k] = match self.slots[a] {
-                Slot::Input(j) => Some(inputs[j].storage()),
-                Slot::Param(j) => Some(self.graph.params[j].storage()),
-                Slot::Const(j) => Some(self.consts[j].storage()),
-                Slot::Buffer(_) => None,
-            };
+            guards[k] = Some(match self.slots[a] {
+                Slot::Input(j) => inputs[j].storage(),
+                Slot::Param(j) => self.graph.params[j].storage(),
+                Slot::Const(j) => self.consts[j].storage(),
+                Slot::Buffer(j) => self.buffers[j]
+                    .as_ref()
+                    .ok_or_else(|| internal("an input buffer is missing"))?
+                    .read(),
+            });
         }
-        let buffers = &self.buffers;
-        let slots = &self.slots;
         let src = |k: usize| -> Result<&Storage> {
-            match (&guards[k], slots[args[k]]) {
-                (Some(g), _) => Ok(&**g),
-                (None, Slot::Buffer(j)) => Ok(&buffers[j]),
-                _ => Err(internal("an input value is missing")),
-            }
+            guards[k]
+                .as_deref()
+                .ok_or_else(|| internal("an input value is missing"))
         };
         let lay = |k: usize| &self.layouts[args[k]];
         match &self.kernels[i] {
@@ -523,8 +539,9 @@ impl CompiledGraph {
         }
     }
 
-    /// The value of output `k` after [`CompiledGraph::execute`], as a new tensor (a copy: the
-    /// workspace is overwritten by the next run).
+    /// The value of output `k` after [`CompiledGraph::execute`]. The tensor shares the
+    /// workspace without copying; the next run leaves it unchanged (a buffer still held by a
+    /// returned tensor is replaced, not overwritten).
     ///
     /// # Errors
     /// [`Error::Argument`] for an output index out of range or before the first run.
@@ -534,20 +551,26 @@ impl CompiledGraph {
             .outputs
             .get(k)
             .ok_or_else(|| internal("no such output"))?;
-        let layout = &self.layouts[o];
-        let shape = &self.graph.nodes[o].shape;
-        let copy = |s: &Storage| Tensor::from_storage(ew::contiguous(s, layout), shape);
-        Ok(match self.slots[o] {
-            Slot::Input(j) => copy(
-                &inputs
-                    .get(j)
-                    .ok_or_else(|| internal("inputs missing"))?
-                    .storage(),
-            ),
-            Slot::Param(j) => copy(&self.graph.params[j].storage()),
-            Slot::Const(j) => copy(&self.consts[j].storage()),
-            Slot::Buffer(b) => copy(self.buffers.get(b).ok_or_else(|| internal("not run yet"))?),
-        })
+        let cell = match self.slots[o] {
+            Slot::Input(j) => inputs
+                .get(j)
+                .ok_or_else(|| internal("inputs missing"))?
+                .storage_cell()
+                .clone(),
+            Slot::Param(j) => self.graph.params[j].storage_cell().clone(),
+            Slot::Const(j) => self.consts[j].storage_cell().clone(),
+            Slot::Buffer(b) => self
+                .buffers
+                .get(b)
+                .and_then(Option::clone)
+                .ok_or_else(|| internal("the graph has not run yet"))?,
+        };
+        Ok(Tensor::from_parts(
+            cell,
+            self.layouts[o].clone(),
+            false,
+            None,
+        ))
     }
 
     /// Runs the graph on inputs of the traced shapes and dtypes and returns its outputs.
@@ -557,6 +580,11 @@ impl CompiledGraph {
     /// # Errors
     /// As [`CompiledGraph::execute`].
     pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        let owned: Option<Vec<Tensor>> = inputs
+            .iter()
+            .any(|t| !t.is_contiguous() || t.layout().offset() != 0)
+            .then(|| inputs.iter().map(|t| t.contiguous_copy()).collect());
+        let inputs = owned.as_deref().unwrap_or(inputs);
         self.execute(inputs)?;
         (0..self.graph.outputs.len())
             .map(|k| self.output(k, inputs))
