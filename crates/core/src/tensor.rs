@@ -425,7 +425,7 @@ impl Tensor {
         if crate::is_grad_enabled() && self.tracks_grad() {
             return Err(Error::InPlaceOnTracked { op: "assign" });
         }
-        crate::graph::trace::check_write(self, "assign")?;
+        crate::graph::trace::check_write("assign")?;
         if src.dtype() != self.dtype() {
             return Err(Error::DTypeMismatch {
                 op: "assign",

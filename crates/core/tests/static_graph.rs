@@ -285,3 +285,28 @@ fn outputs_share_the_workspace_but_never_change_afterwards() {
     );
     assert_eq!(out[1].to_vec::<f64>().unwrap(), x.to_vec::<f64>().unwrap());
 }
+
+#[test]
+fn ops_without_in_place_kernels_and_many_inputs_run_in_static_mode() {
+    // Concatenating ten tensors: more inputs than a fused node reads, and no in-place kernel.
+    let f = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+        let parts: Vec<Tensor> = (0..10)
+            .map(|k| i[0].mul_scalar(k as f64))
+            .collect::<Result<_>>()?;
+        let refs: Vec<&Tensor> = parts.iter().collect();
+        let idx = Tensor::from_vec(vec![3i64, 0], &[2])?;
+        Ok(vec![
+            Tensor::cat(&refs, 0)?.index_select(0, &idx)?,
+            i[0].argmax(-1, false)?,
+        ])
+    };
+    let x = Tensor::from_vec(vec![1.0f64, 3.0, 2.0], &[1, 3]).unwrap();
+    let mut c = compile(f, std::slice::from_ref(&x), CompileOptions::default()).unwrap();
+    let got = c.run(std::slice::from_ref(&x)).unwrap();
+    let want = f(std::slice::from_ref(&x)).unwrap();
+    assert_eq!(
+        got[0].to_vec::<f64>().unwrap(),
+        want[0].to_vec::<f64>().unwrap()
+    );
+    assert_eq!(got[1].to_vec::<i64>().unwrap(), vec![1]);
+}

@@ -116,6 +116,8 @@ pub struct CompiledGraph {
     layouts: Vec<Layout>,
     kernels: Vec<Kernel>,
     consts: Vec<Tensor>,
+    /// `(parameter, node)` pairs, to check at each run that parameters kept their layout.
+    param_nodes: Vec<(usize, usize)>,
     buffer_specs: Vec<(DType, usize)>,
     /// The workspace: shared with the tensors `output` hands out; a buffer still shared when
     /// the graph runs again is replaced by a fresh one (copy on write).
@@ -307,12 +309,22 @@ pub fn compile(
         memory,
     } = plan(&graph);
     let scratch = (0..graph.nodes.len()).map(|_| None).collect();
+    let param_nodes = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| match n.kind {
+            NodeKind::Param(k) => Some((k, i)),
+            _ => None,
+        })
+        .collect();
     Ok(CompiledGraph {
         graph,
         slots,
         layouts,
         kernels,
         consts,
+        param_nodes,
         buffer_specs,
         buffers: Vec::new(),
         scratch,
@@ -321,6 +333,15 @@ pub fn compile(
         memory,
         compile_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Contiguous copies of the inputs, when any of them is strided or offset (kernel plans assume
+/// contiguous inputs); `None` when they can be read as they are.
+fn contiguous_inputs(inputs: &[Tensor]) -> Option<Vec<Tensor>> {
+    inputs
+        .iter()
+        .any(|t| !t.is_contiguous() || t.layout().offset() != 0)
+        .then(|| inputs.iter().map(Tensor::contiguous_copy).collect())
 }
 
 fn fresh_buffer(dtype: DType, n: usize) -> Arc<StorageCell> {
@@ -362,15 +383,8 @@ impl CompiledGraph {
                 });
             }
         }
-        for (k, p) in self.graph.params.iter().enumerate() {
-            let i = self
-                .graph
-                .nodes
-                .iter()
-                .position(|n| matches!(n.kind, NodeKind::Param(j) if j == k));
-            if let Some(i) = i
-                && p.layout() != &self.layouts[i]
-            {
+        for &(k, i) in &self.param_nodes {
+            if self.graph.params[k].layout() != &self.layouts[i] {
                 return Err(internal("a parameter changed its layout since tracing"));
             }
         }
@@ -386,18 +400,7 @@ impl CompiledGraph {
     /// errors (an index out of range).
     pub fn execute(&mut self, inputs: &[Tensor]) -> Result<()> {
         self.check_inputs(inputs)?;
-        if inputs
-            .iter()
-            .any(|t| !t.is_contiguous() || t.layout().offset() != 0)
-        {
-            let owned: Vec<Tensor> = inputs
-                .iter()
-                .map(|t| {
-                    let c =
-                        Tensor::from_storage(ew::contiguous(&t.storage(), t.layout()), t.shape());
-                    Ok(c)
-                })
-                .collect::<Result<_>>()?;
+        if let Some(owned) = contiguous_inputs(inputs) {
             return self.execute(&owned);
         }
         if self.buffers.len() != self.buffer_specs.len() {
@@ -438,6 +441,24 @@ impl CompiledGraph {
     fn compute(&mut self, i: usize, inputs: &[Tensor], out: &mut Storage) -> Result<()> {
         let node = &self.graph.nodes[i];
         let args = node.args();
+        if let Kernel::Other(op) = &self.kernels[i] {
+            // No in-place kernel: run the op on tensors sharing the inputs' storage, then copy.
+            let tensors = args
+                .iter()
+                .map(|&a| {
+                    Ok(Tensor::from_parts(
+                        self.cell_of(a, inputs)?,
+                        self.layouts[a].clone(),
+                        false,
+                        None,
+                    ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let refs: Vec<&Tensor> = tensors.iter().collect();
+            let value = apply(op.clone(), &refs)?;
+            *out = ew::contiguous(&value.storage(), value.layout());
+            return Ok(());
+        }
         if args.len() > MAX_FUSED_LEAVES {
             return Err(internal("a node has more inputs than the executor reads"));
         }
@@ -518,25 +539,29 @@ impl CompiledGraph {
                 }
                 Ok(())
             }
-            Kernel::Other(op) => {
-                // No in-place kernel: run the op on tensor views of the inputs, then copy.
-                let tensors: Vec<Tensor> = (0..args.len())
-                    .map(|k| {
-                        let storage = src(k)?.clone();
-                        Ok(Tensor::from_parts(
-                            Arc::new(StorageCell::new(storage)),
-                            lay(k).clone(),
-                            false,
-                            None,
-                        ))
-                    })
-                    .collect::<Result<_>>()?;
-                let refs: Vec<&Tensor> = tensors.iter().collect();
-                let value = apply(op.clone(), &refs)?;
-                *out = ew::contiguous(&value.storage(), value.layout());
-                Ok(())
-            }
+            // Handled before the inputs are locked, above.
+            Kernel::Other(_) => Err(internal(
+                "an op without in-place kernel reached the dispatch",
+            )),
         }
+    }
+
+    /// The storage holding node `i`'s value.
+    fn cell_of(&self, i: usize, inputs: &[Tensor]) -> Result<Arc<StorageCell>> {
+        Ok(match self.slots[i] {
+            Slot::Input(j) => inputs
+                .get(j)
+                .ok_or_else(|| internal("inputs missing"))?
+                .storage_cell()
+                .clone(),
+            Slot::Param(j) => self.graph.params[j].storage_cell().clone(),
+            Slot::Const(j) => self.consts[j].storage_cell().clone(),
+            Slot::Buffer(b) => self
+                .buffers
+                .get(b)
+                .and_then(Option::clone)
+                .ok_or_else(|| internal("the graph has not run yet"))?,
+        })
     }
 
     /// The value of output `k` after [`CompiledGraph::execute`]. The tensor shares the
@@ -551,20 +576,7 @@ impl CompiledGraph {
             .outputs
             .get(k)
             .ok_or_else(|| internal("no such output"))?;
-        let cell = match self.slots[o] {
-            Slot::Input(j) => inputs
-                .get(j)
-                .ok_or_else(|| internal("inputs missing"))?
-                .storage_cell()
-                .clone(),
-            Slot::Param(j) => self.graph.params[j].storage_cell().clone(),
-            Slot::Const(j) => self.consts[j].storage_cell().clone(),
-            Slot::Buffer(b) => self
-                .buffers
-                .get(b)
-                .and_then(Option::clone)
-                .ok_or_else(|| internal("the graph has not run yet"))?,
-        };
+        let cell = self.cell_of(o, inputs)?;
         Ok(Tensor::from_parts(
             cell,
             self.layouts[o].clone(),
@@ -580,10 +592,7 @@ impl CompiledGraph {
     /// # Errors
     /// As [`CompiledGraph::execute`].
     pub fn run(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let owned: Option<Vec<Tensor>> = inputs
-            .iter()
-            .any(|t| !t.is_contiguous() || t.layout().offset() != 0)
-            .then(|| inputs.iter().map(|t| t.contiguous_copy()).collect());
+        let owned = contiguous_inputs(inputs);
         let inputs = owned.as_deref().unwrap_or(inputs);
         self.execute(inputs)?;
         (0..self.graph.outputs.len())

@@ -103,7 +103,7 @@ pub(crate) fn check_read(t: &Tensor, op: &'static str) -> Result<()> {
 }
 
 /// Fails (and fails the trace) on any in-place write while tracing.
-pub(crate) fn check_write(_t: &Tensor, op: &'static str) -> Result<()> {
+pub(crate) fn check_write(op: &'static str) -> Result<()> {
     TRACER.with(|cell| match cell.borrow_mut().as_mut() {
         Some(tr) => {
             tr.violation.get_or_insert(op);

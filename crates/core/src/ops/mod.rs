@@ -329,13 +329,21 @@ pub(crate) fn apply(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
     let (storage, layout) = eval(&op, inputs)?;
     let record =
         op.is_differentiable() && is_grad_enabled() && inputs.iter().any(|t| t.tracks_grad());
-    let node = record.then(|| Node {
-        versions: inputs.iter().map(|t| t.storage_cell().version()).collect(),
-        out_version: storage.version(),
-        inputs: inputs.iter().map(|&t| t.clone()).collect(),
-        op: op.clone(),
-    });
+    // The op moves into the autograd record when there is one; the tracer reads it there.
+    let (node, unrecorded) = if record {
+        let node = Node {
+            versions: inputs.iter().map(|t| t.storage_cell().version()).collect(),
+            out_version: storage.version(),
+            inputs: inputs.iter().map(|&t| t.clone()).collect(),
+            op,
+        };
+        (Some(node), None)
+    } else {
+        (None, Some(op))
+    };
     let out = Tensor::from_parts(storage, layout, false, node);
-    crate::graph::trace::record(&op, inputs, &out);
+    if let Some(op) = out.node().map(|n| &n.op).or(unrecorded.as_ref()) {
+        crate::graph::trace::record(op, inputs, &out);
+    }
     Ok(out)
 }
