@@ -11,6 +11,9 @@ pub enum CliError {
     /// A data set could not be found, read or batched.
     #[error(transparent)]
     Data(#[from] ferrograd_data::DataError),
+    /// A figure could not be drawn or written.
+    #[error(transparent)]
+    Plot(#[from] ferrograd_plot::PlotError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {

@@ -1,6 +1,5 @@
 //! Image files for `predict`: decoding PNG (with the `png` crate) and binary or ASCII PGM,
-//! conversion to the model's channels, resizing by area averaging to the model's input size,
-//! and PNG encoding for the charts.
+//! conversion to the model's channels, resizing by area averaging to the model's input size.
 
 use std::path::Path;
 
@@ -225,19 +224,6 @@ impl Image {
     }
 }
 
-/// Encodes an RGB8 buffer as PNG.
-pub fn encode_png_rgb(rgb: &[u8], width: u32, height: u32) -> std::result::Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut out, width, height);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
-        writer.write_image_data(rgb).map_err(|e| e.to_string())?;
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,7 +258,7 @@ mod tests {
 
     #[test]
     fn png_round_trip() {
-        let png = encode_png_rgb(&[255, 0, 0, 0, 0, 255], 2, 1).unwrap();
+        let png = ferrograd_plot::encode_png_rgb(&[255, 0, 0, 0, 0, 255], 2, 1).unwrap();
         let img = decode_png(&png).unwrap();
         assert_eq!((img.channels, img.width), (3, 2));
         assert_eq!(img.data[0], 1.0);

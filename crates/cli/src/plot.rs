@@ -1,48 +1,20 @@
-//! Charts written as PNG with plotters: the loss and accuracy curves of a run, and the
-//! confusion matrix as a heat map. Text uses an embedded DejaVu Sans, so charts render the same
-//! on machines without system fonts.
+//! The charts of a training run: the loss and accuracy curves, and the confusion matrix as a
+//! heat map, drawn with `ferrograd-plot`.
 
 use std::path::Path;
-use std::sync::Once;
 
-use plotters::prelude::*;
-use plotters::style::FontStyle;
+use ferrograd_plot::{err, plotters::prelude::*};
 
-use crate::error::{CliError, Result};
-use crate::output::write_atomic;
+use crate::error::Result;
 use crate::train::EpochMetrics;
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
-
-fn register_font() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // The embedded font is valid; if registration failed, text would be missing, not wrong.
-        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
-    });
-}
-
-/// Renders into an RGB buffer with `draw`, then encodes it as PNG and writes it atomically.
+/// Renders with [`ferrograd_plot::render`] (embedded font, atomic PNG write).
 fn render(
     path: &Path,
     size: (u32, u32),
-    draw: impl FnOnce(
-        &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
-    ) -> std::result::Result<(), String>,
+    draw: impl FnOnce(&ferrograd_plot::Area<'_>) -> std::result::Result<(), String>,
 ) -> Result<()> {
-    register_font();
-    let mut rgb = vec![0u8; (size.0 * size.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| CliError::file(path, e.to_string()))?;
-        draw(&root).map_err(|e| CliError::file(path, format!("drawing failed: {e}")))?;
-        root.present()
-            .map_err(|e| CliError::file(path, e.to_string()))?;
-    }
-    let png =
-        crate::image::encode_png_rgb(&rgb, size.0, size.1).map_err(|e| CliError::file(path, e))?;
-    write_atomic(path, &png)
+    Ok(ferrograd_plot::render(path, size, draw)?)
 }
 
 /// A chart panel: title, y label, top of the y range, and (train, validation) values.
@@ -52,10 +24,6 @@ type Panel = (
     f64,
     fn(&EpochMetrics) -> (f64, f64),
 );
-
-fn err<E: std::fmt::Display>(e: E) -> String {
-    e.to_string()
-}
 
 /// Loss and accuracy per epoch, training and validation, side by side.
 pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
