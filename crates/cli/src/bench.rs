@@ -6,10 +6,15 @@
 //!   update; inputs N(0, 1) and uniform labels from a rotating pool of 16 pre-generated batches
 //!   (one fixed batch would be memorised and turn gradients denormal); eager or static mode.
 //! - `infer`: the same MLP, forward only, batch 1024.
+//! - `epoch`: one real MNIST training epoch (60,000 images from the IDX files in `--data-dir`,
+//!   batch 128, Adam), data pipeline included: loading and decompressing the files, shuffled
+//!   batches prepared on the loader's thread, training; wall seconds.
 //!
 //! Each measurement is the median of `--reps` timed repetitions after a warm-up. Heap
-//! allocations are counted by this binary's global allocator; memory is the process's peak
-//! resident set (`VmHWM`), which only grows over a run.
+//! allocations are counted by this binary's global allocator. Memory is the peak resident set
+//! (`VmHWM`) during the row: the peak is reset before each row where Linux allows it
+//! (`/proc/self/clear_refs`), so rows do not inherit the peaks of earlier ones; for the `epoch`
+//! row, whose figure is compared with other systems, run it alone in its process.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +22,7 @@ use std::time::Instant;
 
 use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool, no_grad};
+use ferrograd_data::{DataSource, DatasetKind, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
     Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, Sgd, SgdConfig,
     classifier_step, grad_store, mlp, named_params,
@@ -63,6 +69,12 @@ unsafe impl GlobalAlloc for CountingAllocator {
 
 fn allocations() -> u64 {
     ALLOCATIONS.load(Ordering::Relaxed)
+}
+
+/// Starts a new peak-memory window: Linux resets `VmHWM` to the current resident set when "5"
+/// is written to `/proc/self/clear_refs`. Elsewhere, peaks cover the whole process.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
 /// Peak resident memory of this process in MiB, where the OS reports it.
@@ -225,9 +237,7 @@ fn train_row(
     if static_mode {
         extra.push(("compile_ms", compile_ms));
     }
-    if let Some(mb) = peak_rss_mb() {
-        extra.push(("peak_rss_mb", mb));
-    }
+    let extra = with_peak(extra);
     Ok(Row {
         workload: workload.to_string(),
         mode: Some(mode.to_string()),
@@ -280,17 +290,84 @@ fn infer_row(threads: usize, args: &BenchArgs) -> Result<Row> {
         n: None,
         threads,
         metric: ("samples_per_s", 1024.0 / secs),
-        extra: vec![("allocs_per_step", allocs)],
+        extra: with_peak(vec![("allocs_per_step", allocs)]),
+    })
+}
+
+/// Appends the row's peak resident memory, where the OS reports it.
+fn with_peak(mut extra: Vec<(&'static str, f64)>) -> Vec<(&'static str, f64)> {
+    if let Some(mb) = peak_rss_mb() {
+        extra.push(("peak_rss_mb", mb));
+    }
+    extra
+}
+
+/// One MNIST epoch from the files, loading included: the W-EPOCH workload.
+fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
+    let Some(dir) = &args.data_dir else {
+        return Err(CliError::Flag {
+            flag: "--data-dir",
+            msg: "the epoch workload reads MNIST's IDX files: give the folder that holds them"
+                .into(),
+        });
+    };
+    let start = Instant::now();
+    let src = DataSource::new(Some(dir.clone()), false);
+    let (train, _) = load(DatasetKind::Mnist, &src)?;
+    let normalize = Normalize::from_dataset(&train);
+    let loader = Loader::new(
+        std::sync::Arc::new(train),
+        LoaderConfig {
+            batch_size: 128,
+            seed: 0,
+            normalize,
+            ..Default::default()
+        },
+    )?;
+    let mut rng = Rng::new(0);
+    let model = mnist_mlp(&mut rng)?;
+    let params = named_params(&model);
+    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
+    let mut opt = Adam::new(params, AdamConfig::default())?;
+    let step = classifier_step(&model, &tensors, 0.0);
+    let mut compiled = (mode == "static").then(|| StaticFn::new(&step, CompileOptions::default()));
+    let (mut loss, mut seen) = (0.0, 0usize);
+    for batch in loader.epoch(0) {
+        let batch = batch?;
+        let inputs = [batch.x, batch.y];
+        let out = match compiled.as_mut() {
+            Some(f) => f.call(&inputs)?,
+            None => step(&inputs)?,
+        };
+        opt.step(&grad_store(&tensors, &out[2..]))?;
+        let b = inputs[1].numel();
+        loss += out[0].item()? * b as f64;
+        seen += b;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    Ok(Row {
+        workload: "epoch".into(),
+        mode: Some(mode.to_string()),
+        batch: Some(128),
+        n: None,
+        threads,
+        metric: ("seconds", seconds),
+        extra: with_peak(vec![
+            ("samples", seen as f64),
+            ("mean_loss", loss / seen.max(1) as f64),
+        ]),
     })
 }
 
 /// `ferrograd bench`.
 pub fn run(args: &BenchArgs) -> Result<()> {
     for w in &args.workload {
-        if !["gemm", "mlp-sgd", "mlp-adam", "infer"].contains(&w.as_str()) {
+        if !["gemm", "mlp-sgd", "mlp-adam", "infer", "epoch"].contains(&w.as_str()) {
             return Err(CliError::Flag {
                 flag: "--workload",
-                msg: format!("unknown workload {w:?}; expected gemm, mlp-sgd, mlp-adam or infer"),
+                msg: format!(
+                    "unknown workload {w:?}; expected gemm, mlp-sgd, mlp-adam, infer or epoch"
+                ),
             });
         }
     }
@@ -312,10 +389,20 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                             gemm_row(n, threads, args)?.print(args.json);
                         }
                     }
-                    "infer" => infer_row(threads, args)?.print(args.json),
+                    "infer" => {
+                        reset_peak_rss();
+                        infer_row(threads, args)?.print(args.json);
+                    }
+                    "epoch" => {
+                        for mode in &args.mode {
+                            reset_peak_rss();
+                            epoch_row(mode, threads, args)?.print(args.json);
+                        }
+                    }
                     _ => {
                         for &batch in &args.batch {
                             for mode in &args.mode {
+                                reset_peak_rss();
                                 train_row(w, mode, batch, threads, args)?.print(args.json);
                             }
                         }

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Runs `ferrograd bench` and bench/pytorch_reference.py alternately (A B A B ...) on the same
+# machine, then prints and writes a markdown table of ferrograd / PyTorch ratios with the date,
+# CPU model, versions and thread counts (bench/ratio_table.py).
+#
+#   bench/compare.sh [--install-torch] [--rounds N] [--threads 1,2] [--data-dir DIR]
+#                    [--workloads gemm,mlp-sgd,mlp-adam,infer,epoch] [--quick] [--out FILE]
+#
+# PyTorch is taken from $TORCH_PYTHON, else bench/.venv (created with --install-torch, which
+# pip-installs torch and numpy there; set TORCH_INDEX_URL to use a CPU-only wheel index), else
+# python3. The epoch workload (one MNIST epoch from the IDX files) needs --data-dir and runs in
+# a process of its own per system and mode, so its peak memory is its own. Not part of CI.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+rounds=3
+threads=1,2
+workloads=gemm,mlp-sgd,mlp-adam,infer,epoch
+data_dir=""
+install=0
+quick=0
+out=""
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --install-torch) install=1 ;;
+        --rounds) rounds="$2"; shift ;;
+        --threads) threads="$2"; shift ;;
+        --workloads) workloads="$2"; shift ;;
+        --data-dir) data_dir="$2"; shift ;;
+        --quick) quick=1 ;;
+        --out) out="$2"; shift ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "error: $1: unknown option (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "error: --rounds: expected a positive integer, got $rounds" >&2; exit 2; }
+
+if [[ $install == 1 ]]; then
+    python3 -m venv bench/.venv
+    bench/.venv/bin/pip install ${TORCH_INDEX_URL:+--index-url "$TORCH_INDEX_URL"} torch numpy
+fi
+python="${TORCH_PYTHON:-}"
+if [[ -z "$python" ]]; then
+    if [[ -x bench/.venv/bin/python ]]; then python=bench/.venv/bin/python; else python=python3; fi
+fi
+"$python" -c "import torch" 2>/dev/null || {
+    echo "error: $python cannot import torch; run with --install-torch or set TORCH_PYTHON" >&2
+    exit 2
+}
+
+if [[ ",$workloads," == *",epoch,"* && -z "$data_dir" ]]; then
+    echo "error: --data-dir: the epoch workload needs MNIST's IDX files (or drop it from --workloads)" >&2
+    exit 2
+fi
+
+cargo build --release -p ferrograd-cli --quiet
+ferrograd=target/release/ferrograd
+
+common=(--threads "$threads")
+if [[ $quick == 1 ]]; then common+=(--reps 3 --seconds 0.1 --batch 1,32 --n 256,512); fi
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+steady=$(echo ",$workloads," | sed 's/,epoch,/,/; s/^,//; s/,$//')
+
+for ((r = 1; r <= rounds; r++)); do
+    echo "round $r/$rounds" >&2
+    if [[ -n "$steady" ]]; then
+        "$ferrograd" bench --json --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
+        "$python" bench/pytorch_reference.py --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
+    fi
+    if [[ ",$workloads," == *",epoch,"* ]]; then
+        for t in ${threads//,/ }; do
+            for mode in eager static; do
+                "$ferrograd" bench --json --workload epoch --mode "$mode" --threads "$t" \
+                    --data-dir "$data_dir" >> "$results/rows.jsonl"
+            done
+            "$python" bench/pytorch_reference.py --workload epoch --threads "$t" \
+                --data-dir "$data_dir" >> "$results/rows.jsonl"
+        done
+    fi
+done
+
+versions="ferrograd $("$ferrograd" --version | awk '{print $2}'), $(rustc --version | awk '{print $1, $2}'), PyTorch $("$python" -c 'import torch; print(torch.__version__)')"
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
+out="${out:-bench/results/compare-$(date +%Y-%m-%d).md}"
+python3 bench/ratio_table.py "$results/rows.jsonl" --cpu "$cpu" --versions "$versions" \
+    --rounds "$rounds" --out "$out"
+cp "$results/rows.jsonl" "${out%.md}.jsonl.tmp" && mv "${out%.md}.jsonl.tmp" "${out%.md}.jsonl"
+echo "wrote $out and ${out%.md}.jsonl" >&2

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Turns benchmark rows (JSON lines from `ferrograd bench --json` and
+bench/pytorch_reference.py) into a markdown table of ferrograd / PyTorch ratios.
+
+Each figure is the median over the rounds of the per-round medians. ferrograd's eager and static
+rows are both compared with PyTorch's eager row of the same workload, size and thread count.
+The targets (2-thread rows) are those of the performance plan: W-MLP static 6x / 3x / 2x / 1.3x
+at batch 1 / 32 / 128 / 1024, eager 1.5x up to batch 128 and 1.0x at 1024; W-GEMM 0.9x at
+n >= 512; W-INFER 1.2x; W-EPOCH 1.5x faster with at most a third of the peak memory.
+
+    python3 bench/ratio_table.py rows.jsonl --cpu "..." --versions "..." --out table.md
+"""
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+METRIC = {"gemm": "gflops", "epoch": "seconds"}
+
+
+def metric_of(workload):
+    return METRIC.get(workload, "samples_per_s")
+
+
+def target(workload, mode, size, threads):
+    """The ratio a row must reach (ferrograd / PyTorch; for epoch, the speed-up), or None."""
+    if threads != 2:
+        return None
+    if workload in ("mlp-sgd", "mlp-adam"):
+        if mode == "static":
+            return {1: 6.0, 32: 3.0, 128: 2.0, 1024: 1.3}.get(size)
+        return 1.0 if size >= 1024 else 1.5
+    if workload == "gemm":
+        return 0.9 if size >= 512 else None
+    if workload == "infer":
+        return 1.2
+    if workload == "epoch":
+        return 1.5
+    return None
+
+
+def load(path):
+    rows = []
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                sys.exit(f"error: {path}: line {number}: not JSON ({e})")
+    return rows
+
+
+def fmt(v):
+    if v >= 100:
+        return f"{v:,.0f}"
+    if v >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def table(rows, cpu, versions, rounds):
+    groups = defaultdict(list)
+    for r in rows:
+        size = r.get("n", r.get("batch"))
+        key = (r["system"], r["workload"], r.get("mode", "-"), size, r["threads"])
+        groups[key].append(r)
+    med = {k: statistics.median(r[metric_of(k[1])] for r in v) for k, v in groups.items()}
+    mem = {
+        k: statistics.median(r["peak_rss_mb"] for r in v)
+        for k, v in groups.items()
+        if all("peak_rss_mb" in r for r in v)
+    }
+    order = ["gemm", "mlp-sgd", "mlp-adam", "infer", "epoch"]
+    lines = [
+        f"Measured {datetime.date.today().isoformat()} on {cpu}; {versions}.",
+        f"Medians over {rounds} alternating rounds (ferrograd, then PyTorch) of medians of"
+        " timed repetitions; MLP workloads rotate through 16 pre-generated batches.",
+        "Ratio: ferrograd / PyTorch for throughput (samples/s, GFLOP/s); for the epoch, PyTorch's"
+        " seconds / ferrograd's (the speed-up) and memory as ferrograd / PyTorch.",
+        "",
+        "| workload | batch or n | threads | ferrograd mode | ferrograd | PyTorch | ratio | target | met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    met_count = [0, 0]
+    keys = sorted(
+        (k for k in med if k[0] == "ferrograd"),
+        key=lambda k: (order.index(k[1]) if k[1] in order else 99, k[4], k[3] or 0, k[2]),
+    )
+    for _, workload, mode, size, threads in keys:
+        ours = med[("ferrograd", workload, mode, size, threads)]
+        theirs_mode = "-" if workload == "gemm" else "eager"
+        theirs = med.get(("pytorch", workload, theirs_mode, size, threads))
+        unit = {"gflops": "GFLOP/s", "seconds": "s", "samples_per_s": "samples/s"}[metric_of(workload)]
+        if theirs is None:
+            ratio_s, goal_s, met_s = "no PyTorch row", "", ""
+        else:
+            ratio = theirs / ours if workload == "epoch" else ours / theirs
+            goal = target(workload, mode, size, threads)
+            ratio_s = f"{ratio:.2f}x"
+            goal_s = f">= {goal}x" if goal else ""
+            met_s = ""
+            if goal:
+                ok = ratio >= goal
+                met_count[0] += ok
+                met_count[1] += 1
+                met_s = "yes" if ok else "**no**"
+        theirs_s = "" if theirs is None else f"{fmt(theirs)} {unit}"
+        lines.append(
+            f"| {workload} | {size} | {threads} | {mode} | {fmt(ours)} {unit} | {theirs_s} | {ratio_s} | {goal_s} | {met_s} |"
+        )
+        if workload == "epoch":
+            ours_m = mem.get(("ferrograd", workload, mode, size, threads))
+            theirs_m = mem.get(("pytorch", workload, "eager", size, threads))
+            if ours_m and theirs_m:
+                r = ours_m / theirs_m
+                ok = r <= 1 / 3
+                if threads == 2:
+                    met_count[0] += ok
+                    met_count[1] += 1
+                lines.append(
+                    f"| epoch peak memory | {size} | {threads} | {mode} | {ours_m:.0f} MiB | {theirs_m:.0f} MiB | {r:.2f}x |"
+                    f" {'<= 0.33x' if threads == 2 else ''} | {('yes' if ok else '**no**') if threads == 2 else ''} |"
+                )
+    lines.append("")
+    lines.append(f"Targets met: {met_count[0]} of {met_count[1]}.")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("rows")
+    p.add_argument("--cpu", default="unknown CPU")
+    p.add_argument("--versions", default="")
+    p.add_argument("--rounds", default="?")
+    p.add_argument("--out")
+    args = p.parse_args()
+    text = table(load(args.rows), args.cpu, args.versions, args.rounds)
+    print(text)
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, args.out)
+
+
+if __name__ == "__main__":
+    main()
