@@ -295,7 +295,8 @@ pub struct GraphArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Workloads: gemm, mlp-sgd, mlp-adam, infer (comma separated).
+    /// Workloads: gemm, mlp-sgd, mlp-adam, infer, epoch (comma separated; epoch needs
+    /// --data-dir with MNIST's IDX files).
     #[arg(long, default_value = "mlp-sgd", value_delimiter = ',')]
     pub workload: Vec<String>,
     /// Batch sizes of the MLP workloads.
@@ -319,4 +320,7 @@ pub struct BenchArgs {
     /// Print one JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// Folder with MNIST's IDX files (or a `mnist/` subfolder), for the epoch workload.
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 }
