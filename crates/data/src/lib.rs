@@ -10,7 +10,9 @@
 //! - `idx`, `cifar`, `digits`: the three file formats, each checked against its header;
 //! - `download`: mirrors, checksums and atomic, verified downloads;
 //! - `load`: where each data set is looked for ([`load`], [`DataSource`]);
-//! - `loader`: seeded, shuffled mini-batches prepared on a background thread ([`Loader`]).
+//! - `loader`: seeded, shuffled mini-batches prepared on a background thread ([`Loader`]);
+//! - [`toy`]: small seeded 2-D sets for lessons and tests (AND/OR/XOR, two moons, circles) and
+//!   the grid a model is evaluated on to draw its decision regions.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -42,6 +44,7 @@ mod files;
 mod idx;
 mod load;
 mod loader;
+pub mod toy;
 
 pub use cifar::{
     CIFAR10_IMAGE_BYTES, CIFAR10_RECORD_BYTES, CIFAR10_SUBFOLDER, CIFAR10_TEST_FILE,
