@@ -1,8 +1,11 @@
 //! What the numbered lessons in `examples/` share: where each writes its figures, from the
 //! command line (`--out DIR`, default `runs/lessons/<lesson>`), and the `--quick` switch that
-//! runs a lesson on its small test setting.
+//! runs a lesson on its small test setting. [`activations`] computes the activation curves that
+//! lesson 02 and the `ferrograd plot-activations` command draw.
 
 use std::path::PathBuf;
+
+pub mod activations;
 
 /// The command-line options every lesson takes.
 #[derive(Debug, Clone, PartialEq, Eq)]

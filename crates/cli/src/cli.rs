@@ -29,6 +29,8 @@ pub enum Command {
     /// Measure throughput: GEMM, the MNIST-shaped MLP training step (eager and static), and
     /// inference; one line per measurement, JSON lines with --json.
     Bench(BenchArgs),
+    /// Draw activation functions and their derivatives (by autodiff) into one PNG.
+    PlotActivations(crate::plot_activations::PlotActivationsArgs),
 }
 
 /// Which network to train.

@@ -1,6 +1,7 @@
 //! The `ferrograd` command: `train` an image classifier on a data set, `eval` a saved model,
-//! `predict` the classes of image files, `graph` a training step's computation graph. Argument parsing lives in `cli`, each command in its
-//! own module, and every failure ends as one `error: ...` line and a non-zero exit code.
+//! `predict` the classes of image files, `graph` a training step's computation graph,
+//! `plot-activations` to draw activation curves. Argument parsing lives in `cli`, each command
+//! in its own module, and every failure ends as one `error: ...` line and a non-zero exit code.
 
 mod bench;
 mod cli;
@@ -10,6 +11,7 @@ mod graph;
 mod image;
 mod output;
 mod plot;
+mod plot_activations;
 mod predict;
 mod run_config;
 mod train;
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::PlotActivations(args) => plot_activations::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

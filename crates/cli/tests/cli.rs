@@ -294,3 +294,31 @@ fn bench_prints_json_rows() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("--workload"));
 }
+
+#[test]
+fn plot_activations_writes_a_png_and_refuses_unknown_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("figs").join("act.png");
+    let o = ferrograd(&[
+        "plot-activations",
+        "--activations",
+        "relu,gelu,leaky-relu:0.2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("gelu"), "{stdout}");
+    assert!(stdout.contains("leaky-relu:0.2"), "{stdout}");
+    let png = std::fs::read(&out).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+
+    let o = ferrograd(&["plot-activations", "--activations", "relu,wiggle"]);
+    assert_eq!(o.status.code(), Some(2));
+    let stderr = text(&o).1;
+    assert!(stderr.contains("--activations"), "{stderr}");
+    assert!(stderr.contains("unknown activation \"wiggle\""), "{stderr}");
+    let o = ferrograd(&["plot-activations", "--activations", "softmax"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).1.contains("no curve f(x)"));
+}

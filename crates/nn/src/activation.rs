@@ -72,9 +72,13 @@ pub fn prelu(x: &Tensor, a: &Tensor) -> Result<Tensor> {
 /// # Errors
 /// For integer tensors.
 pub fn elu(x: &Tensor, alpha: f64) -> Result<Tensor> {
-    // exp of the clipped input only: the unused branch must not overflow (0 * inf = NaN).
-    let negative = x.minimum_scalar(0.0)?.expm1()?.mul_scalar(alpha)?;
-    Tensor::where_cond(&x.gt_scalar(0.0)?, x, &negative)
+    // exp of the clipped input only: the unused branch must not overflow (0 * inf = NaN). The
+    // clip is a `where_cond`, not `minimum`, whose gradient would split the tie at 0: this way
+    // the derivative at 0 is alpha, as in PyTorch.
+    let positive = x.gt_scalar(0.0)?;
+    let clipped = Tensor::where_cond(&positive, &x.zeros_like(), x)?;
+    let negative = clipped.expm1()?.mul_scalar(alpha)?;
+    Tensor::where_cond(&positive, x, &negative)
 }
 
 /// `ln(1 + e^x)`, computed stably as `max(x, 0) + ln(1 + e^-|x|)` (PyTorch `F.softplus`).
@@ -82,7 +86,14 @@ pub fn elu(x: &Tensor, alpha: f64) -> Result<Tensor> {
 /// # Errors
 /// For integer tensors.
 pub fn softplus(x: &Tensor) -> Result<Tensor> {
-    x.relu()?.add(&x.abs()?.neg()?.exp()?.log1p()?)
+    // The positive and negative parts are split with `where_cond`: relu and abs both have
+    // derivative 0 at 0, which would make softplus'(0) = 0 instead of sigmoid(0) = 1/2.
+    let positive = x.gt_scalar(0.0)?;
+    let zero = x.zeros_like();
+    let pos = Tensor::where_cond(&positive, x, &zero)?;
+    let neg = Tensor::where_cond(&positive, &zero, x)?;
+    // -|x| = neg - pos <= 0, so the exponential never overflows.
+    pos.add(&neg.sub(&pos)?.exp()?.log1p()?)
 }
 
 /// `x * sigmoid(x)`, also called Swish (PyTorch `F.silu`).
@@ -368,5 +379,41 @@ pub struct Maxout(pub usize);
 impl Module for Maxout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         maxout(x, self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Derivatives at and around 0, where ties in `max`/`abs` could pick a wrong subgradient.
+    fn derivative(f: impl Fn(&Tensor) -> Result<Tensor>, xs: &[f64]) -> Vec<f64> {
+        let x = Tensor::from_vec(xs.to_vec(), &[xs.len()])
+            .unwrap()
+            .with_requires_grad(true);
+        let g = f(&x).unwrap().sum_all().unwrap().backward().unwrap();
+        g.get(&x).unwrap().to_vec::<f64>().unwrap()
+    }
+
+    #[test]
+    fn softplus_derivative_is_sigmoid_everywhere() {
+        let xs = [-800.0, -1.0, 0.0, 1.0, 800.0];
+        let d = derivative(softplus, &xs);
+        for (x, d) in xs.iter().zip(d) {
+            let want = 1.0 / (1.0 + (-x).exp());
+            assert!(
+                (d - want).abs() < 1e-15,
+                "softplus'({x}) = {d}, want {want}"
+            );
+        }
+        let y = softplus(&Tensor::from_vec(xs.to_vec(), &[5]).unwrap()).unwrap();
+        assert_eq!(y.to_vec::<f64>().unwrap()[4], 800.0);
+    }
+
+    #[test]
+    fn elu_derivative_at_zero_is_alpha_like_pytorch() {
+        assert_eq!(derivative(|x| elu(x, 1.0), &[0.0]), vec![1.0]);
+        assert_eq!(derivative(|x| elu(x, 0.5), &[0.0, 2.0]), vec![0.5, 1.0]);
+        assert!(derivative(|x| elu(x, 1.0), &[-800.0])[0].is_finite());
     }
 }
