@@ -251,6 +251,13 @@ pub fn figure(path: &Path, columns: usize, panel_size: (u32, u32), panels: &[Pan
     })
 }
 
+/// A tick label: up to three decimals, trailing zeros dropped, no "-0".
+fn tick(v: f64) -> String {
+    let s = format!("{v:.3}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" { "0".into() } else { s.into() }
+}
+
 fn ylog(v: f64, log: bool) -> f64 {
     if !log {
         v
@@ -289,15 +296,9 @@ fn draw_panel(area: &Area<'_>, panel: &Panel) -> std::result::Result<(), String>
         .map_err(err)?;
     let log = panel.log_y;
     let y_fmt = move |v: &f64| {
-        if log {
-            format!("1e{:.0}", v)
-        } else {
-            format!("{v:.3}")
-                .trim_end_matches('0')
-                .trim_end_matches('.')
-                .to_string()
-        }
+        if log { format!("1e{:.0}", v) } else { tick(*v) }
     };
+    let x_fmt = |v: &f64| tick(*v);
     if let Some(field) = &panel.field {
         draw_field(&mut chart, field, &x_range, &y_range)?;
     }
@@ -305,6 +306,7 @@ fn draw_panel(area: &Area<'_>, panel: &Panel) -> std::result::Result<(), String>
         .configure_mesh()
         .x_desc(panel.x_label.as_str())
         .y_desc(panel.y_label.as_str())
+        .x_label_formatter(&x_fmt)
         .y_label_formatter(&y_fmt)
         .label_style(("sans-serif", 13))
         .light_line_style(WHITE.mix(0.0))
@@ -566,6 +568,13 @@ mod tests {
         };
         image_grid(&path, "tiles", &[tile.clone(), tile], 2, 4).unwrap();
         assert!(png_size(&path).0 > 200);
+    }
+
+    #[test]
+    fn tick_labels() {
+        assert_eq!(tick(1000.0), "1000");
+        assert_eq!(tick(-0.0001), "0");
+        assert_eq!(tick(0.25), "0.25");
     }
 
     #[test]
