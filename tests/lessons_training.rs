@@ -43,3 +43,34 @@ fn lesson02_autodiff_derivatives_match_finite_differences() {
     assert_eq!(relu.derivatives.last(), Some(&1.0));
     assert!(outcome.figure.is_file());
 }
+
+#[allow(dead_code)]
+#[path = "../examples/06-universal-approximation.rs"]
+mod lesson06;
+
+#[test]
+fn lesson06_wider_hidden_layers_approximate_better() {
+    use lesson06::Target;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lesson06::Config {
+        out: dir.path().to_path_buf(),
+        ..lesson06::Config::quick()
+    };
+    assert_eq!(cfg.widths, [1, 8, 64]);
+    let outcome = lesson06::run(&cfg).unwrap();
+    let err = |t: Target, w: usize| outcome.fit(t, w).unwrap();
+    let sin: Vec<f64> = [1, 8, 64]
+        .iter()
+        .map(|&w| err(Target::Sin, w).max_error)
+        .collect();
+    assert!(sin[2] < sin[1] && sin[1] < sin[0], "sin max errors {sin:?}");
+    assert!(sin[0] > 0.5, "one tanh unit cannot follow a sine: {sin:?}");
+    assert!(sin[2] < 0.1, "64 units fit the sine: {sin:?}");
+    // The step: no continuous fit comes within 1/2 of the jump, but away from it the wide
+    // layer is close, and its RMS error is far below a single unit's.
+    let (narrow, wide) = (err(Target::Step, 1), err(Target::Step, 64));
+    assert!(wide.max_error >= 0.45, "{}", wide.max_error);
+    assert!(wide.max_error_off_jump < 0.2, "{}", wide.max_error_off_jump);
+    assert!(wide.rms_error < narrow.rms_error);
+    assert!(outcome.figure.is_file());
+}
