@@ -74,3 +74,77 @@ fn lesson06_wider_hidden_layers_approximate_better() {
     assert!(wide.rms_error < narrow.rms_error);
     assert!(outcome.figure.is_file());
 }
+
+#[allow(dead_code)]
+#[path = "../examples/07-optimizers.rs"]
+mod lesson07;
+
+#[test]
+fn lesson07_every_variant_learns_and_momentum_beats_plain_descent_on_rosenbrock() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lesson07::Config {
+        out: dir.path().to_path_buf(),
+        ..lesson07::Config::quick()
+    };
+    let outcome = lesson07::run(&cfg).unwrap();
+    assert_eq!(outcome.regression.len(), 6);
+    for r in &outcome.regression {
+        assert_eq!(r.losses.len(), cfg.epochs + 1);
+        let (first, last) = (r.losses[0], *r.losses.last().unwrap());
+        assert!(
+            last < 0.1 * first,
+            "{}: loss {first} -> {last} did not fall tenfold",
+            r.name
+        );
+    }
+    let gd = &outcome.rosenbrock[0];
+    assert_eq!(gd.name, "gradient descent");
+    assert_eq!(gd.path.len(), cfg.rosenbrock_steps + 1);
+    for r in &outcome.rosenbrock[1..] {
+        assert!(
+            r.distance < 0.5 * gd.distance,
+            "{} ends {} from (1, 1), gradient descent {}",
+            r.name,
+            r.distance,
+            gd.distance
+        );
+        assert!(r.final_loss < gd.final_loss);
+    }
+    assert!(outcome.figure.is_file());
+}
+
+#[allow(dead_code)]
+#[path = "../examples/08-backprop-by-hand.rs"]
+mod lesson08;
+
+#[test]
+fn lesson08_chain_rule_by_hand_matches_autodiff_and_finite_differences() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = lesson08::Config {
+        out: dir.path().to_path_buf(),
+        ..lesson08::Config::quick()
+    };
+    let outcome = lesson08::run(&cfg).unwrap();
+    let names: Vec<&str> = outcome.gradients.iter().map(|g| g.name).collect();
+    assert_eq!(names, ["W1", "b1", "W2", "b2"]);
+    let entries: usize = outcome.gradients.iter().map(|g| g.by_hand.len()).sum();
+    assert_eq!(entries, 3 * 4 + 4 + 4 * 2 + 2);
+    assert!(
+        outcome.max_hand_vs_autodiff < 1e-12,
+        "{}",
+        outcome.max_hand_vs_autodiff
+    );
+    assert!(
+        outcome.max_autodiff_vs_fd < 1e-6,
+        "{}",
+        outcome.max_autodiff_vs_fd
+    );
+    // The gradients are not trivially zero.
+    let largest = outcome
+        .gradients
+        .iter()
+        .flat_map(|g| g.autodiff.iter())
+        .fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(largest > 0.1, "{largest}");
+    assert!(outcome.figure.is_file());
+}
