@@ -17,15 +17,15 @@
 //! row, whose figure is compared with other systems, run it alone in its process.
 
 use std::alloc::{GlobalAlloc, Layout};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool, no_grad};
 use ferrograd_data::{DataSource, DatasetKind, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
     Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, Sgd, SgdConfig,
-    classifier_step, grad_store, mlp, named_params,
+    TrainStep, mlp, named_params,
 };
 
 use crate::cli::BenchArgs;
@@ -199,43 +199,42 @@ fn train_row(
     let mut rng = Rng::new(0);
     let model = mnist_mlp(&mut rng)?;
     let params = named_params(&model);
-    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
-    let mut opt: Box<dyn Optimizer> = match workload {
+    let opt: Box<dyn Optimizer> = match workload {
         "mlp-sgd" => Box::new(Sgd::new(
-            params.clone(),
+            params,
             SgdConfig {
                 lr: 0.01,
                 ..Default::default()
             },
         )?),
-        _ => Box::new(Adam::new(params.clone(), AdamConfig::default())?),
+        _ => Box::new(Adam::new(params, AdamConfig::default())?),
     };
+    let opt = RefCell::new(opt);
     let pool = batches(batch, &mut rng)?;
-    let step = classifier_step(&model, &tensors, 0.0);
     let static_mode = mode == "static";
-    let mut compiled = StaticFn::new(&step, CompileOptions::default());
-    let compile_start = Instant::now();
-    if static_mode {
-        compiled.call(&pool[0])?;
-    }
-    let compile_ms = compile_start.elapsed().as_secs_f64() * 1e3;
+    let mut step = TrainStep::new(&model, &opt, 0.0, None, static_mode);
     let mut k = 0usize;
+    let mut run = |step: &mut TrainStep<'_>| -> Result<()> {
+        let [x, y] = &pool[k % pool.len()];
+        k += 1;
+        step.run(x, y)?;
+        Ok(())
+    };
+    // The first step creates the optimizer's state; the second traces and compiles.
+    run(&mut step)?;
+    run(&mut step)?;
+    let compile_ms = step
+        .compiled(&pool[0][0], &pool[0][1])
+        .map(|c| c.compile_seconds() * 1e3);
     let (secs, allocs) = measure(args.reps, args.seconds, |iters| {
         for _ in 0..iters {
-            let inputs = &pool[k % pool.len()];
-            k += 1;
-            let out = if static_mode {
-                compiled.call(inputs)?
-            } else {
-                step(inputs)?
-            };
-            opt.step(&grad_store(&tensors, &out[2..]))?;
+            run(&mut step)?;
         }
         Ok(())
     })?;
     let mut extra = vec![("allocs_per_step", allocs)];
-    if static_mode {
-        extra.push(("compile_ms", compile_ms));
+    if let Some(ms) = compile_ms {
+        extra.push(("compile_ms", ms));
     }
     let extra = with_peak(extra);
     Ok(Row {
@@ -326,21 +325,13 @@ fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     )?;
     let mut rng = Rng::new(0);
     let model = mnist_mlp(&mut rng)?;
-    let params = named_params(&model);
-    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
-    let mut opt = Adam::new(params, AdamConfig::default())?;
-    let step = classifier_step(&model, &tensors, 0.0);
-    let mut compiled = (mode == "static").then(|| StaticFn::new(&step, CompileOptions::default()));
+    let opt = RefCell::new(Adam::new(named_params(&model), AdamConfig::default())?);
+    let mut step = TrainStep::new(&model, &opt, 0.0, None, mode == "static");
     let (mut loss, mut seen) = (0.0, 0usize);
     for batch in loader.epoch(0) {
         let batch = batch?;
-        let inputs = [batch.x, batch.y];
-        let out = match compiled.as_mut() {
-            Some(f) => f.call(&inputs)?,
-            None => step(&inputs)?,
-        };
-        opt.step(&grad_store(&tensors, &out[2..]))?;
-        let b = inputs[1].numel();
+        let out = step.run(&batch.x, &batch.y)?;
+        let b = batch.y.numel();
         loss += out[0].item()? * b as f64;
         seen += b;
     }

@@ -2,17 +2,16 @@
 //! progress bar and one line per epoch, evaluation, and the saved run (model, optimizer state,
 //! config, metrics, charts, summary).
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{Rng, Tensor, ThreadPool};
 use ferrograd_data::{DataSource, Dataset, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
-    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, classifier_step, clip_grad_norm,
-    grad_store, named_params,
+    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, TrainStep, named_params,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -204,28 +203,18 @@ fn train_epoch(
 ) -> Result<(f64, f64, usize)> {
     let t = run.cfg.training.clone();
     let bar = progress_bar(loader.num_batches(), epoch + 1, t.epochs);
-    let tensors: Vec<Tensor> = run
-        .optimizer
-        .params()
-        .iter()
-        .map(|(_, p)| p.clone())
-        .collect();
-    let step = classifier_step(&run.model, &tensors, t.label_smoothing);
-    let mut compiled =
-        (mode == Mode::Static).then(|| StaticFn::new(&step, CompileOptions::default()));
+    let optimizer = RefCell::new(&mut run.optimizer);
+    let mut step = TrainStep::new(
+        &run.model,
+        &optimizer,
+        t.label_smoothing,
+        t.clip_grad,
+        mode == Mode::Static,
+    );
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
     for batch in loader.epoch(epoch as u64) {
         let batch = batch?;
-        let inputs = [batch.x.clone(), batch.y.clone()];
-        let out = match compiled.as_mut() {
-            Some(f) => f.call(&inputs)?,
-            None => step(&inputs)?,
-        };
-        let mut grads = grad_store(&tensors, &out[2..]);
-        if let Some(max_norm) = t.clip_grad {
-            clip_grad_norm(&mut grads, &tensors, max_norm)?;
-        }
-        run.optimizer.step(&grads)?;
+        let out = step.run(&batch.x, &batch.y)?;
         let b = batch.indices.len();
         let l = out[0].item()?;
         if !l.is_finite() {

@@ -320,8 +320,9 @@ impl Tensor {
         self.with_requires_grad(false)
     }
 
-    /// A new leaf holding a contiguous copy of this tensor's elements, starting at offset 0.
-    pub(crate) fn contiguous_copy(&self) -> Tensor {
+    /// A new leaf holding a contiguous copy of this tensor's elements, starting at offset 0
+    /// (PyTorch `tensor.detach().clone()`); not recorded by autograd or a trace.
+    pub fn contiguous_copy(&self) -> Tensor {
         let s = crate::kernels::elementwise::contiguous(&self.storage(), self.layout());
         Tensor::from_storage(s, self.shape())
     }
@@ -405,6 +406,10 @@ impl Tensor {
     /// the storage's version is bumped: a recorded op that saved this data refuses to run
     /// backward afterwards instead of computing wrong gradients.
     ///
+    /// While a static graph is being traced, the write is recorded instead of performed: the
+    /// compiled graph performs it at the end of every run (this is how an optimizer's update
+    /// becomes part of a compiled training step).
+    ///
     /// ```
     /// use ferrograd_core::{DType, Tensor, no_grad};
     /// let w = Tensor::zeros(&[2], DType::F32).with_requires_grad(true);
@@ -425,13 +430,19 @@ impl Tensor {
         if crate::is_grad_enabled() && self.tracks_grad() {
             return Err(Error::InPlaceOnTracked { op: "assign" });
         }
-        crate::graph::trace::check_write("assign")?;
         if src.dtype() != self.dtype() {
             return Err(Error::DTypeMismatch {
                 op: "assign",
                 lhs: self.dtype(),
                 rhs: src.dtype(),
             });
+        }
+        if crate::graph::trace::is_tracing() {
+            // Recorded for the compiled graph to perform, not performed now.
+            let b = src.broadcast_to(self.shape())?;
+            if let Some(recorded) = crate::graph::trace::record_assign(self, &b) {
+                return recorded;
+            }
         }
         let Some(range) = self.0.layout.contiguous_range() else {
             return Err(Error::Argument {
@@ -460,6 +471,40 @@ impl Tensor {
                     rhs: v.dtype(),
                 });
             }
+        }
+        Ok(())
+    }
+}
+
+impl Tensor {
+    /// Sets every element to `value`, in place and without allocating (PyTorch
+    /// `tensor.fill_(value)`); the rules of [`Tensor::assign`] apply. Handy for 0-d inputs of a
+    /// compiled graph that change at every run, such as a learning rate.
+    ///
+    /// ```
+    /// use ferrograd_core::{DType, Tensor};
+    /// let lr = Tensor::zeros(&[], DType::F32);
+    /// lr.fill(0.5)?;
+    /// assert_eq!(lr.item()?, 0.5);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tensor::assign`].
+    pub fn fill(&self, value: f64) -> Result<()> {
+        if crate::graph::trace::is_tracing()
+            || (crate::is_grad_enabled() && self.tracks_grad())
+            || self.0.layout.contiguous_range().is_none()
+        {
+            return self.assign(&self.scalar_like(value));
+        }
+        let Some(range) = self.0.layout.contiguous_range() else {
+            return self.assign(&self.scalar_like(value));
+        };
+        match &mut *self.0.storage.write() {
+            Storage::F32(d) => d[range].fill(value as f32),
+            Storage::F64(d) => d[range].fill(value),
+            Storage::I64(d) => d[range].fill(value as i64),
         }
         Ok(())
     }

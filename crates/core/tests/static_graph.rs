@@ -246,16 +246,60 @@ fn data_dependent_control_flow_is_refused_with_a_pointer_to_eager_mode() {
         compile(sneaky, std::slice::from_ref(&x), CompileOptions::default()),
         Err(Error::DataDependent { .. })
     ));
-    // In-place updates inside a trace are refused too.
-    let w = Tensor::ones(&[3], DType::F64);
+    // An in-place write into a value computed inside the trace is refused.
     let writes = |i: &[Tensor]| -> Result<Vec<Tensor>> {
-        w.assign(&i[0])?;
-        Ok(vec![i[0].clone()])
+        let y = i[0].exp()?;
+        y.assign(&i[0])?;
+        Ok(vec![y])
     };
     assert!(matches!(
         compile(writes, &[x], CompileOptions::default()),
         Err(Error::DataDependent { op: "assign" })
     ));
+}
+
+#[test]
+fn writes_into_outside_tensors_are_recorded_and_replayed_in_place() {
+    // `w` is state (no grad), `v` a parameter: both are written by every run, not by the trace.
+    let w = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3]).unwrap();
+    let v = Tensor::from_vec(vec![0.5f64; 3], &[3])
+        .unwrap()
+        .with_requires_grad(true);
+    let step = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+        let _g = ferrograd_core::no_grad();
+        let next = w.mul(&i[0])?.add_scalar(1.0)?; // w <- w * x + 1
+        w.assign(&next)?;
+        // Reads after the write see the new value, as they would eagerly.
+        v.assign(&v.add(&w)?)?;
+        Ok(vec![w.sum_all()?])
+    };
+    let x = Tensor::from_vec(vec![2.0f64, 2.0, 2.0], &[3]).unwrap();
+    let mut compiled = compile(step, std::slice::from_ref(&x), CompileOptions::default()).unwrap();
+    assert_eq!(
+        w.to_vec::<f64>().unwrap(),
+        vec![1.0, 2.0, 3.0],
+        "tracing writes nothing"
+    );
+    assert_eq!(compiled.graph().stores.len(), 2, "{}", compiled.graph());
+    let out = compiled.run(std::slice::from_ref(&x)).unwrap();
+    assert_eq!(w.to_vec::<f64>().unwrap(), vec![3.0, 5.0, 7.0]);
+    assert_eq!(v.to_vec::<f64>().unwrap(), vec![3.5, 5.5, 7.5]);
+    assert_eq!(out[0].item().unwrap(), 15.0);
+    compiled.run(std::slice::from_ref(&x)).unwrap();
+    assert_eq!(w.to_vec::<f64>().unwrap(), vec![7.0, 11.0, 15.0]);
+    assert_eq!(v.to_vec::<f64>().unwrap(), vec![10.5, 16.5, 22.5]);
+    // Both updates are fused loops written straight into the tensors' storage.
+    assert_eq!(compiled.memory().in_place, 2, "{:?}", compiled.memory());
+    // A write whose value reads a permuted view of the target is copied, not done in place.
+    let m = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
+    let transpose = |_: &[Tensor]| -> Result<Vec<Tensor>> {
+        m.assign(&m.t()?.mul_scalar(2.0)?)?;
+        Ok(vec![])
+    };
+    let mut compiled = compile(transpose, &[], CompileOptions::default()).unwrap();
+    assert_eq!(compiled.memory().in_place, 0);
+    compiled.run(&[]).unwrap();
+    assert_eq!(m.to_vec::<f64>().unwrap(), vec![2.0, 6.0, 4.0, 8.0]);
 }
 
 #[test]

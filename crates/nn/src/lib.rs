@@ -42,6 +42,6 @@ pub use mlp::{MlpConfig, accuracy, mlp};
 pub use module::{Module, Sequential, named_params};
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optim, Optimizer, RmsProp, RmsPropConfig,
-    Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm,
+    Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm, clip_grad_norm_traceable,
 };
-pub use step::{classifier_step, grad_store};
+pub use step::{TrainStep, classifier_step, classifier_train_step, grad_store};

@@ -296,7 +296,14 @@ fn draw_panel(area: &Area<'_>, panel: &Panel) -> std::result::Result<(), String>
         .map_err(err)?;
     let log = panel.log_y;
     let y_fmt = move |v: &f64| {
-        if log { format!("1e{:.0}", v) } else { tick(*v) }
+        if !log {
+            tick(*v)
+        } else if (v - v.round()).abs() < 1e-9 {
+            // Whole powers of ten as 1eN, other ticks as the value itself.
+            format!("1e{}", v.round() as i64)
+        } else {
+            format!("{:.1e}", 10f64.powf(*v))
+        }
     };
     let x_fmt = |v: &f64| tick(*v);
     if let Some(field) = &panel.field {

@@ -8,7 +8,6 @@
 //! bookkeeping vectors per matrix product). [`StaticFn`] keeps one compiled graph per input
 //! signature and retraces when shapes or dtypes change.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLockReadGuard};
 use std::time::Instant;
 
@@ -106,6 +105,8 @@ pub struct MemoryPlan {
     pub bytes: usize,
     /// Bytes if every computed node had its own buffer.
     pub bytes_without_reuse: usize,
+    /// Stored values computed in place into their parameter's storage (no buffer, no copy).
+    pub in_place: usize,
 }
 
 /// A traced and optimised graph with its memory plan, ready to run on inputs of the traced
@@ -118,6 +119,8 @@ pub struct CompiledGraph {
     consts: Vec<Tensor>,
     /// `(parameter, node)` pairs, to check at each run that parameters kept their layout.
     param_nodes: Vec<(usize, usize)>,
+    /// The graph's stores with the plan that copies each value into its parameter.
+    stores: Vec<(usize, usize, Plan<1>)>,
     buffer_specs: Vec<(DType, usize)>,
     /// The workspace: shared with the tensors `output` hands out; a buffer still shared when
     /// the graph runs again is replaced by a fresh one (copy on write).
@@ -214,6 +217,7 @@ fn plan(graph: &Graph) -> Placement {
         layouts.push(layout);
         kernels.push(kernel);
     }
+    update_in_place(graph, &base, &layouts, &kernels, &mut slots, &mut memory);
     // The last node reading each buffer's value, directly or through a view.
     let mut end = vec![0usize; n];
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -221,7 +225,7 @@ fn plan(graph: &Graph) -> Placement {
             end[base[a]] = end[base[a]].max(i);
         }
     }
-    for &o in &graph.outputs {
+    for o in graph.roots() {
         end[base[o]] = usize::MAX;
     }
     // Assign buffers: a buffer is free again once its value's last reader has run.
@@ -271,6 +275,46 @@ fn plan(graph: &Graph) -> Placement {
     }
 }
 
+/// Places stored values straight into their parameter's storage where that is safe: the value
+/// is computed by a fused kernel with the parameter's shape and dtype, the parameter is a
+/// contiguous tensor, and nothing reads its old value after the update (or through a view in
+/// the update itself). The update then reads and writes the parameter in one pass, and the
+/// store needs no copy.
+fn update_in_place(
+    graph: &Graph,
+    base: &[usize],
+    layouts: &[Layout],
+    kernels: &[Kernel],
+    slots: &mut [Slot],
+    memory: &mut MemoryPlan,
+) {
+    for &(k, v) in &graph.stores {
+        let param = &graph.params[k];
+        let node = &graph.nodes[v];
+        let fits = matches!(kernels[v], Kernel::Fused(..))
+            && slots[v] == Slot::Buffer(usize::MAX)
+            && node.shape == param.shape()
+            && node.dtype == param.dtype()
+            && *param.layout() == Layout::contiguous(&node.shape)
+            && !graph.outputs.contains(&v);
+        if !fits {
+            continue;
+        }
+        let reads_old =
+            |a: usize| matches!(graph.nodes[base[a]].kind, NodeKind::Param(j) if j == k);
+        let late_reader = graph.nodes.iter().enumerate().any(|(j, n)| {
+            n.args().iter().any(|&a| {
+                reads_old(a) && (j > v || (j == v && layouts[a] != Layout::contiguous(&node.shape)))
+            })
+        });
+        let returned = graph.outputs.iter().any(|&o| reads_old(o));
+        if !late_reader && !returned {
+            slots[v] = Slot::Param(k);
+            memory.in_place += 1;
+        }
+    }
+}
+
 /// Traces `f` on `examples`, optimises the graph and plans its memory (see the module docs).
 ///
 /// ```
@@ -309,6 +353,13 @@ pub fn compile(
         memory,
     } = plan(&graph);
     let scratch = (0..graph.nodes.len()).map(|_| None).collect();
+    // Updates computed in place need no copy.
+    let stores = graph
+        .stores
+        .iter()
+        .filter(|&&(k, v)| slots[v] != Slot::Param(k))
+        .map(|&(k, v)| (k, v, Plan::new(&graph.nodes[v].shape, [&layouts[v]])))
+        .collect();
     let param_nodes = graph
         .nodes
         .iter()
@@ -325,6 +376,7 @@ pub fn compile(
         kernels,
         consts,
         param_nodes,
+        stores,
         buffer_specs,
         buffers: Vec::new(),
         scratch,
@@ -415,8 +467,16 @@ impl CompiledGraph {
             if matches!(self.kernels[i], Kernel::Nothing) {
                 continue;
             }
-            let Slot::Buffer(b) = self.slots[i] else {
-                return Err(internal("a computed node has no buffer"));
+            let b = match self.slots[i] {
+                Slot::Buffer(b) => b,
+                Slot::Param(k) => {
+                    // An update computed in place into the parameter's own storage.
+                    let cell = self.graph.params[k].storage_cell().clone();
+                    let mut target = cell.write();
+                    self.compute(i, inputs, &mut target)?;
+                    continue;
+                }
+                _ => return Err(internal("a computed node has no buffer")),
             };
             let mut cell = self.buffers[b]
                 .take()
@@ -433,6 +493,32 @@ impl CompiledGraph {
             };
             self.buffers[b] = Some(cell);
             result?;
+        }
+        self.write_stores(inputs)
+    }
+
+    /// Performs the recorded in-place writes: each stored value is copied into its parameter's
+    /// storage (whose version is bumped), after every node has read the old values.
+    fn write_stores(&self, inputs: &[Tensor]) -> Result<()> {
+        for (k, v, plan) in &self.stores {
+            let target = self.graph.params[*k].storage_cell();
+            let source = self.cell_of(*v, inputs)?;
+            if Arc::ptr_eq(target, &source) {
+                // A parameter assigned a view of itself (`p.assign(&p.t())`): copy through a
+                // temporary, since source and target cannot be locked together.
+                let value = Tensor::from_parts(source, self.layouts[*v].clone(), false, None);
+                let copy = ew::contiguous(&value.storage(), value.layout());
+                let mut dst = target.write();
+                ew::cast_into(
+                    &Plan::new(value.shape(), [&Layout::contiguous(value.shape())]),
+                    &copy,
+                    &mut dst,
+                );
+                continue;
+            }
+            let src = source.read();
+            let mut dst = target.write();
+            ew::cast_into(plan, &src, &mut dst);
         }
         Ok(())
     }
@@ -464,7 +550,13 @@ impl CompiledGraph {
         }
         let mut guards: [Option<RwLockReadGuard<'_, Storage>>; MAX_FUSED_LEAVES] =
             Default::default();
+        // An input that is the output's own storage (an update in place) is read by the fused
+        // kernel from `out`, not locked a second time.
+        let alias = args.iter().position(|&a| self.slots[a] == self.slots[i]);
         for (k, &a) in args.iter().enumerate() {
+            if Some(k) == alias {
+                continue;
+            }
             guards[k] = Some(match self.slots[a] {
                 Slot::Input(j) => inputs[j].storage(),
                 Slot::Param(j) => self.graph.params[j].storage(),
@@ -508,6 +600,9 @@ impl CompiledGraph {
                     Storage::F32(o) => {
                         let mut leaves: [&[f32]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
                         for (k, leaf) in leaves.iter_mut().enumerate().take(args.len()) {
+                            if Some(k) == alias {
+                                continue;
+                            }
                             *leaf = match src(k)? {
                                 Storage::F32(x) => x,
                                 _ => return Err(internal("fused inputs of mixed dtypes")),
@@ -517,12 +612,15 @@ impl CompiledGraph {
                             *scratch = Some(FusedScratch::F32(Scratch::new(program)));
                         }
                         if let Some(FusedScratch::F32(s)) = scratch {
-                            fused::run_into(program, &leaves[..args.len()], plan, o, s);
+                            fused::run_into(program, &leaves[..args.len()], alias, plan, o, s);
                         }
                     }
                     Storage::F64(o) => {
                         let mut leaves: [&[f64]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
                         for (k, leaf) in leaves.iter_mut().enumerate().take(args.len()) {
+                            if Some(k) == alias {
+                                continue;
+                            }
                             *leaf = match src(k)? {
                                 Storage::F64(x) => x,
                                 _ => return Err(internal("fused inputs of mixed dtypes")),
@@ -532,7 +630,7 @@ impl CompiledGraph {
                             *scratch = Some(FusedScratch::F64(Scratch::new(program)));
                         }
                         if let Some(FusedScratch::F64(s)) = scratch {
-                            fused::run_into(program, &leaves[..args.len()], plan, o, s);
+                            fused::run_into(program, &leaves[..args.len()], alias, plan, o, s);
                         }
                     }
                     Storage::I64(_) => return Err(internal("fused integer node")),
@@ -626,8 +724,18 @@ impl CompiledGraph {
 pub struct StaticFn<F> {
     f: F,
     opts: CompileOptions,
-    cache: HashMap<Signature, CompiledGraph>,
+    /// One compiled graph per signature (few, so a linear search that allocates nothing).
+    cache: Vec<CompiledGraph>,
     traces: usize,
+}
+
+/// Whether `inputs` have the shapes and dtypes of `sig`.
+fn matches_signature(sig: &Signature, inputs: &[Tensor]) -> bool {
+    sig.len() == inputs.len()
+        && sig
+            .iter()
+            .zip(inputs)
+            .all(|((shape, dtype), t)| t.shape() == shape.as_slice() && t.dtype() == *dtype)
 }
 
 impl<F: Fn(&[Tensor]) -> Result<Vec<Tensor>>> StaticFn<F> {
@@ -636,7 +744,7 @@ impl<F: Fn(&[Tensor]) -> Result<Vec<Tensor>>> StaticFn<F> {
         StaticFn {
             f,
             opts,
-            cache: HashMap::new(),
+            cache: Vec::new(),
             traces: 0,
         }
     }
@@ -646,21 +754,27 @@ impl<F: Fn(&[Tensor]) -> Result<Vec<Tensor>>> StaticFn<F> {
     /// # Errors
     /// As [`compile`] and [`CompiledGraph::run`].
     pub fn call(&mut self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
-        let sig = signature(inputs);
-        if !self.cache.contains_key(&sig) {
-            let compiled = compile(&self.f, inputs, self.opts)?;
-            self.traces += 1;
-            self.cache.insert(sig.clone(), compiled);
-        }
-        match self.cache.get_mut(&sig) {
-            Some(c) => c.run(inputs),
-            None => Err(internal("compiled graph missing from the cache")),
-        }
+        let k = match self
+            .cache
+            .iter()
+            .position(|c| matches_signature(&c.signature, inputs))
+        {
+            Some(k) => k,
+            None => {
+                let compiled = compile(&self.f, inputs, self.opts)?;
+                self.traces += 1;
+                self.cache.push(compiled);
+                self.cache.len() - 1
+            }
+        };
+        self.cache[k].run(inputs)
     }
 
     /// The compiled graph for a signature of inputs, if traced.
     pub fn compiled(&mut self, inputs: &[Tensor]) -> Option<&mut CompiledGraph> {
-        self.cache.get_mut(&signature(inputs))
+        self.cache
+            .iter_mut()
+            .find(|c| matches_signature(&c.signature, inputs))
     }
 
     /// How many times the function was traced.

@@ -40,7 +40,8 @@ pub struct FusedProgram {
 pub enum NodeKind {
     /// The k-th input of the compiled function.
     Input(usize),
-    /// The k-th parameter: a tensor that requires grad, read live at every run.
+    /// The k-th parameter: a tensor from outside the trace read live at every run (a tensor
+    /// that requires grad, or state such as an optimizer's buffer that the graph writes).
     Param(usize),
     /// A constant captured during tracing.
     Const(Tensor),
@@ -128,9 +129,20 @@ pub struct Graph {
     pub params: Vec<Tensor>,
     /// The output nodes, in result order.
     pub outputs: Vec<NodeId>,
+    /// In-place writes recorded by `assign`: `(k, node)` writes the node's value into
+    /// `params[k]` at the end of every run (an optimizer's update of weights and state).
+    pub stores: Vec<(usize, NodeId)>,
 }
 
 impl Graph {
+    /// The nodes whose values leave the graph: the outputs and the values of the stores.
+    pub fn roots(&self) -> impl Iterator<Item = NodeId> + '_ {
+        self.outputs
+            .iter()
+            .copied()
+            .chain(self.stores.iter().map(|&(_, v)| v))
+    }
+
     /// For each node, the nodes that read it.
     pub fn users(&self) -> Vec<Vec<NodeId>> {
         let mut users = vec![Vec::new(); self.nodes.len()];
@@ -171,10 +183,13 @@ impl Graph {
                 NodeKind::Fused { .. } => ", style=filled, fillcolor=\"#fff3cd\"",
                 NodeKind::Op { .. } => "",
             };
-            let out = match self.outputs.iter().position(|&o| o == i) {
+            let mut out = match self.outputs.iter().position(|&o| o == i) {
                 Some(k) => format!("\\noutput {k}"),
                 None => String::new(),
             };
+            for (k, _) in self.stores.iter().filter(|&&(_, v)| v == i) {
+                out.push_str(&format!("\\nstored into param {k}"));
+            }
             let label = n.label().replace('"', "'");
             s.push_str(&format!(
                 "  n{i} [label=\"%{i} {label}\\n{:?} {}{out}\"{style}{}];\n",
@@ -204,6 +219,9 @@ impl fmt::Display for Graph {
                 format!("({})", args.join(", "))
             };
             writeln!(f, "%{i} = {}{args} : {:?} {}", n.label(), n.shape, n.dtype)?;
+        }
+        for (k, v) in &self.stores {
+            writeln!(f, "param {k} <- %{v}")?;
         }
         let outs: Vec<String> = self.outputs.iter().map(|o| format!("%{o}")).collect();
         writeln!(f, "return {}", outs.join(", "))

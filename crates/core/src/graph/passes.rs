@@ -36,7 +36,7 @@ const MAX_FUSED_STEPS: usize = 48;
 /// Most inputs of one fused node (the executor reads them without allocating).
 pub(crate) const MAX_FUSED_LEAVES: usize = 8;
 
-/// Keeps the nodes the outputs need (after following `alias`), renumbered in order.
+/// Keeps the nodes the outputs and stores need (after following `alias`), renumbered in order.
 fn compact(g: &Graph, alias: &[NodeId]) -> Graph {
     let resolve = |mut i: NodeId| {
         while alias[i] != i {
@@ -45,7 +45,7 @@ fn compact(g: &Graph, alias: &[NodeId]) -> Graph {
         i
     };
     let mut live = vec![false; g.nodes.len()];
-    for &o in &g.outputs {
+    for o in g.roots() {
         live[resolve(o)] = true;
     }
     for &i in &g.inputs {
@@ -88,6 +88,11 @@ fn compact(g: &Graph, alias: &[NodeId]) -> Graph {
         inputs: g.inputs.iter().map(|&i| index[i]).collect(),
         params: g.params.clone(),
         outputs: g.outputs.iter().map(|&o| index[resolve(o)]).collect(),
+        stores: g
+            .stores
+            .iter()
+            .map(|&(k, v)| (k, index[resolve(v)]))
+            .collect(),
     }
 }
 
@@ -233,7 +238,7 @@ fn is_elementwise(n: &Node) -> bool {
 fn fuse_elementwise(g: &Graph) -> (Graph, usize, usize) {
     let users = g.users();
     let mut is_output = vec![false; g.nodes.len()];
-    for &o in &g.outputs {
+    for o in g.roots() {
         is_output[o] = true;
     }
     // A node is absorbed into its only user when both are elementwise of one shape and dtype.
@@ -266,7 +271,10 @@ fn fuse_elementwise(g: &Graph) -> (Graph, usize, usize) {
                 }
             }
         }
-        if order.len() < 2 {
+        // A single op stays as it is, unless it is a stored value: as a fused node it can be
+        // computed in place into the tensor it updates.
+        let stored = g.stores.iter().any(|&(_, v)| v == root);
+        if order.len() < 2 && !stored {
             continue;
         }
         let in_tree: std::collections::HashSet<NodeId> = order.iter().copied().collect();

@@ -1,7 +1,10 @@
 //! Tracing: while a tracer is active on this thread, `ops::apply` reports every primitive op
 //! (after computing it on the example values) and the tracer appends a node. Tensors that enter
 //! an op without having been produced inside the trace become `Param` nodes when they are
-//! leaves that require grad (read live at every run) and `Const` nodes otherwise.
+//! leaves that require grad (read live at every run) and `Const` nodes otherwise. An `assign`
+//! to such an outside tensor (an optimizer updating weights and state in place) is recorded,
+//! not performed: the tensor becomes a live `Param` if it was a constant, later reads in the
+//! trace see the assigned value, and the compiled graph writes it at the end of every run.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -16,6 +19,7 @@ struct Tracer {
     ids: HashMap<TensorId, NodeId>,
     params: Vec<Tensor>,
     inputs: Vec<NodeId>,
+    stores: Vec<(usize, NodeId)>,
     violation: Option<&'static str>,
 }
 
@@ -102,14 +106,51 @@ pub(crate) fn check_read(t: &Tensor, op: &'static str) -> Result<()> {
     })
 }
 
-/// Fails (and fails the trace) on any in-place write while tracing.
-pub(crate) fn check_write(op: &'static str) -> Result<()> {
-    TRACER.with(|cell| match cell.borrow_mut().as_mut() {
-        Some(tr) => {
-            tr.violation.get_or_insert(op);
-            Err(Error::DataDependent { op })
+/// Records `dst.assign(src)` while tracing and returns `Some` (the write is left to the
+/// compiled graph); returns `None` when no trace is active, so the caller writes.
+///
+/// Only a tensor from outside the trace that owns its whole contiguous storage (a weight, an
+/// optimizer's buffer) can be written; a write into a value computed inside the trace fails
+/// the trace.
+pub(crate) fn record_assign(dst: &Tensor, src: &Tensor) -> Option<Result<()>> {
+    TRACER.with(|cell| {
+        let mut b = cell.borrow_mut();
+        let tr = b.as_mut()?;
+        let owns_storage =
+            dst.layout().offset() == 0 && dst.is_contiguous() && dst.storage().len() == dst.numel();
+        let traced = tr.ids.get(&dst.id()).is_some_and(|&id| {
+            !matches!(tr.nodes[id].kind, NodeKind::Param(_) | NodeKind::Const(_))
+        }) && !tr
+            .stores
+            .iter()
+            .any(|&(_, v)| tr.ids.get(&dst.id()) == Some(&v));
+        if traced || !owns_storage {
+            tr.violation.get_or_insert("assign");
+            return Some(Err(Error::DataDependent { op: "assign" }));
         }
-        None => Ok(()),
+        let target = tr.node_of(dst);
+        let k = match tr.nodes[target].kind.clone() {
+            NodeKind::Param(k) => k,
+            NodeKind::Const(t) => {
+                tr.params.push(t);
+                let k = tr.params.len() - 1;
+                tr.nodes[target].kind = NodeKind::Param(k);
+                k
+            }
+            // A tensor assigned earlier in this trace: find the parameter it stands for.
+            _ => match tr.stores.iter().find(|&&(_, v)| v == target) {
+                Some(&(k, _)) => k,
+                None => {
+                    tr.violation.get_or_insert("assign");
+                    return Some(Err(Error::DataDependent { op: "assign" }));
+                }
+            },
+        };
+        let value = tr.node_of(src);
+        tr.stores.retain(|&(j, _)| j != k);
+        tr.stores.push((k, value));
+        tr.ids.insert(dst.id(), value);
+        Some(Ok(()))
     })
 }
 
@@ -177,5 +218,6 @@ pub fn trace(
         inputs: tr.inputs,
         params: tr.params,
         outputs,
+        stores: tr.stores,
     })
 }

@@ -75,10 +75,13 @@ fn compare<T: Float>(op: CmpOp, a: &[T], b: &[T], y: &mut [T]) {
     })
 }
 
-/// Runs the program over `len` consecutive elements starting at the given leaf offsets.
+/// Runs the program over `len` consecutive elements starting at the given leaf offsets. Leaf
+/// `alias`, if any, is the output itself (an update in place): its block is read from `out`
+/// before anything is written there.
 fn run_block<T: Float>(
     program: &FusedProgram,
     leaves: &[&[T]],
+    alias: Option<usize>,
     strides: &[usize],
     offsets: &[usize],
     regs: &mut [[T; BLOCK]],
@@ -87,8 +90,13 @@ fn run_block<T: Float>(
     let len = out.len();
     for (k, (src, (&s, &o))) in leaves.iter().zip(strides.iter().zip(offsets)).enumerate() {
         let r = &mut regs[k][..len];
-        if s == 1 {
+        if alias == Some(k) {
+            r.copy_from_slice(out);
+        } else if s == 1 {
             r.copy_from_slice(&src[o..o + len]);
+        } else if s == 0 {
+            // A broadcast value (a scalar such as a learning rate, or a bias along rows).
+            r.fill(src[o]);
         } else {
             for (i, v) in r.iter_mut().enumerate() {
                 *v = src[o + i * s];
@@ -155,6 +163,7 @@ impl<T: Float> Scratch<T> {
 fn run_piece<T: Float>(
     program: &FusedProgram,
     leaves: &[&[T]],
+    alias: Option<usize>,
     plan: &RowPlan,
     start: usize,
     piece: &mut [T],
@@ -178,6 +187,7 @@ fn run_piece<T: Float>(
         run_block(
             program,
             leaves,
+            alias,
             &plan.inner_strides,
             &scratch.off,
             &mut scratch.regs,
@@ -188,21 +198,24 @@ fn run_piece<T: Float>(
 }
 
 /// Evaluates the program into `out`; single-threaded runs use `scratch` and allocate nothing.
+/// Leaf `alias` (its slice in `leaves` unused) is `out` itself, laid out like the output: the
+/// program then updates `out` in place.
 pub(crate) fn run_into<T: Float>(
     program: &FusedProgram,
     leaves: &[&[T]],
+    alias: Option<usize>,
     plan: &RowPlan,
     out: &mut [T],
     scratch: &mut Scratch<T>,
 ) {
     if out.len() < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
-        run_piece(program, leaves, plan, 0, out, scratch);
+        run_piece(program, leaves, alias, plan, 0, out, scratch);
     } else {
         out.par_chunks_mut(TASK_SIZE)
             .enumerate()
             .for_each(|(c, piece)| {
                 let mut own = Scratch::new(program);
-                run_piece(program, leaves, plan, c * TASK_SIZE, piece, &mut own);
+                run_piece(program, leaves, alias, plan, c * TASK_SIZE, piece, &mut own);
             });
     }
 }

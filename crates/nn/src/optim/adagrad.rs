@@ -59,14 +59,23 @@ impl UpdateRule for AdagradConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        at: Step,
+        at: &Step,
     ) -> Result<Tensor> {
         let g = l2_penalty(grad, p, self.weight_decay)?;
-        let clr = at.lr / (1.0 + (at.t - 1) as f64 * self.lr_decay);
+        // lr / (1 + (t - 1) * lr_decay)
+        let clr = at
+            .lr
+            .div(
+                &at.t
+                    .add_scalar(-1.0)?
+                    .mul_scalar(self.lr_decay)?
+                    .add_scalar(1.0)?,
+            )?
+            .to_dtype(p.dtype())?;
         let init = self.initial_accumulator_value;
         let sum = ema(&mut buffers[0], &g.square()?, 1.0, 1.0, |g2| {
             g2.add_scalar(init)
         })?;
-        p.sub(&g.div(&sum.sqrt()?.add_scalar(self.eps)?)?.mul_scalar(clr)?)
+        p.sub(&g.div(&sum.sqrt()?.add_scalar(self.eps)?)?.mul(&clr)?)
     }
 }

@@ -81,12 +81,13 @@ impl UpdateRule for AdamConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        at: Step,
+        at: &Step,
     ) -> Result<Tensor> {
         let (b1, b2) = self.betas;
         let (g, value) = if self.decoupled {
-            let decay = 1.0 - at.lr * self.weight_decay;
-            (grad.clone(), p.mul_scalar(decay)?)
+            // p * (1 - lr * weight_decay)
+            let decay = at.lr.mul_scalar(-self.weight_decay)?.add_scalar(1.0)?;
+            (grad.clone(), p.mul(&decay.to_dtype(p.dtype())?)?)
         } else {
             (l2_penalty(grad, p, self.weight_decay)?, p.clone())
         };
@@ -96,9 +97,10 @@ impl UpdateRule for AdamConfig {
         let v = ema(&mut second[0], &g2, b2, 1.0 - b2, |g2| {
             g2.mul_scalar(1.0 - b2)
         })?;
-        let bc1 = 1.0 - b1.powi(at.t as i32);
-        let bc2 = 1.0 - b2.powi(at.t as i32);
-        let denom = v.sqrt()?.div_scalar(bc2.sqrt())?.add_scalar(self.eps)?;
-        value.sub(&m.div(&denom)?.mul_scalar(at.lr / bc1)?)
+        let dtype = p.dtype();
+        let bc1 = at.bias_correction(b1, dtype)?;
+        let bc2 = at.bias_correction(b2, dtype)?;
+        let denom = v.sqrt()?.div(&bc2.sqrt()?)?.add_scalar(self.eps)?;
+        value.sub(&m.div(&denom)?.mul(&at.lr_as(dtype)?.div(&bc1)?)?)
     }
 }

@@ -1,6 +1,6 @@
 //! Gradient clipping by global norm (PyTorch `torch.nn.utils.clip_grad_norm_`).
 
-use ferrograd_core::{Error, GradStore, Result, Tensor, no_grad};
+use ferrograd_core::{DType, Error, GradStore, Result, Tensor, no_grad};
 
 /// Scales the gradients of `params` so that their joint L2 norm is at most `max_norm`, and
 /// returns the norm before clipping. Parameters without a gradient are ignored.
@@ -19,6 +19,20 @@ use ferrograd_core::{Error, GradStore, Result, Tensor, no_grad};
 /// # Errors
 /// [`Error::Argument`] for a negative or NaN `max_norm`.
 pub fn clip_grad_norm(grads: &mut GradStore, params: &[Tensor], max_norm: f64) -> Result<f64> {
+    clip_grad_norm_traceable(grads, params, max_norm)?.item()
+}
+
+/// [`clip_grad_norm`] without reading any value: the norm comes back as a 0-d tensor and the
+/// gradients are always multiplied by `min(1, max_norm / (norm + 1e-6))` (by exactly 1 when
+/// they are within the bound), so the clipping can be traced into a compiled training step.
+///
+/// # Errors
+/// As [`clip_grad_norm`].
+pub fn clip_grad_norm_traceable(
+    grads: &mut GradStore,
+    params: &[Tensor],
+    max_norm: f64,
+) -> Result<Tensor> {
     if max_norm.is_nan() || max_norm < 0.0 {
         return Err(Error::Argument {
             op: "clip_grad_norm",
@@ -26,19 +40,26 @@ pub fn clip_grad_norm(grads: &mut GradStore, params: &[Tensor], max_norm: f64) -
         });
     }
     let _guard = no_grad();
-    let mut total = 0.0;
+    let mut total: Option<Tensor> = None;
     for p in params {
         if let Some(g) = grads.get(p) {
-            total += g.square()?.sum_all()?.item()?;
+            let sq = g.square()?.sum_all()?.to_dtype(DType::F64)?;
+            total = Some(match total {
+                Some(t) => t.add(&sq)?,
+                None => sq,
+            });
         }
     }
-    let norm = total.sqrt();
-    let scale = max_norm / (norm + 1e-6);
-    if scale < 1.0 {
-        for p in params {
-            if let Some(g) = grads.remove(p) {
-                grads.insert(p, g.mul_scalar(scale)?);
-            }
+    let norm = total.unwrap_or_else(|| Tensor::scalar(0.0f64)).sqrt()?;
+    let scale = norm
+        .add_scalar(1e-6)?
+        .recip()?
+        .mul_scalar(max_norm)?
+        .clamp(0.0, 1.0)?;
+    for p in params {
+        if let Some(g) = grads.remove(p) {
+            let s = scale.to_dtype(g.dtype())?;
+            grads.insert(p, g.mul(&s)?);
         }
     }
     Ok(norm)

@@ -3,7 +3,10 @@
 //! Traversal is kept apart from the update rule: [`Optim`] walks the named parameters, fetches
 //! each gradient (reporting a parameter that has none instead of skipping it), and hands one
 //! parameter at a time, with its explicit state buffers, to an [`UpdateRule`] (SGD, Adam/AdamW,
-//! RMSprop, Adagrad). Updates are written in place under `no_grad`. Each rule's config implements
+//! RMSprop, Adagrad). Updates are written in place under `no_grad`, weights and state buffers
+//! alike, and the step number and learning rate reach the rules as 0-d tensors ([`Step`]): the
+//! same update can then be traced into a compiled training step, where they are the graph's
+//! run-time inputs rather than constants baked in at trace time. Each rule's config implements
 //! `Default` with PyTorch's defaults.
 
 mod adagrad;
@@ -15,12 +18,13 @@ mod sgd;
 
 pub use adagrad::AdagradConfig;
 pub use adam::AdamConfig;
-pub use clip::clip_grad_norm;
+pub use clip::{clip_grad_norm, clip_grad_norm_traceable};
 pub use rmsprop::RmsPropConfig;
 pub use schedule::{LrSchedule, Schedule};
 pub use sgd::SgdConfig;
 
-use ferrograd_core::{Error, GradStore, Result, Tensor, no_grad};
+use ferrograd_core::graph::is_tracing;
+use ferrograd_core::{DType, Error, GradStore, Result, Tensor, no_grad};
 
 /// Gradient descent / SGD with momentum and Nesterov (PyTorch `torch.optim.SGD`).
 pub type Sgd = Optim<SgdConfig>;
@@ -33,11 +37,32 @@ pub type Adagrad = Optim<AdagradConfig>;
 
 /// An optimizer: updates its parameters from a gradient store.
 pub trait Optimizer {
-    /// Applies one update to every parameter.
+    /// Applies one update to every parameter and counts the step.
     ///
     /// # Errors
     /// [`Error::Argument`] naming a parameter that has no gradient in `grads`.
-    fn step(&mut self, grads: &GradStore) -> Result<()>;
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let at = Step::new(self.steps() + 1, self.learning_rate());
+        self.update(grads, &at)?;
+        self.advance();
+        Ok(())
+    }
+
+    /// Applies one update with the step number and learning rate given as tensors, without
+    /// counting the step (see [`Optimizer::advance`]). [`Optimizer::step`] calls it with the
+    /// optimizer's own; a compiled training step traces it with the graph's inputs.
+    ///
+    /// While traced, the state buffers must exist already (take the first step eagerly).
+    ///
+    /// # Errors
+    /// As [`Optimizer::step`]; [`Error::Argument`] when traced before the state exists.
+    fn update(&mut self, grads: &GradStore, at: &Step) -> Result<()>;
+
+    /// Counts one step taken through [`Optimizer::update`]; returns the new count.
+    fn advance(&mut self) -> u64;
+
+    /// Steps taken so far.
+    fn steps(&self) -> u64;
 
     /// The current learning rate.
     fn learning_rate(&self) -> f64;
@@ -57,6 +82,43 @@ pub trait Optimizer {
     /// The parameters, by name.
     fn params(&self) -> &[(String, Tensor)];
 }
+
+/// A boxed or borrowed optimizer is an optimizer.
+macro_rules! forward_optimizer {
+    ($($ty:ty),*) => {$(
+        impl<O: Optimizer + ?Sized> Optimizer for $ty {
+            fn step(&mut self, grads: &GradStore) -> Result<()> {
+                (**self).step(grads)
+            }
+            fn update(&mut self, grads: &GradStore, at: &Step) -> Result<()> {
+                (**self).update(grads, at)
+            }
+            fn advance(&mut self) -> u64 {
+                (**self).advance()
+            }
+            fn steps(&self) -> u64 {
+                (**self).steps()
+            }
+            fn learning_rate(&self) -> f64 {
+                (**self).learning_rate()
+            }
+            fn set_learning_rate(&mut self, lr: f64) {
+                (**self).set_learning_rate(lr)
+            }
+            fn state(&self) -> Vec<(String, Tensor)> {
+                (**self).state()
+            }
+            fn load_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
+                (**self).load_state(state)
+            }
+            fn params(&self) -> &[(String, Tensor)] {
+                (**self).params()
+            }
+        }
+    )*};
+}
+
+forward_optimizer!(Box<O>, &mut O);
 
 /// How one parameter is updated: the rule of an optimizer, with its hyperparameters.
 pub trait UpdateRule {
@@ -84,17 +146,50 @@ pub trait UpdateRule {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        at: Step,
+        at: &Step,
     ) -> Result<Tensor>;
 }
 
-/// Where an update happens: the step number (1 for the first) and the current learning rate.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// Where an update happens: the step number (1 for the first) and the learning rate, as 0-d
+/// float64 tensors, so that a traced update reads them at run time.
+#[derive(Debug, Clone)]
 pub struct Step {
     /// Step number, from 1.
-    pub t: u64,
+    pub t: Tensor,
     /// Learning rate of this step.
-    pub lr: f64,
+    pub lr: Tensor,
+}
+
+impl Step {
+    /// Step `t` with learning rate `lr`.
+    pub fn new(t: u64, lr: f64) -> Step {
+        Step {
+            t: Tensor::scalar(t as f64),
+            lr: Tensor::scalar(lr),
+        }
+    }
+
+    /// The learning rate in `dtype` (a parameter's), for elementwise use.
+    ///
+    /// # Errors
+    /// Errors of the cast.
+    pub fn lr_as(&self, dtype: DType) -> Result<Tensor> {
+        self.lr.to_dtype(dtype)
+    }
+
+    /// `1 - beta^t` (Adam's bias correction) in `dtype`.
+    ///
+    /// # Errors
+    /// Errors of the tensor ops.
+    pub fn bias_correction(&self, beta: f64, dtype: DType) -> Result<Tensor> {
+        // beta^t = exp(t ln beta); exp(-inf) = 0 covers beta = 0.
+        self.t
+            .mul_scalar(beta.ln())?
+            .exp()?
+            .neg()?
+            .add_scalar(1.0)?
+            .to_dtype(dtype)
+    }
 }
 
 /// An optimizer built from a parameter list and an [`UpdateRule`].
@@ -128,17 +223,11 @@ impl<R: UpdateRule> Optim<R> {
     pub fn rule(&self) -> &R {
         &self.rule
     }
-
-    /// Steps taken so far.
-    pub fn steps(&self) -> u64 {
-        self.step
-    }
 }
 
 impl<R: UpdateRule> Optimizer for Optim<R> {
-    fn step(&mut self, grads: &GradStore) -> Result<()> {
+    fn update(&mut self, grads: &GradStore, at: &Step) -> Result<()> {
         let _guard = no_grad();
-        let t = self.step + 1;
         // Every gradient is fetched first, so a missing one leaves parameters and state as
         // they were.
         let gs = self
@@ -152,11 +241,19 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
             })
             .collect::<Result<Vec<_>>>()?;
         for (((_, p), buffers), g) in self.params.iter().zip(&mut self.buffers).zip(gs) {
-            let value = self.rule.update(p, g, buffers, Step { t, lr: self.lr })?;
+            let value = self.rule.update(p, g, buffers, at)?;
             p.assign(&value)?;
         }
-        self.step = t;
         Ok(())
+    }
+
+    fn advance(&mut self) -> u64 {
+        self.step += 1;
+        self.step
+    }
+
+    fn steps(&self) -> u64 {
+        self.step
     }
 
     fn learning_rate(&self) -> f64 {
@@ -195,7 +292,10 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
             for (buf, slot) in R::BUFFERS.iter().zip(buffers.iter_mut()) {
                 let key = format!("{name}.{buf}");
                 *slot = match find(&key) {
-                    Some(t) if t.shape() == p.shape() && t.dtype() == p.dtype() => Some(t.detach()),
+                    // A copy: buffers are updated in place.
+                    Some(t) if t.shape() == p.shape() && t.dtype() == p.dtype() => {
+                        Some(t.contiguous_copy())
+                    }
                     Some(t) => {
                         return Err(bad(format!(
                             "{key} has shape {:?} ({}), expected {:?} ({})",
@@ -241,7 +341,8 @@ pub(crate) fn l2_penalty(grad: &Tensor, p: &Tensor, weight_decay: f64) -> Result
     }
 }
 
-/// `buf = decay * buf + scale * x`, starting from `init(x)` when the buffer is empty.
+/// `buf = decay * buf + scale * x`, written into the buffer in place (so a traced update
+/// writes the live state), starting from `init(x)` when the buffer is empty.
 pub(crate) fn ema(
     buf: &mut Option<Tensor>,
     x: &Tensor,
@@ -249,10 +350,22 @@ pub(crate) fn ema(
     scale: f64,
     init: impl FnOnce(&Tensor) -> Result<Tensor>,
 ) -> Result<Tensor> {
-    let next = match buf.as_ref() {
-        Some(b) => b.mul_scalar(decay)?.add(&x.mul_scalar(scale)?)?,
-        None => init(x)?,
-    };
-    *buf = Some(next.clone());
-    Ok(next)
+    match buf.as_ref() {
+        Some(b) => {
+            let next = b.mul_scalar(decay)?.add(&x.mul_scalar(scale)?)?;
+            b.assign(&next)?;
+            Ok(next)
+        }
+        None if is_tracing() => Err(Error::Argument {
+            op: "optimizer update",
+            msg: "the optimizer's state does not exist yet, so it cannot be traced: \
+                  take the first step eagerly, then compile the update"
+                .into(),
+        }),
+        None => {
+            let next = init(x)?.contiguous_copy();
+            *buf = Some(next.clone());
+            Ok(next)
+        }
+    }
 }

@@ -66,7 +66,7 @@ impl UpdateRule for RmsPropConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        at: Step,
+        at: &Step,
     ) -> Result<Tensor> {
         let a = self.alpha;
         let g = l2_penalty(grad, p, self.weight_decay)?;
@@ -90,6 +90,6 @@ impl UpdateRule for RmsPropConfig {
                 |s| Ok(s.clone()),
             )?;
         }
-        p.sub(&step.mul_scalar(at.lr)?)
+        p.sub(&step.mul(&at.lr_as(p.dtype())?)?)
     }
 }

@@ -66,7 +66,7 @@ impl UpdateRule for SgdConfig {
         p: &Tensor,
         grad: &Tensor,
         buffers: &mut [Option<Tensor>],
-        at: Step,
+        at: &Step,
     ) -> Result<Tensor> {
         let mut g = l2_penalty(grad, p, self.weight_decay)?;
         if self.momentum != 0.0 {
@@ -83,6 +83,6 @@ impl UpdateRule for SgdConfig {
                 buf
             };
         }
-        p.sub(&g.mul_scalar(at.lr)?)
+        p.sub(&g.mul(&at.lr_as(p.dtype())?)?)
     }
 }

@@ -1,0 +1,238 @@
+//! The whole training step compiled into one static graph, the optimizer's update included:
+//! the same trajectory as eager mode for every optimizer (with a changing learning rate and
+//! gradient clipping, which are run-time inputs and traced ops, not constants), the update
+//! written in place through the graph's stores, and no heap allocation per step in steady
+//! state beyond the `gemm` crate's bookkeeping and the handles of the returned tensors.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::{Cell, RefCell};
+
+use ferrograd_core::graph::NodeKind;
+use ferrograd_core::{DType, Rng, Tensor, ThreadPool};
+use ferrograd_nn::{
+    Activation, Adagrad, AdagradConfig, Adam, AdamConfig, MlpConfig, Optimizer, RmsProp,
+    RmsPropConfig, Sequential, Sgd, SgdConfig, TrainStep, mlp, named_params,
+};
+
+struct Counting;
+
+thread_local! {
+    // Per thread, so tests running side by side do not count each other's allocations.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn allocations() -> u64 {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: forwards every call unchanged to the system allocator and only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: `ptr` came from `System` with this layout.
+        unsafe { System.realloc(ptr, layout, size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn model(dtype: DType) -> Sequential {
+    let cfg = MlpConfig {
+        input: 12,
+        hidden: vec![16, 8],
+        output: 4,
+        activation: Activation::Tanh,
+        dropout: 0.0,
+    };
+    mlp(&cfg, dtype, &mut Rng::new(3)).unwrap()
+}
+
+fn batches(dtype: DType) -> Vec<(Tensor, Tensor)> {
+    let mut rng = Rng::new(11);
+    (0..4)
+        .map(|_| {
+            let x = Tensor::randn(&[8, 12], 0.0, 1.0, dtype, &mut rng).unwrap();
+            let y: Vec<i64> = (0..8).map(|_| rng.below(4) as i64).collect();
+            (x, Tensor::from_vec(y, &[8]).unwrap())
+        })
+        .collect()
+}
+
+type MakeOpt = fn(Vec<(String, Tensor)>) -> Box<dyn Optimizer>;
+
+/// Losses of 30 steps with a learning rate halved every 10 steps; the final weights.
+fn trajectory(make: MakeOpt, compile: bool, clip: Option<f64>) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let m = model(DType::F64);
+    let opt = RefCell::new(make(named_params(&m)));
+    let data = batches(DType::F64);
+    let mut step = TrainStep::new(&m, &opt, 0.0, clip, compile);
+    let mut losses = Vec::new();
+    for s in 0..30 {
+        if s % 10 == 0 && s > 0 {
+            let lr = opt.borrow().learning_rate();
+            opt.borrow_mut().set_learning_rate(lr * 0.5);
+        }
+        let (x, y) = &data[s % data.len()];
+        losses.push(step.run(x, y).unwrap()[0].item().unwrap());
+    }
+    if compile {
+        assert_eq!(step.traces(), 1, "one batch shape, one trace");
+    }
+    assert_eq!(opt.borrow().steps(), 30);
+    let weights = named_params(&m)
+        .iter()
+        .map(|(_, p)| p.to_vec::<f64>().unwrap())
+        .collect();
+    (losses, weights)
+}
+
+fn optimizers() -> Vec<(&'static str, MakeOpt)> {
+    vec![
+        ("sgd", |p| {
+            Box::new(
+                Sgd::new(
+                    p,
+                    SgdConfig {
+                        lr: 0.1,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
+        }),
+        ("sgd nesterov + weight decay", |p| {
+            let cfg = SgdConfig {
+                lr: 0.05,
+                momentum: 0.9,
+                nesterov: true,
+                weight_decay: 1e-3,
+                ..Default::default()
+            };
+            Box::new(Sgd::new(p, cfg).unwrap())
+        }),
+        ("adam", |p| {
+            Box::new(
+                Adam::new(
+                    p,
+                    AdamConfig {
+                        lr: 0.01,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
+        }),
+        ("adamw", |p| {
+            Box::new(
+                Adam::new(
+                    p,
+                    AdamConfig {
+                        lr: 0.01,
+                        ..AdamConfig::adamw()
+                    },
+                )
+                .unwrap(),
+            )
+        }),
+        ("rmsprop centered + momentum", |p| {
+            let cfg = RmsPropConfig {
+                lr: 0.005,
+                centered: true,
+                momentum: 0.5,
+                ..Default::default()
+            };
+            Box::new(RmsProp::new(p, cfg).unwrap())
+        }),
+        ("adagrad", |p| {
+            let cfg = AdagradConfig {
+                lr: 0.05,
+                lr_decay: 0.01,
+                ..Default::default()
+            };
+            Box::new(Adagrad::new(p, cfg).unwrap())
+        }),
+    ]
+}
+
+#[test]
+fn compiled_updates_follow_the_eager_trajectory() {
+    for (name, make) in optimizers() {
+        for clip in [None, Some(0.5)] {
+            let (eager, w_eager) = trajectory(make, false, clip);
+            let (stat, w_stat) = trajectory(make, true, clip);
+            assert!(
+                eager[29] < eager[0],
+                "{name}: learns ({} -> {})",
+                eager[0],
+                eager[29]
+            );
+            for (s, (a, b)) in eager.iter().zip(&stat).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+                    "{name}, clip {clip:?}, step {s}: eager {a} vs compiled {b}"
+                );
+            }
+            for (a, b) in w_eager.iter().flatten().zip(w_stat.iter().flatten()) {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + a.abs()),
+                    "{name}: weights differ"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_update_is_stored_and_fused_and_allocates_nothing() {
+    let pool = ThreadPool::new(1).unwrap();
+    pool.install(|| {
+        let m = model(DType::F32);
+        let opt = RefCell::new(Adam::new(named_params(&m), AdamConfig::default()).unwrap());
+        let data = batches(DType::F32);
+        let mut step = TrainStep::new(&m, &opt, 0.0, None, true);
+        for s in 0..3 {
+            let (x, y) = &data[s % data.len()];
+            step.run(x, y).unwrap();
+        }
+        let (x, y) = &data[0];
+        let graph = step.compiled(x, y).unwrap().graph().clone();
+        // Six parameters, each with a weight, exp_avg and exp_avg_sq written in place.
+        assert_eq!(graph.stores.len(), 18, "{graph}");
+        let fused_stores = graph
+            .stores
+            .iter()
+            .filter(|&&(_, v)| matches!(graph.nodes[v].kind, NodeKind::Fused { .. }))
+            .count();
+        assert_eq!(fused_stores, 18, "every update is one fused loop:\n{graph}");
+        let memory = step.compiled(x, y).unwrap().memory();
+        assert_eq!(
+            memory.in_place, 18,
+            "every update written in place: {memory:?}"
+        );
+        let matmuls = graph.to_string().matches("matmul").count() as u64;
+        let before = allocations();
+        for s in 0..20 {
+            let (x, y) = &data[s % data.len()];
+            step.run(x, y).unwrap();
+        }
+        let per_step = (allocations() - before) / 20;
+        // The graph itself allocates only gemm's bookkeeping (at most 2 per product); handing
+        // out the two result tensors takes 3 small allocations (their handles and the Vec).
+        assert!(
+            per_step <= 2 * matmuls + 3,
+            "{per_step} allocations per step; gemm's bookkeeping and the results allow {}",
+            2 * matmuls + 3
+        );
+    });
+}
