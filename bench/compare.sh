@@ -4,7 +4,8 @@
 # CPU model, versions and thread counts (bench/ratio_table.py).
 #
 #   bench/compare.sh [--install-torch] [--rounds N] [--threads 1,2] [--data-dir DIR]
-#                    [--workloads gemm,mlp-sgd,mlp-adam,infer,epoch] [--quick] [--out FILE]
+#                    [--workloads gemm,mlp-sgd,mlp-adam,infer,epoch] [--keep-denormals]
+#                    [--quick] [--out FILE]
 #
 # PyTorch is taken from $TORCH_PYTHON, else bench/.venv (created with --install-torch, which
 # pip-installs torch and numpy there; set TORCH_INDEX_URL to use a CPU-only wheel index), else
@@ -20,6 +21,7 @@ data_dir=""
 install=0
 quick=0
 out=""
+denormals=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --install-torch) install=1 ;;
@@ -28,6 +30,7 @@ while [[ $# -gt 0 ]]; do
         --workloads) workloads="$2"; shift ;;
         --data-dir) data_dir="$2"; shift ;;
         --quick) quick=1 ;;
+        --keep-denormals) denormals=(--keep-denormals) ;;
         --out) out="$2"; shift ;;
         -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
         *) echo "error: $1: unknown option (see --help)" >&2; exit 2 ;;
@@ -57,7 +60,7 @@ fi
 cargo build --release -p ferrograd-cli --quiet
 ferrograd=target/release/ferrograd
 
-common=(--threads "$threads")
+common=(--threads "$threads" ${denormals[@]+"${denormals[@]}"})
 if [[ $quick == 1 ]]; then common+=(--reps 3 --seconds 0.1 --batch 1,32 --n 256,512); fi
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
@@ -73,10 +76,10 @@ for ((r = 1; r <= rounds; r++)); do
         for t in ${threads//,/ }; do
             for mode in eager static; do
                 "$ferrograd" bench --json --workload epoch --mode "$mode" --threads "$t" \
-                    --data-dir "$data_dir" >> "$results/rows.jsonl"
+                    --data-dir "$data_dir" ${denormals[@]+"${denormals[@]}"} >> "$results/rows.jsonl"
             done
             "$python" bench/pytorch_reference.py --workload epoch --threads "$t" \
-                --data-dir "$data_dir" >> "$results/rows.jsonl"
+                --data-dir "$data_dir" ${denormals[@]+"${denormals[@]}"} >> "$results/rows.jsonl"
         done
     fi
 done
@@ -84,7 +87,8 @@ done
 versions="ferrograd $("$ferrograd" --version | awk '{print $2}'), $(rustc --version | awk '{print $1, $2}'), PyTorch $("$python" -c 'import torch; print(torch.__version__)')"
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
 out="${out:-bench/results/compare-$(date +%Y-%m-%d).md}"
-python3 bench/ratio_table.py "$results/rows.jsonl" --cpu "$cpu" --versions "$versions" \
+flush=$([[ ${#denormals[@]} -eq 0 ]] && echo "flushed to zero in both systems" || echo "kept (IEEE default) in both systems")
+python3 bench/ratio_table.py "$results/rows.jsonl" --cpu "$cpu" --versions "$versions; subnormals $flush" \
     --rounds "$rounds" --out "$out"
 cp "$results/rows.jsonl" "${out%.md}.jsonl.tmp" && mv "${out%.md}.jsonl.tmp" "${out%.md}.jsonl"
 echo "wrote $out and ${out%.md}.jsonl" >&2

@@ -15,7 +15,8 @@ Prints one JSON object per line with the same schema as `ferrograd bench --json`
 
 Each figure is the median of --reps timed repetitions after a warm-up, each repetition sized
 to about --seconds. Threads are set with torch.set_num_threads (intra-op) and
-torch.set_num_interop_threads(1).
+torch.set_num_interop_threads(1). Subnormal floats are flushed to zero
+(torch.set_flush_denormal(True)) as `ferrograd bench` does, unless --keep-denormals.
 
     python bench/pytorch_reference.py --workload mlp-sgd --batch 1,32 --threads 1,2
 """
@@ -71,9 +72,13 @@ def measure(reps, seconds, body):
     return statistics.median(times)
 
 
+FLUSH = True
+
+
 def row(**fields):
     out = {"system": "pytorch"}
     out.update(fields)
+    out["flush_denormals"] = FLUSH
     print(json.dumps(out), flush=True)
 
 
@@ -206,7 +211,11 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--seconds", type=float, default=0.3)
     p.add_argument("--data-dir")
+    p.add_argument("--keep-denormals", action="store_true")
     args = p.parse_args()
+    global FLUSH
+    FLUSH = not args.keep_denormals
+    torch.set_flush_denormal(FLUSH)
     known = {"gemm", "mlp-sgd", "mlp-adam", "infer", "epoch"}
     for w in args.workload:
         if w not in known:

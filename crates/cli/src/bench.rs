@@ -10,6 +10,9 @@
 //!   batch 128, Adam), data pipeline included: loading and decompressing the files, shuffled
 //!   batches prepared on the loader's thread, training; wall seconds.
 //!
+//! Worker threads flush subnormal floats to zero unless `--keep-denormals` is given (every row
+//! says which); the PyTorch reference script does the same with `torch.set_flush_denormal`.
+//!
 //! Each measurement is the median of `--reps` timed repetitions after a warm-up. Heap
 //! allocations are counted by this binary's global allocator. Memory is the peak resident set
 //! (`VmHWM`) during the row: the peak is reset before each row where Linux allows it
@@ -96,6 +99,7 @@ struct Row {
     batch: Option<usize>,
     n: Option<usize>,
     threads: usize,
+    flush: bool,
     metric: (&'static str, f64),
     extra: Vec<(&'static str, f64)>,
 }
@@ -117,6 +121,7 @@ impl Row {
                 fields.push(("n".into(), n.to_string()));
             }
             fields.push(("threads".into(), self.threads.to_string()));
+            fields.push(("flush_denormals".into(), self.flush.to_string()));
             for (k, v) in std::iter::once(&self.metric).chain(&self.extra) {
                 fields.push((k.to_string(), format!("{v:.3}")));
             }
@@ -243,6 +248,7 @@ fn train_row(
         batch: Some(batch),
         n: None,
         threads,
+        flush: !args.keep_denormals,
         metric: ("samples_per_s", batch as f64 / secs),
         extra,
     })
@@ -264,6 +270,7 @@ fn gemm_row(n: usize, threads: usize, args: &BenchArgs) -> Result<Row> {
         batch: None,
         n: Some(n),
         threads,
+        flush: !args.keep_denormals,
         metric: ("gflops", 2.0 * (n as f64).powi(3) / secs / 1e9),
         extra: Vec::new(),
     })
@@ -288,6 +295,7 @@ fn infer_row(threads: usize, args: &BenchArgs) -> Result<Row> {
         batch: Some(1024),
         n: None,
         threads,
+        flush: !args.keep_denormals,
         metric: ("samples_per_s", 1024.0 / secs),
         extra: with_peak(vec![("allocs_per_step", allocs)]),
     })
@@ -342,6 +350,7 @@ fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
         batch: Some(128),
         n: None,
         threads,
+        flush: !args.keep_denormals,
         metric: ("seconds", seconds),
         extra: with_peak(vec![
             ("samples", seen as f64),
@@ -371,7 +380,11 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     for &threads in &args.threads {
-        let pool = ThreadPool::new(threads)?;
+        let pool = if args.keep_denormals {
+            ThreadPool::new(threads)?
+        } else {
+            ThreadPool::flushing_denormals(threads)?
+        };
         pool.install(|| -> Result<()> {
             for w in &args.workload {
                 match w.as_str() {

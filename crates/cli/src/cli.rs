@@ -322,6 +322,9 @@ pub struct BenchArgs {
     /// Print one JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// Keep subnormal floats (IEEE default) instead of flushing them to zero.
+    #[arg(long)]
+    pub keep_denormals: bool,
     /// Folder with MNIST's IDX files (or a `mnist/` subfolder), for the epoch workload.
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,

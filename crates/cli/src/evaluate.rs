@@ -84,7 +84,7 @@ pub fn confusion_table(confusion: &[Vec<usize>], names: &[String]) -> String {
 
 /// `ferrograd eval`.
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let pool = ThreadPool::new(args.threads.unwrap_or_else(default_threads))?;
+    let pool = ThreadPool::flushing_denormals(args.threads.unwrap_or_else(default_threads))?;
     pool.install(|| {
         let cfg = RunConfig::load(&args.model)?;
         let model = cfg.load_model(&args.model)?;

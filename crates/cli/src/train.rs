@@ -280,7 +280,7 @@ fn save_sample(run: &Run, test: &Loader, out: &Path) -> Result<()> {
 /// `ferrograd train`.
 pub fn run(args: &TrainArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(default_threads);
-    let pool = ThreadPool::new(threads)?;
+    let pool = ThreadPool::flushing_denormals(threads)?;
     pool.install(|| train(args, threads))
 }
 

@@ -49,4 +49,4 @@ pub use random::Rng;
 pub use shape::Layout;
 pub use storage::{Storage, StorageCell, StorageElement};
 pub use tensor::{Tensor, TensorId};
-pub use threads::{ThreadPool, current_threads};
+pub use threads::{ThreadPool, current_threads, set_flush_denormals};

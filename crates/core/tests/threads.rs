@@ -39,3 +39,21 @@ fn random_tensors_are_reproducible() {
     let mean = a.mean(&[], false).unwrap().item().unwrap();
     assert!(mean.abs() < 0.1, "{mean}");
 }
+
+#[test]
+fn flushing_pools_flush_subnormals_and_plain_pools_keep_them() {
+    use ferrograd_core::{DType, Tensor, ThreadPool};
+    let tiny = Tensor::full(1e-30, &[4], DType::F32);
+    let scale = Tensor::full(1e-10, &[4], DType::F32);
+    let product =
+        |pool: &ThreadPool| pool.install(|| tiny.mul(&scale).unwrap().to_vec::<f32>().unwrap());
+    let flushed = product(&ThreadPool::flushing_denormals(1).unwrap());
+    let kept = product(&ThreadPool::new(1).unwrap());
+    if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+        assert_eq!(flushed, vec![0.0; 4]);
+    }
+    assert!(
+        kept.iter().all(|&v| v > 0.0 && v < f32::MIN_POSITIVE),
+        "{kept:?}"
+    );
+}

@@ -708,6 +708,11 @@ impl CompiledGraph {
         &self.report
     }
 
+    /// Whether `inputs` have the shapes and dtypes the graph was traced with.
+    pub fn accepts(&self, inputs: &[Tensor]) -> bool {
+        matches_signature(&self.signature, inputs)
+    }
+
     /// The memory plan.
     pub fn memory(&self) -> MemoryPlan {
         self.memory

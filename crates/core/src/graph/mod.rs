@@ -12,7 +12,7 @@
 
 mod exec;
 mod ir;
-mod passes;
+pub(crate) mod passes;
 pub(crate) mod trace;
 
 pub use exec::{CompileOptions, CompiledGraph, MemoryPlan, StaticFn, compile};

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::elementwise::{max_nan, min_nan, with_binary_fn, with_cmp_fn, with_unary_fn};
 use super::{PARALLEL_THRESHOLD, TASK_SIZE, coalesce};
+use crate::graph::passes::MAX_FUSED_LEAVES;
 use crate::graph::{FusedOp, FusedProgram};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{Element, Float, Layout};
@@ -88,13 +89,16 @@ fn run_block<T: Float>(
     out: &mut [T],
 ) {
     let len = out.len();
+    let l = program.leaves;
+    let (leaf_regs, step_regs) = regs.split_at_mut(l);
+    // Contiguous leaves (and the output, for an update in place) are read where they are;
+    // broadcast and strided ones are first gathered into their register.
     for (k, (src, (&s, &o))) in leaves.iter().zip(strides.iter().zip(offsets)).enumerate() {
-        let r = &mut regs[k][..len];
-        if alias == Some(k) {
-            r.copy_from_slice(out);
-        } else if s == 1 {
-            r.copy_from_slice(&src[o..o + len]);
-        } else if s == 0 {
+        if alias == Some(k) || s == 1 {
+            continue;
+        }
+        let r = &mut leaf_regs[k][..len];
+        if s == 0 {
             // A broadcast value (a scalar such as a learning rate, or a bias along rows).
             r.fill(src[o]);
         } else {
@@ -103,43 +107,53 @@ fn run_block<T: Float>(
             }
         }
     }
-    let l = program.leaves;
-    for (k, step) in program.steps.iter().enumerate() {
-        let (done, rest) = regs.split_at_mut(l + k);
-        let y = &mut rest[0][..len];
-        match *step {
-            FusedOp::Unary(op, a) => unary(op, &done[a][..len], y),
-            FusedOp::Powf(e, a) => {
-                // The same special cases as the eager kernel, for identical results.
-                let x = &done[a][..len];
-                if e == 2.0 {
-                    for (o, &v) in y.iter_mut().zip(x) {
-                        *o = v * v;
-                    }
-                } else if e == 1.0 {
-                    y.copy_from_slice(x);
-                } else {
-                    let e = T::from_f64(e);
-                    for (o, &v) in y.iter_mut().zip(x) {
-                        *o = v.powf(e);
+    {
+        let current: &[T] = out;
+        let mut views: [&[T]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
+        for (k, view) in views.iter_mut().enumerate().take(l) {
+            *view = if alias == Some(k) {
+                current
+            } else if strides[k] == 1 {
+                &leaves[k][offsets[k]..offsets[k] + len]
+            } else {
+                &leaf_regs[k][..len]
+            };
+        }
+        for (k, step) in program.steps.iter().enumerate() {
+            let (done, rest) = step_regs.split_at_mut(k);
+            let y = &mut rest[0][..len];
+            let arg = |a: usize| -> &[T] { if a < l { views[a] } else { &done[a - l][..len] } };
+            match *step {
+                FusedOp::Unary(op, a) => unary(op, arg(a), y),
+                FusedOp::Powf(e, a) => {
+                    // The same special cases as the eager kernel, for identical results.
+                    let x = arg(a);
+                    if e == 2.0 {
+                        for (o, &v) in y.iter_mut().zip(x) {
+                            *o = v * v;
+                        }
+                    } else if e == 1.0 {
+                        y.copy_from_slice(x);
+                    } else {
+                        let e = T::from_f64(e);
+                        for (o, &v) in y.iter_mut().zip(x) {
+                            *o = v.powf(e);
+                        }
                     }
                 }
-            }
-            FusedOp::Binary(op, a, b) => binary(op, &done[a][..len], &done[b][..len], y),
-            FusedOp::Cmp(op, a, b) => compare(op, &done[a][..len], &done[b][..len], y),
-            FusedOp::Where(c, a, b) => {
-                for (i, o) in y.iter_mut().enumerate() {
-                    *o = if done[c][i] != T::ZERO {
-                        done[a][i]
-                    } else {
-                        done[b][i]
-                    };
+                FusedOp::Binary(op, a, b) => binary(op, arg(a), arg(b), y),
+                FusedOp::Cmp(op, a, b) => compare(op, arg(a), arg(b), y),
+                FusedOp::Where(c, a, b) => {
+                    let (c, a, b) = (arg(c), arg(a), arg(b));
+                    for (i, o) in y.iter_mut().enumerate() {
+                        *o = if c[i] != T::ZERO { a[i] } else { b[i] };
+                    }
                 }
             }
         }
     }
-    let last = l + program.steps.len() - 1;
-    out.copy_from_slice(&regs[last][..len]);
+    let last = program.steps.len() - 1;
+    out.copy_from_slice(&step_regs[last][..len]);
 }
 
 /// Working memory of a fused program: its registers and per-leaf offsets.

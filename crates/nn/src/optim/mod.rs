@@ -23,7 +23,7 @@ pub use rmsprop::RmsPropConfig;
 pub use schedule::{LrSchedule, Schedule};
 pub use sgd::SgdConfig;
 
-use ferrograd_core::graph::is_tracing;
+use ferrograd_core::graph::{CompileOptions, CompiledGraph, compile, is_tracing};
 use ferrograd_core::{DType, Error, GradStore, Result, Tensor, no_grad};
 
 /// Gradient descent / SGD with momentum and Nesterov (PyTorch `torch.optim.SGD`).
@@ -200,6 +200,11 @@ pub struct Optim<R: UpdateRule> {
     /// `buffers[i][k]`: buffer `R::BUFFERS[k]` of parameter `i`.
     buffers: Vec<Vec<Option<Tensor>>>,
     step: u64,
+    /// The update of every parameter traced once into a static graph of fused in-place loops
+    /// and replayed at every eager step (see [`Optim::update`]).
+    compiled: Option<CompiledGraph>,
+    /// Set when the rule cannot be traced; the update then always runs op by op.
+    untraceable: bool,
 }
 
 impl<R: UpdateRule> Optim<R> {
@@ -216,7 +221,55 @@ impl<R: UpdateRule> Optim<R> {
             rule,
             buffers,
             step: 0,
+            compiled: None,
+            untraceable: false,
         })
+    }
+
+    /// Applies the rule to every parameter, op by op (recorded when traced).
+    fn apply_rule(&mut self, grads: &[Tensor], at: &Step) -> Result<()> {
+        for (((_, p), buffers), g) in self.params.iter().zip(&mut self.buffers).zip(grads) {
+            let value = self.rule.update(p, g, buffers, at)?;
+            p.assign(&value)?;
+        }
+        Ok(())
+    }
+
+    /// The eager update through the compiled graph, compiling it first when there is none for
+    /// these gradients' shapes. `Ok(false)` when it cannot be used for this step.
+    fn update_compiled(&mut self, grads: &[Tensor], at: &Step) -> Result<bool> {
+        let n = grads.len();
+        let mut inputs = grads.to_vec();
+        inputs.extend([at.t.clone(), at.lr.clone()]);
+        if !self.compiled.as_ref().is_some_and(|c| c.accepts(&inputs)) {
+            self.compiled = None;
+            let traced = compile(
+                |i: &[Tensor]| {
+                    let at = Step {
+                        t: i[n].clone(),
+                        lr: i[n + 1].clone(),
+                    };
+                    self.apply_rule(&i[..n], &at)?;
+                    Ok(Vec::new())
+                },
+                &inputs,
+                CompileOptions::default(),
+            );
+            match traced {
+                Ok(c) => self.compiled = Some(c),
+                // Reads of values: never traceable, so stop trying.
+                Err(Error::DataDependent { .. }) => {
+                    self.untraceable = true;
+                    return Ok(false);
+                }
+                // State that does not exist yet: the eager step creates it; try again later.
+                Err(_) => return Ok(false),
+            }
+        }
+        match self.compiled.as_mut() {
+            Some(c) => c.execute(&inputs).map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// The update rule and its hyperparameters.
@@ -226,6 +279,11 @@ impl<R: UpdateRule> Optim<R> {
 }
 
 impl<R: UpdateRule> Optimizer for Optim<R> {
+    /// Eagerly, from the second step on, the rule runs as a compiled static graph: traced once
+    /// (per set of gradient shapes), its update of each parameter and buffer is one fused loop
+    /// written in place, replayed with the step number and learning rate as inputs, with the
+    /// same results as running the rule op by op. While a training step is being traced, the
+    /// rule's ops are recorded into that trace instead.
     fn update(&mut self, grads: &GradStore, at: &Step) -> Result<()> {
         let _guard = no_grad();
         // Every gradient is fetched first, so a missing one leaves parameters and state as
@@ -234,17 +292,16 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
             .params
             .iter()
             .map(|(name, p)| {
-                grads.get(p).ok_or_else(|| Error::Argument {
+                grads.get(p).cloned().ok_or_else(|| Error::Argument {
                     op: R::NAME,
                     msg: format!("parameter {name} has no gradient (is it used by the loss?)"),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        for (((_, p), buffers), g) in self.params.iter().zip(&mut self.buffers).zip(gs) {
-            let value = self.rule.update(p, g, buffers, at)?;
-            p.assign(&value)?;
+        if !is_tracing() && !self.untraceable && self.step > 0 && self.update_compiled(&gs, at)? {
+            return Ok(());
         }
-        Ok(())
+        self.apply_rule(&gs, at)
     }
 
     fn advance(&mut self) -> u64 {
@@ -312,6 +369,8 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
         }
         self.buffers = loaded;
         self.step = step as u64;
+        // The compiled update reads the old buffers.
+        self.compiled = None;
         Ok(())
     }
 
