@@ -49,7 +49,7 @@ impl RowPlan {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn unary<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
     with_unary_fn!(op, T, f => {
         for (o, &v) in y.iter_mut().zip(x) {
@@ -58,7 +58,7 @@ fn unary<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn binary<T: Float>(op: BinaryOp, a: &[T], b: &[T], y: &mut [T]) {
     with_binary_fn!(op, T, f => {
         for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
@@ -67,7 +67,7 @@ fn binary<T: Float>(op: BinaryOp, a: &[T], b: &[T], y: &mut [T]) {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn compare<T: Float>(op: CmpOp, a: &[T], b: &[T], y: &mut [T]) {
     with_cmp_fn!(op, T, f => {
         for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
@@ -79,6 +79,7 @@ fn compare<T: Float>(op: CmpOp, a: &[T], b: &[T], y: &mut [T]) {
 /// Runs the program over `len` consecutive elements starting at the given leaf offsets. Leaf
 /// `alias`, if any, is the output itself (an update in place): its block is read from `out`
 /// before anything is written there.
+#[inline(always)]
 fn run_block<T: Float>(
     program: &FusedProgram,
     leaves: &[&[T]],
@@ -173,8 +174,47 @@ impl<T: Float> Scratch<T> {
     }
 }
 
-/// Runs the program over `piece`, the output elements from flat index `start` on.
+/// Runs the program over `piece`, the output elements from flat index `start` on, with the
+/// CPU's 256-bit vectors where it has them (the build targets baseline x86-64). The same
+/// operations in the same order either way: results are bit for bit the same.
 fn run_piece<T: Float>(
+    program: &FusedProgram,
+    leaves: &[&[T]],
+    alias: Option<usize>,
+    plan: &RowPlan,
+    start: usize,
+    piece: &mut [T],
+    scratch: &mut Scratch<T>,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { run_piece_avx2(program, leaves, alias, plan, start, piece, scratch) };
+        return;
+    }
+    run_piece_any(program, leaves, alias, plan, start, piece, scratch);
+}
+
+/// [`run_piece_any`] compiled for AVX2.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn run_piece_avx2<T: Float>(
+    program: &FusedProgram,
+    leaves: &[&[T]],
+    alias: Option<usize>,
+    plan: &RowPlan,
+    start: usize,
+    piece: &mut [T],
+    scratch: &mut Scratch<T>,
+) {
+    run_piece_any(program, leaves, alias, plan, start, piece, scratch);
+}
+
+#[inline(always)]
+fn run_piece_any<T: Float>(
     program: &FusedProgram,
     leaves: &[&[T]],
     alias: Option<usize>,
