@@ -6,49 +6,59 @@
 //!   time, and thrown away after `backward`. Every training step builds it again. Anything Rust
 //!   can do works in the middle of a model: `if`, `while`, printing, reading a value.
 //! - **Static (compiled)**, as in `jax.jit` or TensorFlow's graphs: the step is *traced* once
-//!   into a graph (forward and backward), the whole graph is optimised (elementwise chains fused
-//!   into single loops, views simplified, duplicates merged), every value is given a place in a
-//!   workspace planned once (buffers reused as soon as their value is dead), and later steps
-//!   replay the graph. Replaying costs no graph building and no memory allocation.
+//!   into a graph, the whole graph is optimised (elementwise chains fused into single loops,
+//!   views simplified, duplicates merged), every value is given a place in a workspace planned
+//!   once (buffers reused as soon as their value is dead), and later steps replay the graph.
+//!   Replaying costs no graph building and almost no memory allocation.
+//!
+//! Here the trace covers the *whole* training step: forward, loss, backward and the optimizer's
+//! update. The update writes the weights and the optimizer's state (SGD's momentum); while
+//! tracing, those writes are recorded as *stores* into the outside tensors (`param k <- %n` in
+//! the printed graph), replayed at every run. Each store is one fused loop that reads the old
+//! weight block by block and writes the new one *in place*, with no extra buffer or copy. The
+//! first step runs eagerly, because it creates the optimizer's state; the second one traces.
+//!
+//! ferrograd's eager optimizers do the same for their own part: from the second step on, the
+//! update replays a compiled graph of fused in-place loops (with results identical to running
+//! the rule op by op). So what separates the two modes below is the forward and backward pass
+//! and the recording of the autograd graph, which eager mode pays again at every step.
 //!
 //! The price of static graphs is flexibility: the trace sees one run of the code, so it cannot
 //! capture a branch or a loop that depends on tensor *values*. ferrograd refuses such code when
 //! tracing (reading a traced value with `item()` fails the trace), with an error that says to
 //! use eager mode, instead of silently freezing the branch taken once.
 //!
-//! The lesson trains the same MLP step (forward, softmax cross-entropy, backward, SGD update)
-//! eagerly and compiled, from the same initial weights. Claims checked by the test: both modes
-//! reach the same loss (within 1e-6 relative); a compiled step makes fewer heap allocations than
-//! an eager one; tracing a model whose loop runs until a tensor's norm is small fails with an
-//! error pointing to eager mode (the same model runs fine eagerly). Times are printed, not
-//! tested: they depend on the machine. Everything runs on one thread, because the allocation
-//! counter (a counting global allocator installed by this file) counts the calling thread only.
+//! The lesson trains the same MLP (softmax cross-entropy, SGD with momentum) with
+//! `ferrograd::nn::TrainStep`, eagerly and compiled, from the same initial weights on the same
+//! batches. Claims checked by the test: both modes reach the same losses (within 1e-6
+//! relative; they are in fact identical); a compiled step makes fewer heap allocations than an
+//! eager one (it allocates only what the `gemm` crate allocates inside matrix products, small
+//! bookkeeping vectors and buffers it packs operands into, and the handles of the two tensors
+//! it returns); the compiled graph stores into the weights and state, in place; tracing a model whose loop runs until a
+//! tensor's norm is small fails with an error pointing to eager mode (the same model runs fine
+//! eagerly). Times are printed, not tested: they depend on the machine. Everything runs on one
+//! thread, because the allocation counter (a counting global allocator installed by this file)
+//! counts the calling thread only.
 //!
 //! Allocations cost more than the allocator's bookkeeping. This file forwards to the system
 //! allocator; glibc's hands large buffers back to the operating system when they are freed, so
-//! every fresh activation of an eager step is new memory to be paged in, and the eager
-//! optimizer update suffers from the churn too. That is part of what eager mode pays per step:
-//! run with `MALLOC_MMAP_THRESHOLD_=1000000000 MALLOC_TRIM_THRESHOLD_=1000000000` to keep freed
-//! memory in the process and the gap narrows (`ferrograd bench`, which uses mimalloc, measures
-//! about 1.3x at batch 32-128 on one thread).
+//! every fresh activation and gradient of an eager step is new memory to be paged in. That is
+//! part of what eager mode pays per step: run with `MALLOC_MMAP_THRESHOLD_=1000000000
+//! MALLOC_TRIM_THRESHOLD_=1000000000` to keep freed memory in the process and the gap narrows
+//! (`ferrograd bench`, which uses mimalloc, measures it that way).
 //!
-//! The figure (`dynamic-vs-static.png`) shows, per mode, the median time per step, the heap
-//! allocations per step, and memory: bytes allocated per step, and the compiled graph's
-//! workspace (allocated once, on the first run) with and without buffer reuse. Each bar is
-//! split into forward + backward, the part static mode compiles, and the optimizer update,
-//! which runs eagerly in both modes (its allocations are most of what remains in static mode).
+//! The figure (`dynamic-vs-static.png`) shows, per mode, the median time per training step,
+//! the heap allocations per step, and memory: bytes allocated per step, and the compiled
+//! graph's workspace (allocated once, on the first run) with and without buffer reuse.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ferrograd::graph::{CompileOptions, MemoryPlan, StaticFn, trace};
+use ferrograd::graph::{MemoryPlan, trace};
 use ferrograd::lesson::LessonArgs;
-use ferrograd::nn::{
-    Activation, MlpConfig, Optimizer, Sgd, SgdConfig, classifier_step, grad_store, mlp,
-    named_params,
-};
+use ferrograd::nn::{Activation, MlpConfig, Sgd, SgdConfig, TrainStep, mlp, named_params};
 use ferrograd::plot::plotters::prelude::*;
 use ferrograd::plot::plotters::style::text_anchor::{HPos, Pos, VPos};
 use ferrograd::plot::{color, err, render};
@@ -117,6 +127,8 @@ pub struct Config {
     pub steps: usize,
     /// SGD learning rate.
     pub lr: f64,
+    /// SGD momentum (its buffers are the optimizer state the compiled step writes).
+    pub momentum: f64,
     /// Seed of the weights and data.
     pub seed: u64,
     /// Where the figure goes.
@@ -132,7 +144,8 @@ impl Config {
             classes: 10,
             batch: 64,
             steps: 200,
-            lr: 0.05,
+            lr: 0.01,
+            momentum: 0.9,
             seed: 10,
             out: PathBuf::from("runs/lessons/10-dynamic-vs-static"),
         }
@@ -150,7 +163,12 @@ impl Config {
     }
 }
 
-/// Median cost of one part of a training step (the first, compiling step left out).
+/// Steps left out of the medians: the first (eager in both modes, it creates the momentum
+/// buffers) and the second (it compiles: the whole step in static mode, the optimizer's
+/// update in eager mode).
+const WARMUP: usize = 2;
+
+/// Median cost of one training step (the first two, compiling steps left out).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Cost {
     /// Seconds.
@@ -166,22 +184,8 @@ pub struct Cost {
 pub struct ModeStats {
     /// The loss at every step.
     pub losses: Vec<f64>,
-    /// Forward, loss and backward: the part that static mode compiles.
-    pub graph: Cost,
-    /// The SGD update, eager in both modes.
-    pub update: Cost,
-}
-
-impl ModeStats {
-    /// Seconds per whole step.
-    pub fn seconds_per_step(&self) -> f64 {
-        self.graph.seconds + self.update.seconds
-    }
-
-    /// Heap allocations per whole step.
-    pub fn allocations_per_step(&self) -> f64 {
-        self.graph.allocations + self.update.allocations
-    }
+    /// The whole step: forward, loss, backward and the optimizer's update.
+    pub step: Cost,
 }
 
 /// What the lesson measured.
@@ -197,6 +201,10 @@ pub struct Outcome {
     pub graph_nodes: usize,
     /// Fused elementwise groups in it.
     pub fused_groups: usize,
+    /// Stores of the compiled graph: weights and momentum buffers it writes at every run.
+    pub stores: usize,
+    /// One store of the printed graph and the line of the value it stores.
+    pub store_example: String,
     /// The compiled graph's memory plan.
     pub memory: MemoryPlan,
     /// Iterations the data-dependent loop ran eagerly.
@@ -221,11 +229,17 @@ pub fn mean_of(v: &[f64], n: usize, from_end: bool) -> f64 {
 }
 
 impl Outcome {
-    /// |eager − static| / |eager| for the last step's loss.
-    pub fn final_loss_relative_difference(&self) -> f64 {
-        let e = self.eager.losses.last().copied().unwrap_or(f64::NAN);
-        let s = self.compiled.losses.last().copied().unwrap_or(f64::NAN);
-        (e - s).abs() / e.abs()
+    /// The largest |eager − static| / |eager| over the losses of all steps.
+    pub fn max_loss_relative_difference(&self) -> f64 {
+        if self.eager.losses.len() != self.compiled.losses.len() {
+            return f64::INFINITY;
+        }
+        self.eager
+            .losses
+            .iter()
+            .zip(&self.compiled.losses)
+            .map(|(e, s)| (e - s).abs() / e.abs())
+            .fold(0.0, f64::max)
     }
 }
 
@@ -263,16 +277,18 @@ fn batches(cfg: &Config, rng: &mut Rng) -> ferrograd::Result<Vec<[Tensor; 2]>> {
 }
 
 /// What compiling the step produced.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct CompiledFacts {
     compile_seconds: f64,
     graph_nodes: usize,
     fused_groups: usize,
+    stores: usize,
+    store_example: String,
     memory: MemoryPlan,
 }
 
 /// Trains `cfg.steps` steps from the same initial weights, eagerly or compiled.
-fn train(cfg: &Config, compiled: bool) -> ferrograd::Result<(ModeStats, Option<CompiledFacts>)> {
+fn train(cfg: &Config, compile: bool) -> ferrograd::Result<(ModeStats, Option<CompiledFacts>)> {
     let mut rng = Rng::new(cfg.seed);
     let model = mlp(
         &MlpConfig {
@@ -286,75 +302,77 @@ fn train(cfg: &Config, compiled: bool) -> ferrograd::Result<(ModeStats, Option<C
         &mut rng,
     )?;
     let data = batches(cfg, &mut rng)?;
-    let params = named_params(&model);
-    let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
-    let mut opt = Sgd::new(
-        params,
+    let opt = RefCell::new(Sgd::new(
+        named_params(&model),
         SgdConfig {
             lr: cfg.lr,
+            momentum: cfg.momentum,
             ..Default::default()
         },
-    )?;
-    // forward, loss and backward: outputs [loss, logits, gradients...]
-    let step = classifier_step(&model, &tensors, 0.0);
-    let mut static_step = StaticFn::new(&step, CompileOptions::default());
+    )?);
+    // The whole step, [inputs, labels] -> [loss, logits], the weights updated in place.
+    let mut step = TrainStep::new(&model, &opt, 0.0, None, compile);
     let mut stats = ModeStats::default();
-    // Per step: [graph, update] x (seconds, allocations, bytes).
-    let mut samples: [[Vec<f64>; 3]; 2] = Default::default();
-    let mut record = |part: usize, t0: Instant, c0: (u64, u64)| {
+    // Per step: seconds, allocations, bytes.
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for k in 0..cfg.steps {
+        let [x, y] = &data[k % data.len()];
+        let (c0, t0) = (counts(), Instant::now());
+        let out = step.run(x, y)?;
         let seconds = t0.elapsed().as_secs_f64();
         let c1 = counts();
-        samples[part][0].push(seconds);
-        samples[part][1].push((c1.0 - c0.0) as f64);
-        samples[part][2].push((c1.1 - c0.1) as f64);
-    };
-    for k in 0..cfg.steps {
-        let inputs = &data[k % data.len()];
-        let (c0, t0) = (counts(), Instant::now());
-        let out = if compiled {
-            static_step.call(inputs)?
-        } else {
-            step(inputs)?
-        };
-        if k > 0 {
-            record(0, t0, c0);
-        }
-        let (c1, t1) = (counts(), Instant::now());
-        opt.step(&grad_store(&tensors, &out[2..]))?;
-        if k > 0 {
-            record(1, t1, c1);
+        if k >= WARMUP {
+            samples[0].push(seconds);
+            samples[1].push((c1.0 - c0.0) as f64);
+            samples[2].push((c1.1 - c0.1) as f64);
         }
         stats.losses.push(out[0].item()?);
     }
-    let cost = |part: &[Vec<f64>; 3]| Cost {
-        seconds: median(part[0].clone()),
-        allocations: median(part[1].clone()),
-        bytes: median(part[2].clone()),
+    let [seconds, allocations, bytes] = samples;
+    stats.step = Cost {
+        seconds: median(seconds),
+        allocations: median(allocations),
+        bytes: median(bytes),
     };
-    stats.graph = cost(&samples[0]);
-    stats.update = cost(&samples[1]);
-    let plan = match static_step.compiled(&data[0]) {
-        Some(c) if compiled => Some(CompiledFacts {
+    let [x, y] = &data[0];
+    let facts = step.compiled(x, y).map(|c| {
+        let g = c.graph();
+        let printed = g.to_string();
+        let store_example = g
+            .stores
+            .first()
+            .map(|&(k, v)| {
+                let value = printed
+                    .lines()
+                    .find(|l| l.starts_with(&format!("%{v} =")))
+                    .unwrap_or_default();
+                format!("{value}\nparam {k} <- %{v}")
+            })
+            .unwrap_or_default();
+        CompiledFacts {
             compile_seconds: c.compile_seconds(),
-            graph_nodes: c.graph().nodes.len(),
+            graph_nodes: g.nodes.len(),
             fused_groups: c.report().fused_groups,
+            stores: g.stores.len(),
+            store_example,
             memory: c.memory(),
-        }),
-        _ => None,
-    };
-    Ok((stats, plan))
+        }
+    });
+    Ok((stats, facts))
 }
 
 /// The measurements, on one thread (see the module docs).
 fn measure(cfg: &Config) -> ferrograd::Result<Outcome> {
     let (eager, _) = train(cfg, false)?;
-    let (compiled, plan) = train(cfg, true)?;
+    let (compiled, facts) = train(cfg, true)?;
     let CompiledFacts {
         compile_seconds,
         graph_nodes,
         fused_groups,
+        stores,
+        store_example,
         memory,
-    } = plan.unwrap_or_default();
+    } = facts.unwrap_or_default();
 
     // Data-dependent control flow: fine eagerly, refused by the tracer.
     let mut rng = Rng::new(cfg.seed);
@@ -375,6 +393,8 @@ fn measure(cfg: &Config) -> ferrograd::Result<Outcome> {
         compile_seconds,
         graph_nodes,
         fused_groups,
+        stores,
+        store_example,
         memory,
         eager_loop_iterations: iterations,
         eager_loop_norm: norm,
@@ -394,21 +414,14 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn std::error::Error>> {
     Ok(outcome)
 }
 
-/// One bar chart of stacked bars: `(label, [lower, upper])`, the lower part in the bar's
-/// palette colour, the upper part (when not zero) hatched grey, the total written on top.
+/// One bar chart: `(label, value)`, each bar in its palette colour, the value written on top.
 fn bars(
     area: &ferrograd::plot::Area<'_>,
     title: &str,
     unit: &str,
-    bars: &[(&str, [f64; 2])],
+    bars: &[(&str, f64)],
 ) -> Result<(), String> {
-    let total = |b: &[f64; 2]| b[0] + b[1];
-    let top = bars
-        .iter()
-        .map(|b| total(&b.1))
-        .fold(0.0, f64::max)
-        .max(1e-12)
-        * 1.25;
+    let top = bars.iter().map(|b| b.1).fold(0.0, f64::max).max(1e-12) * 1.25;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 18))
         .margin(12)
@@ -434,19 +447,15 @@ fn bars(
     let centered = |size: u32| {
         TextStyle::from(("sans-serif", size).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom))
     };
-    for (i, (label, parts)) in bars.iter().enumerate() {
+    for (i, &(label, v)) in bars.iter().enumerate() {
         let x = i as f64;
-        let v = total(parts);
         chart
-            .draw_series([
-                Rectangle::new([(x + 0.15, 0.0), (x + 0.85, parts[0])], color(i).filled()),
-                Rectangle::new(
-                    [(x + 0.15, parts[0]), (x + 0.85, v)],
-                    color(7).mix(0.45).filled(),
-                ),
-            ])
+            .draw_series([Rectangle::new(
+                [(x + 0.15, 0.0), (x + 0.85, v)],
+                color(i).filled(),
+            )])
             .map_err(err)?;
-        let value = if v >= 100.0 {
+        let value = if v >= 100.0 || v.fract() == 0.0 {
             format!("{v:.0}")
         } else {
             format!("{v:.3}")
@@ -462,12 +471,12 @@ fn bars(
 }
 
 fn draw(path: &Path, o: &Outcome) -> Result<(), Box<dyn std::error::Error>> {
-    let (e, s) = (&o.eager, &o.compiled);
+    let (e, s) = (&o.eager.step, &o.compiled.step);
     let kib = |b: f64| b / 1024.0;
     render(path, (1500, 460), |root| {
         let (head, body) = root.split_vertically(40);
         head.draw(&Text::new(
-            "colour: forward + backward (compiled in static mode); grey on top: the SGD update (eager in both modes)",
+            "one whole training step (forward, loss, backward, SGD update), median; static: one compiled graph that updates the weights in place",
             (14, 12),
             ("sans-serif", 15),
         ))
@@ -477,29 +486,23 @@ fn draw(path: &Path, o: &Outcome) -> Result<(), Box<dyn std::error::Error>> {
             &areas[0],
             "time per training step",
             "milliseconds",
-            &[
-                ("eager", [e.graph.seconds * 1e3, e.update.seconds * 1e3]),
-                ("static", [s.graph.seconds * 1e3, s.update.seconds * 1e3]),
-            ],
+            &[("eager", e.seconds * 1e3), ("static", s.seconds * 1e3)],
         )?;
         bars(
             &areas[1],
             "heap allocations per step",
             "allocations",
-            &[
-                ("eager", [e.graph.allocations, e.update.allocations]),
-                ("static", [s.graph.allocations, s.update.allocations]),
-            ],
+            &[("eager", e.allocations), ("static", s.allocations)],
         )?;
         bars(
             &areas[2],
             "memory: allocated per step, workspace",
             "KiB",
             &[
-                ("eager", [kib(e.graph.bytes), kib(e.update.bytes)]),
-                ("static", [kib(s.graph.bytes), kib(s.update.bytes)]),
-                ("workspace", [kib(o.memory.bytes as f64), 0.0]),
-                ("no reuse", [kib(o.memory.bytes_without_reuse as f64), 0.0]),
+                ("eager", kib(e.bytes)),
+                ("static", kib(s.bytes)),
+                ("workspace", kib(o.memory.bytes as f64)),
+                ("no reuse", kib(o.memory.bytes_without_reuse as f64)),
             ],
         )
     })?;
@@ -534,47 +537,46 @@ fn main() {
     layers.push(cfg.classes);
     let layers: Vec<String> = layers.iter().map(usize::to_string).collect();
     println!(
-        "MLP {}, batch {}, SGD lr {}, {} steps per mode, 1 thread",
+        "MLP {}, batch {}, SGD lr {} momentum {}, {} steps per mode, 1 thread",
         layers.join("-"),
         cfg.batch,
         cfg.lr,
+        cfg.momentum,
         cfg.steps
     );
     for (name, s) in [("eager ", &o.eager), ("static", &o.compiled)] {
         println!(
-            "{name}: mean loss of the first/last 8 steps {:.6} -> {:.6}; per step {:.3} ms, {:.0} allocations, {:.0} KiB allocated (forward+backward {:.3} ms, {:.0} allocations, {:.0} KiB; update {:.3} ms, {:.0}, {:.0} KiB)",
+            "{name}: mean loss of the first/last 8 steps {:.6} -> {:.6}; per step {:.3} ms, {:.0} allocations, {:.1} KiB allocated",
             mean_of(&s.losses, 8, false),
             mean_of(&s.losses, 8, true),
-            s.seconds_per_step() * 1e3,
-            s.allocations_per_step(),
-            (s.graph.bytes + s.update.bytes) / 1024.0,
-            s.graph.seconds * 1e3,
-            s.graph.allocations,
-            s.graph.bytes / 1024.0,
-            s.update.seconds * 1e3,
-            s.update.allocations,
-            s.update.bytes / 1024.0,
+            s.step.seconds * 1e3,
+            s.step.allocations,
+            s.step.bytes / 1024.0,
         );
     }
     println!(
-        "last losses {:.6} and {:.6}: they differ by {:.2e} (relative); static/eager speed {:.2}x per step, {:.2}x for forward+backward",
-        o.eager.losses.last().copied().unwrap_or(f64::NAN),
-        o.compiled.losses.last().copied().unwrap_or(f64::NAN),
-        o.final_loss_relative_difference(),
-        o.eager.seconds_per_step() / o.compiled.seconds_per_step(),
-        o.eager.graph.seconds / o.compiled.graph.seconds
+        "losses of all {} steps differ by at most {:.2e} (relative); static/eager speed {:.2}x per step",
+        cfg.steps,
+        o.max_loss_relative_difference(),
+        o.eager.step.seconds / o.compiled.step.seconds,
     );
     println!(
-        "compiled graph: {} nodes, {} fused groups, compiled in {:.1} ms; memory plan: {} computed values in {} buffers ({} views), {:.1} KiB instead of {:.1} KiB",
+        "compiled graph: {} nodes, {} fused groups, {} stores (weights and momentum buffers), compiled in {:.1} ms; memory plan: {} computed values in {} buffers ({} views, {} stores in place), {:.1} KiB instead of {:.1} KiB",
         o.graph_nodes,
         o.fused_groups,
+        o.stores,
         o.compile_seconds * 1e3,
         o.memory.computed,
         o.memory.buffers,
         o.memory.views,
+        o.memory.in_place,
         o.memory.bytes as f64 / 1024.0,
         o.memory.bytes_without_reuse as f64 / 1024.0
     );
+    println!("a store in the printed graph:");
+    for line in o.store_example.lines() {
+        println!("  {line}");
+    }
     println!(
         "data-dependent loop: eagerly {} halvings, norm {:.3}; tracing it fails with:\n  {}",
         o.eager_loop_iterations, o.eager_loop_norm, o.trace_error

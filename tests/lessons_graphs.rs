@@ -55,10 +55,10 @@ fn lesson10_static_matches_eager_with_fewer_allocations_and_refuses_data_depende
     assert_eq!(o.eager.losses.len(), cfg.steps);
     assert_eq!(o.compiled.losses.len(), cfg.steps);
     assert!(
-        o.final_loss_relative_difference() <= 1e-6,
+        o.max_loss_relative_difference() <= 1e-6,
         "eager {:?} static {:?}",
-        o.eager.losses.last(),
-        o.compiled.losses.last()
+        o.eager.losses,
+        o.compiled.losses
     );
     // Training did something, in both modes alike.
     // (over the 8 batches the steps cycle through)
@@ -68,12 +68,15 @@ fn lesson10_static_matches_eager_with_fewer_allocations_and_refuses_data_depende
     );
     assert!(last < first, "mean loss {first} -> {last}");
     assert!(
-        o.compiled.allocations_per_step() < o.eager.allocations_per_step(),
+        o.compiled.step.allocations < o.eager.step.allocations,
         "static {} vs eager {}",
-        o.compiled.allocations_per_step(),
-        o.eager.allocations_per_step()
+        o.compiled.step.allocations,
+        o.eager.step.allocations
     );
-    assert!(o.compiled.graph.allocations < o.eager.graph.allocations);
+    // The whole step is one graph: it writes the weights and momentum buffers, in place.
+    assert!(o.stores > 0, "no stores in the compiled step");
+    assert!(o.memory.in_place > 0, "{:?}", o.memory);
+    assert!(o.store_example.contains(" <- %"), "{:?}", o.store_example);
     assert!(o.memory.buffers > 0 && o.memory.bytes <= o.memory.bytes_without_reuse);
     assert!(o.eager_loop_iterations > 0 && o.eager_loop_norm <= 1.0);
     assert!(
