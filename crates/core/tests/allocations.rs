@@ -1,6 +1,6 @@
 //! A compiled training step (forward, loss, backward) allocates nothing in steady state: the
 //! memory plan gives every value a workspace buffer, allocated on the first run. Counted with a
-//! counting global allocator; the only allocations left are the `gemm` crate's bookkeeping
+//! counting global allocator; the only allocations left are the `gemm` crate's packing buffers
 //! vector, at most one per matrix product.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -87,7 +87,7 @@ fn a_compiled_mlp_step_allocates_nothing_in_steady_state() {
             compiled.execute(&inputs).unwrap();
         }
         let per_step = (allocations() - before) / 10;
-        // The gemm crate allocates up to two small bookkeeping vectors per product; nothing else
+        // The gemm crate allocates up to two packing buffers per product; nothing else
         // allocates (the next test has no products and allocates nothing at all).
         assert!(
             per_step <= 2 * matmuls,

@@ -2,7 +2,7 @@
 //! the same trajectory as eager mode for every optimizer (with a changing learning rate and
 //! gradient clipping, which are run-time inputs and traced ops, not constants), the update
 //! written in place through the graph's stores, and no heap allocation per step in steady
-//! state beyond the `gemm` crate's bookkeeping and the handles of the returned tensors.
+//! state beyond the `gemm` crate's packing buffers and the handles of the returned tensors.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
@@ -227,11 +227,11 @@ fn the_update_is_stored_and_fused_and_allocates_nothing() {
             step.run(x, y).unwrap();
         }
         let per_step = (allocations() - before) / 20;
-        // The graph itself allocates only gemm's bookkeeping (at most 2 per product); handing
+        // The graph itself allocates only gemm's packing buffers (at most 2 per product); handing
         // out the two result tensors takes 3 small allocations (their handles and the Vec).
         assert!(
             per_step <= 2 * matmuls + 3,
-            "{per_step} allocations per step; gemm's bookkeeping and the results allow {}",
+            "{per_step} allocations per step; gemm's packing buffers and the results allow {}",
             2 * matmuls + 3
         );
     });

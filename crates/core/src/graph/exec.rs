@@ -4,8 +4,10 @@
 //! workspace. Buffers are reused by liveness: once the last reader of a value (or of a view of
 //! it) has run, its buffer serves the next node of the same dtype and size. The workspace is
 //! allocated on the first run and reused by every later run, and the kernels write straight
-//! into it, so executing the graph allocates nothing (the `gemm` crate allocates up to two small
-//! bookkeeping vectors per matrix product). [`StaticFn`] keeps one compiled graph per input
+//! into it, so executing the graph allocates nothing (the `gemm` crate allocates up to two packing
+//! buffers inside each matrix product). Values that the traced code assigned to outside
+//! tensors (weights, optimizer state) are computed straight into them where that is safe, and
+//! copied into them at the end of the run otherwise. [`StaticFn`] keeps one compiled graph per input
 //! signature and retraces when shapes or dtypes change.
 
 use std::sync::{Arc, RwLockReadGuard};
@@ -445,7 +447,7 @@ impl CompiledGraph {
 
     /// Runs every node into the workspace. Inputs that are not contiguous are copied first.
     /// Allocates nothing after the first run, with contiguous inputs, on one thread (the
-    /// `gemm` crate's bookkeeping aside).
+    /// `gemm` crate's packing buffers aside).
     ///
     /// # Errors
     /// [`Error::Shape`] / [`Error::DTypeMismatch`] for inputs unlike the traced ones; kernel
