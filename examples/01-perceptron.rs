@@ -34,12 +34,9 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use ferrograd::data::toy::{Gate, Grid, Toy, logic_gate};
-use ferrograd::lesson::LessonArgs;
-use ferrograd::nn::{
-    Activation, Adam, AdamConfig, Linear, LinearConfig, MlpConfig, Module, Optimizer, Sequential,
-    loss, mlp, named_params,
-};
-use ferrograd::plot::{Field, Panel, Series, figure};
+use ferrograd::lesson::{LessonArgs, regions};
+use ferrograd::nn::{Activation, Linear, LinearConfig, MlpConfig, Module, Sequential, mlp};
+use ferrograd::plot::figure;
 use ferrograd::{DType, Rng, Tensor, no_grad};
 
 /// The lesson's settings.
@@ -178,17 +175,6 @@ fn float_labels(data: &Toy) -> ferrograd::Result<Tensor> {
     Tensor::from_vec(y, &[data.labels.len(), 1])
 }
 
-fn mlp_classes(model: &Sequential, x: &Tensor) -> ferrograd::Result<Vec<usize>> {
-    let _g = no_grad();
-    Ok(model
-        .forward(x)?
-        .argmax(-1, false)?
-        .to_vec::<i64>()?
-        .into_iter()
-        .map(|c| c as usize)
-        .collect())
-}
-
 /// Trains a 2-`hidden`-2 tanh MLP on the set with full-batch Adam; returns it and its loss.
 fn train_mlp(data: &Toy, cfg: &Config, rng: &mut Rng) -> ferrograd::Result<(Sequential, f64)> {
     let arch = MlpConfig {
@@ -199,18 +185,7 @@ fn train_mlp(data: &Toy, cfg: &Config, rng: &mut Rng) -> ferrograd::Result<(Sequ
         dropout: 0.0,
     };
     let model = mlp(&arch, DType::F64, rng)?;
-    let adam = AdamConfig {
-        lr: 0.05,
-        ..AdamConfig::default()
-    };
-    let mut opt = Adam::new(named_params(&model), adam)?;
-    let (x, y) = (data.inputs(DType::F64)?, data.targets()?);
-    let mut last = f64::NAN;
-    for _ in 0..cfg.mlp_steps {
-        let l = loss::cross_entropy(&model.forward(&x)?, &y, 0.0)?;
-        last = l.item()?;
-        opt.step(&l.backward()?)?;
-    }
+    let last = regions::fit(&model, data, 0.05, cfg.mlp_steps)?;
     Ok((model, last))
 }
 
@@ -228,21 +203,6 @@ fn best_random_line(n: usize, rng: &mut Rng) -> f64 {
             xor.accuracy(&pred)
         })
         .fold(0.0, f64::max)
-}
-
-fn regions_panel(title: String, data: &Toy, grid: &Grid, classes: Vec<usize>) -> Panel {
-    Panel {
-        field: Some(Field::Classes {
-            nx: grid.nx,
-            ny: grid.ny,
-            classes,
-        }),
-        legend: false,
-        ..Panel::new(title, "x1", "x2")
-            .ranges(grid.x.clone(), grid.y.clone())
-            .with(Series::points("0", 0, data.class_points(0)))
-            .with(Series::points("1", 1, data.class_points(1)))
-    }
 }
 
 /// Trains both models on AND, OR and XOR, measures them and writes the figure.
@@ -272,9 +232,9 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
         let perceptron_accuracy = data.accuracy(&perceptron.classes(&x)?);
 
         let (model, mlp_loss) = train_mlp(&data, cfg, &mut rng)?;
-        let mlp_accuracy = data.accuracy(&mlp_classes(&model, &x)?);
+        let mlp_accuracy = data.accuracy(&regions::classes(&model, &x)?);
 
-        top.push(regions_panel(
+        top.push(regions::panel(
             format!(
                 "perceptron, {}: {:.0}%",
                 gate.name(),
@@ -284,11 +244,11 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
             &grid,
             perceptron.classes(&grid_x)?,
         ));
-        bottom.push(regions_panel(
+        bottom.push(regions::panel(
             format!("MLP, {}: {:.0}%", gate.name(), 100.0 * mlp_accuracy),
             &data,
             &grid,
-            mlp_classes(&model, &grid_x)?,
+            regions::classes(&model, &grid_x)?,
         ));
         gates.push(GateResult {
             gate,
@@ -311,18 +271,10 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args = LessonArgs::from_env("01-perceptron").unwrap_or_else(|msg| {
-        eprintln!("{msg}");
-        std::process::exit(2)
-    });
-    let base = if args.quick {
-        Config::quick()
-    } else {
-        Config::full()
-    };
+    let args = LessonArgs::from_env_or_exit("01-perceptron");
     let cfg = Config {
-        out: args.out,
-        ..base
+        out: args.out.clone(),
+        ..args.pick(Config::quick, Config::full)
     };
     let o = run(&cfg)?;
     println!("gate  perceptron (best, first error-free epoch)   MLP (loss)");

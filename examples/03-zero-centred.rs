@@ -293,18 +293,10 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args = LessonArgs::from_env("03-zero-centred").unwrap_or_else(|msg| {
-        eprintln!("{msg}");
-        std::process::exit(2)
-    });
-    let base = if args.quick {
-        Config::quick()
-    } else {
-        Config::full()
-    };
+    let args = LessonArgs::from_env_or_exit("03-zero-centred");
     let cfg = Config {
-        out: args.out,
-        ..base
+        out: args.out.clone(),
+        ..args.pick(Config::quick, Config::full)
     };
     let o = run(&cfg)?;
     println!(

@@ -29,12 +29,10 @@
 use std::error::Error;
 use std::path::PathBuf;
 
-use ferrograd::data::toy::{Gate, Grid, Toy, logic_gate, two_moons};
-use ferrograd::lesson::LessonArgs;
-use ferrograd::nn::{
-    Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, loss, mlp, named_params,
-};
-use ferrograd::plot::{Field, Panel, Series, figure};
+use ferrograd::data::toy::{Gate, Grid, logic_gate, two_moons};
+use ferrograd::lesson::{LessonArgs, regions};
+use ferrograd::nn::{Activation, MlpConfig, Module, Sequential, mlp, named_params};
+use ferrograd::plot::figure;
 use ferrograd::{DType, Rng, Tensor, no_grad};
 
 /// The lesson's settings.
@@ -163,46 +161,6 @@ fn network(depth: usize, cfg: &Config, act: Activation) -> ferrograd::Result<Seq
     mlp(&arch, DType::F64, &mut Rng::new(cfg.seed))
 }
 
-fn train(model: &Sequential, data: &Toy, cfg: &Config) -> ferrograd::Result<()> {
-    let adam = AdamConfig {
-        lr: cfg.lr,
-        ..AdamConfig::default()
-    };
-    let mut opt = Adam::new(named_params(model), adam)?;
-    let (x, y) = (data.inputs(DType::F64)?, data.targets()?);
-    for _ in 0..cfg.steps {
-        let l = loss::cross_entropy(&model.forward(&x)?, &y, 0.0)?;
-        opt.step(&l.backward()?)?;
-    }
-    Ok(())
-}
-
-fn classes(model: &Sequential, x: &Tensor) -> ferrograd::Result<Vec<usize>> {
-    let _g = no_grad();
-    Ok(model
-        .forward(x)?
-        .argmax(-1, false)?
-        .to_vec::<i64>()?
-        .into_iter()
-        .map(|c| c as usize)
-        .collect())
-}
-
-fn regions_panel(title: String, data: &Toy, grid: &Grid, classes: Vec<usize>) -> Panel {
-    Panel {
-        field: Some(Field::Classes {
-            nx: grid.nx,
-            ny: grid.ny,
-            classes,
-        }),
-        legend: false,
-        ..Panel::new(title, "x1", "x2")
-            .ranges(grid.x.clone(), grid.y.clone())
-            .with(Series::points("0", 0, data.class_points(0)))
-            .with(Series::points("1", 1, data.class_points(1)))
-    }
-}
-
 /// Checks the collapse, trains the three models on both sets and writes the figure.
 ///
 /// # Errors
@@ -236,17 +194,17 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
             ("deep ReLU", cfg.depth, Activation::Relu),
         ] {
             let model = network(depth, cfg, act)?;
-            train(&model, data, cfg)?;
-            let a = data.accuracy(&classes(&model, &x)?);
+            regions::fit(&model, data, cfg.lr, cfg.steps)?;
+            let a = data.accuracy(&regions::classes(&model, &x)?);
             if label == "deep linear" {
                 trained_diff = collapse_diff(&model, &grid_x)?;
             }
             acc.push(a);
-            panels.push(regions_panel(
+            panels.push(regions::panel(
                 format!("{label}, {name}: {:.0}%", 100.0 * a),
                 data,
                 &grid,
-                classes(&model, &grid_x)?,
+                regions::classes(&model, &grid_x)?,
             ));
         }
         results.push(SetResult {
@@ -267,18 +225,10 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args = LessonArgs::from_env("04-nonlinearity").unwrap_or_else(|msg| {
-        eprintln!("{msg}");
-        std::process::exit(2)
-    });
-    let base = if args.quick {
-        Config::quick()
-    } else {
-        Config::full()
-    };
+    let args = LessonArgs::from_env_or_exit("04-nonlinearity");
     let cfg = Config {
-        out: args.out,
-        ..base
+        out: args.out.clone(),
+        ..args.pick(Config::quick, Config::full)
     };
     let o = run(&cfg)?;
     println!(

@@ -28,12 +28,10 @@ use std::error::Error;
 use std::path::PathBuf;
 
 use ferrograd::data::toy::{Grid, Toy, circles, two_moons};
-use ferrograd::lesson::LessonArgs;
-use ferrograd::nn::{
-    Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, loss, mlp, named_params,
-};
-use ferrograd::plot::{Field, Panel, Series, figure};
-use ferrograd::{DType, Rng, Tensor, no_grad};
+use ferrograd::lesson::{LessonArgs, regions};
+use ferrograd::nn::{Activation, MlpConfig, Sequential, mlp};
+use ferrograd::plot::figure;
+use ferrograd::{DType, Rng};
 
 /// The lesson's settings.
 #[derive(Debug, Clone)]
@@ -125,50 +123,15 @@ fn train(hidden: &[usize], data: &Toy, cfg: &Config) -> ferrograd::Result<Sequen
         dropout: 0.0,
     };
     let model = mlp(&arch, DType::F64, &mut Rng::new(cfg.seed))?;
-    let adam = AdamConfig {
-        lr: cfg.lr,
-        ..AdamConfig::default()
-    };
-    let mut opt = Adam::new(named_params(&model), adam)?;
-    let (x, y) = (data.inputs(DType::F64)?, data.targets()?);
-    for _ in 0..cfg.steps {
-        let l = loss::cross_entropy(&model.forward(&x)?, &y, 0.0)?;
-        opt.step(&l.backward()?)?;
-    }
+    regions::fit(&model, data, cfg.lr, cfg.steps)?;
     Ok(model)
-}
-
-fn classes(model: &Sequential, x: &Tensor) -> ferrograd::Result<Vec<usize>> {
-    let _g = no_grad();
-    Ok(model
-        .forward(x)?
-        .argmax(-1, false)?
-        .to_vec::<i64>()?
-        .into_iter()
-        .map(|c| c as usize)
-        .collect())
 }
 
 fn accuracy(model: &Sequential, train: &Toy, test: &Toy) -> ferrograd::Result<Accuracy> {
     Ok(Accuracy {
-        train: train.accuracy(&classes(model, &train.inputs(DType::F64)?)?),
-        test: test.accuracy(&classes(model, &test.inputs(DType::F64)?)?),
+        train: train.accuracy(&regions::classes(model, &train.inputs(DType::F64)?)?),
+        test: test.accuracy(&regions::classes(model, &test.inputs(DType::F64)?)?),
     })
-}
-
-fn regions_panel(title: String, data: &Toy, grid: &Grid, classes: Vec<usize>) -> Panel {
-    Panel {
-        field: Some(Field::Classes {
-            nx: grid.nx,
-            ny: grid.ny,
-            classes,
-        }),
-        legend: false,
-        ..Panel::new(title, "x1", "x2")
-            .ranges(grid.x.clone(), grid.y.clone())
-            .with(Series::points("0", 0, data.class_points(0)))
-            .with(Series::points("1", 1, data.class_points(1)))
-    }
 }
 
 /// Trains both models on both sets, measures them and writes the figure.
@@ -204,20 +167,20 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
             logistic: accuracy(&logistic, train_set, test_set)?,
             mlp: accuracy(&net, train_set, test_set)?,
         };
-        panels.push(regions_panel(
+        panels.push(regions::panel(
             format!(
                 "logistic regression, {name}: test {:.0}%",
                 100.0 * result.logistic.test
             ),
             train_set,
             &grid,
-            classes(&logistic, &grid_x)?,
+            regions::classes(&logistic, &grid_x)?,
         ));
-        panels.push(regions_panel(
+        panels.push(regions::panel(
             format!("MLP, {name}: test {:.0}%", 100.0 * result.mlp.test),
             train_set,
             &grid,
-            classes(&net, &grid_x)?,
+            regions::classes(&net, &grid_x)?,
         ));
         results.push(result);
     }
@@ -230,18 +193,10 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let args = LessonArgs::from_env("05-logistic-vs-mlp").unwrap_or_else(|msg| {
-        eprintln!("{msg}");
-        std::process::exit(2)
-    });
-    let base = if args.quick {
-        Config::quick()
-    } else {
-        Config::full()
-    };
+    let args = LessonArgs::from_env_or_exit("05-logistic-vs-mlp");
     let cfg = Config {
-        out: args.out,
-        ..base
+        out: args.out.clone(),
+        ..args.pick(Config::quick, Config::full)
     };
     let o = run(&cfg)?;
     println!(

@@ -356,21 +356,10 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn Error>> {
 }
 
 fn main() {
-    let args = match LessonArgs::from_env("07-optimizers") {
-        Ok(a) => a,
-        Err(msg) => {
-            eprintln!("{msg}");
-            std::process::exit(2);
-        }
-    };
-    let base = if args.quick {
-        Config::quick()
-    } else {
-        Config::full()
-    };
+    let args = LessonArgs::from_env_or_exit("07-optimizers");
     let cfg = Config {
-        out: args.out,
-        ..base
+        out: args.out.clone(),
+        ..args.pick(Config::quick, Config::full)
     };
     match run(&cfg) {
         Ok(outcome) => {

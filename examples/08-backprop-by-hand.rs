@@ -273,21 +273,10 @@ fn entry_name(name: &str, shape: &[usize], i: usize) -> String {
 }
 
 fn main() {
-    let args = match LessonArgs::from_env("08-backprop-by-hand") {
-        Ok(a) => a,
-        Err(msg) => {
-            eprintln!("{msg}");
-            std::process::exit(2);
-        }
-    };
-    let base = if args.quick {
-        Config::quick()
-    } else {
-        Config::full()
-    };
+    let args = LessonArgs::from_env_or_exit("08-backprop-by-hand");
     let cfg = Config {
-        out: args.out,
-        ..base
+        out: args.out.clone(),
+        ..args.pick(Config::quick, Config::full)
     };
     match run(&cfg) {
         Ok(o) => {

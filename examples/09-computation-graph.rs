@@ -451,20 +451,10 @@ fn draw_graph(path: &Path, nodes: &[NodeTrace]) -> Result<(), Box<dyn std::error
 }
 
 fn main() {
-    let args = match LessonArgs::from_env("09-computation-graph") {
-        Ok(a) => a,
-        Err(msg) => {
-            eprintln!("{msg}");
-            std::process::exit(2);
-        }
-    };
+    let args = LessonArgs::from_env_or_exit("09-computation-graph");
     let cfg = Config {
         out: args.out.clone(),
-        ..if args.quick {
-            Config::quick()
-        } else {
-            Config::full()
-        }
+        ..args.pick(Config::quick, Config::full)
     };
     let o = match run(&cfg) {
         Ok(o) => o,

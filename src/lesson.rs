@@ -1,11 +1,30 @@
 //! What the numbered lessons in `examples/` share: where each writes its figures, from the
 //! command line (`--out DIR`, default `runs/lessons/<lesson>`), and the `--quick` switch that
 //! runs a lesson on its small test setting. [`activations`] computes the activation curves that
-//! lesson 02 and the `ferrograd plot-activations` command draw.
+//! lesson 02 and the `ferrograd plot-activations` command draw; [`regions`] trains a classifier
+//! on a two-dimensional toy set and draws its decision regions (lessons 01, 04 and 05).
+//!
+//! A lesson's `main` starts with
+//!
+//! ```no_run
+//! # use std::path::PathBuf;
+//! # use ferrograd::lesson::LessonArgs;
+//! # #[derive(Clone)] struct Config { out: PathBuf, steps: usize }
+//! # impl Config {
+//! #     fn quick() -> Self { Config { out: PathBuf::new(), steps: 10 } }
+//! #     fn full() -> Self { Config { out: PathBuf::new(), steps: 1000 } }
+//! # }
+//! let args = LessonArgs::from_env_or_exit("01-perceptron");
+//! let cfg = Config {
+//!     out: args.out.clone(),
+//!     ..args.pick(Config::quick, Config::full)
+//! };
+//! ```
 
 use std::path::PathBuf;
 
 pub mod activations;
+pub mod regions;
 
 /// The command-line options every lesson takes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +42,20 @@ impl LessonArgs {
     /// An unknown argument, or `--out` without a folder, gives a message naming it.
     pub fn from_env(lesson: &str) -> Result<Self, String> {
         Self::parse(lesson, std::env::args().skip(1))
+    }
+
+    /// Parses `--out DIR` and `--quick` from the process arguments; on a bad argument (or
+    /// `--help`) prints the message to stderr and exits with status 2. For a lesson's `main`.
+    pub fn from_env_or_exit(lesson: &str) -> Self {
+        Self::from_env(lesson).unwrap_or_else(|msg| {
+            eprintln!("{msg}");
+            std::process::exit(2)
+        })
+    }
+
+    /// The lesson's setting: `quick()` when `--quick` was given, `full()` otherwise.
+    pub fn pick<C>(&self, quick: impl FnOnce() -> C, full: impl FnOnce() -> C) -> C {
+        if self.quick { quick() } else { full() }
     }
 
     /// Parses `--out DIR` and `--quick` from `args` (without the program name).
@@ -75,5 +108,12 @@ mod tests {
         assert_eq!((a.out, a.quick), (PathBuf::from("/tmp/o"), true));
         assert!(parse(&["--out"]).unwrap_err().contains("--out"));
         assert!(parse(&["--fast"]).unwrap_err().contains("--fast"));
+    }
+
+    #[test]
+    fn pick_follows_quick() {
+        let setting = |args: &[&str]| parse(args).unwrap().pick(|| "quick", || "full");
+        assert_eq!(setting(&["--quick"]), "quick");
+        assert_eq!(setting(&["--out", "/tmp/o"]), "full");
     }
 }
