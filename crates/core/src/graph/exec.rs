@@ -90,8 +90,8 @@ enum Kernel {
 
 /// Per-node working memory of fused kernels.
 enum FusedScratch {
-    F32(Scratch<f32>),
-    F64(Scratch<f64>),
+    F32(Box<Scratch<f32>>),
+    F64(Box<Scratch<f64>>),
 }
 
 /// Memory-planning figures of a compiled graph.
@@ -611,7 +611,7 @@ impl CompiledGraph {
                             };
                         }
                         if !matches!(scratch, Some(FusedScratch::F32(_))) {
-                            *scratch = Some(FusedScratch::F32(Scratch::new(program)));
+                            *scratch = Some(FusedScratch::F32(Box::new(Scratch::new(program))));
                         }
                         if let Some(FusedScratch::F32(s)) = scratch {
                             fused::run_into(program, &leaves[..args.len()], alias, plan, o, s);
@@ -629,7 +629,7 @@ impl CompiledGraph {
                             };
                         }
                         if !matches!(scratch, Some(FusedScratch::F64(_))) {
-                            *scratch = Some(FusedScratch::F64(Scratch::new(program)));
+                            *scratch = Some(FusedScratch::F64(Box::new(Scratch::new(program))));
                         }
                         if let Some(FusedScratch::F64(s)) = scratch {
                             fused::run_into(program, &leaves[..args.len()], alias, plan, o, s);

@@ -32,7 +32,7 @@ pub struct PassReport {
 /// Largest result constant folding materialises.
 const FOLD_LIMIT: usize = 1 << 16;
 /// Most steps in one fused program.
-const MAX_FUSED_STEPS: usize = 48;
+pub(crate) const MAX_FUSED_STEPS: usize = 48;
 /// Most inputs of one fused node (the executor reads them without allocating).
 pub(crate) const MAX_FUSED_LEAVES: usize = 8;
 

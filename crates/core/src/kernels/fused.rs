@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::elementwise::{max_nan, min_nan, with_binary_fn, with_cmp_fn, with_unary_fn};
 use super::{PARALLEL_THRESHOLD, TASK_SIZE, coalesce};
-use crate::graph::passes::MAX_FUSED_LEAVES;
+use crate::graph::passes::{MAX_FUSED_LEAVES, MAX_FUSED_STEPS};
 use crate::graph::{FusedOp, FusedProgram};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
 use crate::{Element, Float, Layout};
@@ -157,19 +157,27 @@ fn run_block<T: Float>(
     out.copy_from_slice(&step_regs[last][..len]);
 }
 
-/// Working memory of a fused program: its registers and per-leaf offsets.
+/// Most registers of a fused program: its leaves and its steps.
+const MAX_REGS: usize = MAX_FUSED_LEAVES + MAX_FUSED_STEPS;
+
+/// Working memory of a fused program: its registers and per-leaf offsets, in fixed-size arrays
+/// (14 KB for f32), so parallel tasks keep theirs on the stack instead of allocating.
 pub(crate) struct Scratch<T> {
-    regs: Vec<[T; BLOCK]>,
-    off: Vec<usize>,
-    base: Vec<usize>,
+    regs: [[T; BLOCK]; MAX_REGS],
+    off: [usize; MAX_FUSED_LEAVES],
+    base: [usize; MAX_FUSED_LEAVES],
+    leaves: usize,
+    steps: usize,
 }
 
 impl<T: Float> Scratch<T> {
     pub(crate) fn new(program: &FusedProgram) -> Self {
         Scratch {
-            regs: vec![[T::ZERO; BLOCK]; program.leaves + program.steps.len()],
-            off: vec![0; program.leaves],
-            base: vec![0; program.leaves],
+            regs: [[T::ZERO; BLOCK]; MAX_REGS],
+            off: [0; MAX_FUSED_LEAVES],
+            base: [0; MAX_FUSED_LEAVES],
+            leaves: program.leaves.min(MAX_FUSED_LEAVES),
+            steps: program.steps.len().min(MAX_FUSED_STEPS),
         }
     }
 }
@@ -228,12 +236,12 @@ fn run_piece_any<T: Float>(
     while done < piece.len() {
         let flat = start + done;
         let (row, col) = (flat / inner, flat % inner);
-        plan.row_offsets(row, &mut scratch.base);
+        let l = scratch.leaves;
+        plan.row_offsets(row, &mut scratch.base[..l]);
         let len = (inner - col).min(piece.len() - done).min(BLOCK);
-        for ((o, b), s) in scratch
-            .off
+        for ((o, b), s) in scratch.off[..l]
             .iter_mut()
-            .zip(&scratch.base)
+            .zip(&scratch.base[..l])
             .zip(&plan.inner_strides)
         {
             *o = b + col * s;
@@ -243,8 +251,8 @@ fn run_piece_any<T: Float>(
             leaves,
             alias,
             &plan.inner_strides,
-            &scratch.off,
-            &mut scratch.regs,
+            &scratch.off[..l],
+            &mut scratch.regs[..l + scratch.steps],
             &mut piece[done..done + len],
         );
         done += len;
