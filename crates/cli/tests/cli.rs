@@ -229,6 +229,24 @@ fn static_mode_trains_the_same_model_and_graph_writes_dot() {
             .collect()
     };
     assert_eq!(losses(read(&eager)), losses(read(&stat)));
+    // The whole step is compiled, with clipping, momentum and a changing learning rate.
+    let extra = [
+        "--optimizer",
+        "sgd",
+        "--momentum",
+        "0.9",
+        "--clip-grad",
+        "0.5",
+        "--schedule",
+        "step:1:0.5",
+    ];
+    let (eager, stat) = (dir.path().join("eager2"), dir.path().join("static2"));
+    assert!(train_small(&eager, "3", &extra).status.success());
+    let mut with_static = extra.to_vec();
+    with_static.extend(["--mode", "static"]);
+    let o = train_small(&stat, "3", &with_static);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(losses(read(&eager)), losses(read(&stat)));
 
     let o = train_small(
         &dir.path().join("x"),
@@ -321,4 +339,62 @@ fn plot_activations_writes_a_png_and_refuses_unknown_names() {
     let o = ferrograd(&["plot-activations", "--activations", "softmax"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).1.contains("no curve f(x)"));
+}
+
+/// Writes IDX files (uncompressed) of `n` 28x28 images and labels under MNIST's names.
+fn write_tiny_mnist(dir: &Path, n: usize) {
+    let images = |name: &str| {
+        let mut b = vec![0, 0, 8, 3];
+        for d in [n as u32, 28, 28] {
+            b.extend(d.to_be_bytes());
+        }
+        b.extend((0..n * 784).map(|i| (i * 7 % 256) as u8));
+        std::fs::write(dir.join(name), b).unwrap();
+    };
+    let labels = |name: &str| {
+        let mut b = vec![0, 0, 8, 1];
+        b.extend((n as u32).to_be_bytes());
+        b.extend((0..n).map(|i| (i % 10) as u8));
+        std::fs::write(dir.join(name), b).unwrap();
+    };
+    images("train-images-idx3-ubyte");
+    labels("train-labels-idx1-ubyte");
+    images("t10k-images-idx3-ubyte");
+    labels("t10k-labels-idx1-ubyte");
+}
+
+#[test]
+fn bench_epoch_reads_the_files_and_reports_time_and_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_mnist(dir.path(), 300);
+    let d = dir.path().to_str().unwrap();
+    let o = ferrograd(&[
+        "bench",
+        "--workload",
+        "epoch",
+        "--threads",
+        "1",
+        "--data-dir",
+        d,
+        "--json",
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let rows: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2, "eager and static: {stdout}");
+    for row in &rows {
+        assert_eq!(row["workload"], "epoch");
+        assert_eq!(row["samples"].as_f64(), Some(300.0));
+        assert!(row["seconds"].as_f64().unwrap() > 0.0);
+        assert!(row["mean_loss"].as_f64().unwrap().is_finite());
+        assert_eq!(row["flush_denormals"], true);
+    }
+    // Both modes train the same model: the same mean loss.
+    assert_eq!(rows[0]["mean_loss"], rows[1]["mean_loss"]);
+    let o = ferrograd(&["bench", "--workload", "epoch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).1.contains("--data-dir"), "{:?}", text(&o));
 }

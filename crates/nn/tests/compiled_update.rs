@@ -236,3 +236,10 @@ fn the_update_is_stored_and_fused_and_allocates_nothing() {
         );
     });
 }
+
+#[test]
+fn optimizers_with_a_compiled_update_stay_send() {
+    fn send<T: Send>() {}
+    send::<Adam>();
+    send::<Sgd>();
+}
