@@ -159,7 +159,7 @@ impl RunConfig {
 
     /// Builds the network and loads its weights from `model.safetensors`.
     pub fn load_model(&self, dir: &Path) -> Result<Sequential> {
-        let mut model = self.build(&mut Rng::new(0))?;
+        let model = self.build(&mut Rng::new(0))?;
         let path = dir.join(MODEL_FILE);
         let loaded = read_tensors(&path)?;
         checkpoint::load_into(&named_params(&model), &loaded)

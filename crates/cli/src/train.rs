@@ -128,11 +128,13 @@ impl OptimizerKind {
     }
 }
 
-/// The run being trained: its config, model, optimizer and history.
+/// The run being trained: its config, model, optimizer and history. The optimizer sits in a
+/// `RefCell` so that the training step can update it while the run is also read (schedules,
+/// checkpoints).
 struct Run {
     cfg: RunConfig,
     model: Sequential,
-    optimizer: Box<dyn Optimizer>,
+    optimizer: RefCell<Box<dyn Optimizer>>,
     history: Vec<EpochMetrics>,
 }
 
@@ -143,7 +145,7 @@ fn new_run(args: &TrainArgs, train: &Dataset, normalize: Normalize) -> Result<Ru
     Ok(Run {
         cfg,
         model,
-        optimizer,
+        optimizer: RefCell::new(optimizer),
         history: Vec::new(),
     })
 }
@@ -163,7 +165,7 @@ fn resume_run(args: &TrainArgs, dir: &Path) -> Result<Run> {
         });
     }
     cfg.training.epochs = args.epochs;
-    let mut model = cfg.load_model(dir)?;
+    let model = cfg.load_model(dir)?;
     model.set_training(true);
     let mut optimizer = build_optimizer(&cfg.training, named_params(&model))?;
     let opt_path = dir.join(OPTIMIZER_FILE);
@@ -179,7 +181,7 @@ fn resume_run(args: &TrainArgs, dir: &Path) -> Result<Run> {
     Ok(Run {
         cfg,
         model,
-        optimizer,
+        optimizer: RefCell::new(optimizer),
         history,
     })
 }
@@ -194,23 +196,15 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
     bar
 }
 
-/// One pass over the training loader. Returns (mean loss, accuracy, samples).
+/// One pass over the training loader with the run's step (built once for the whole run, so a
+/// static step is traced once per batch shape). Returns (mean loss, accuracy, samples).
 fn train_epoch(
-    run: &mut Run,
+    step: &mut TrainStep<'_>,
     loader: &Loader,
     epoch: usize,
-    mode: Mode,
+    epochs: usize,
 ) -> Result<(f64, f64, usize)> {
-    let t = run.cfg.training.clone();
-    let bar = progress_bar(loader.num_batches(), epoch + 1, t.epochs);
-    let optimizer = RefCell::new(&mut run.optimizer);
-    let mut step = TrainStep::new(
-        &run.model,
-        &optimizer,
-        t.label_smoothing,
-        t.clip_grad,
-        mode == Mode::Static,
-    );
+    let bar = progress_bar(loader.num_batches(), epoch + 1, epochs);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
     for batch in loader.epoch(epoch as u64) {
         let batch = batch?;
@@ -256,7 +250,7 @@ fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, seed: u64) -> Resul
 /// Saves the checkpoint and metrics of the run so far.
 fn save_progress(run: &Run, out: &Path) -> Result<()> {
     write_tensors(&out.join(MODEL_FILE), &named_params(&run.model))?;
-    write_tensors(&out.join(OPTIMIZER_FILE), &run.optimizer.state())?;
+    write_tensors(&out.join(OPTIMIZER_FILE), &run.optimizer.borrow().state())?;
     run.cfg.save(out)?;
     write_json_lines(&out.join(METRICS_FILE), &run.history)
 }
@@ -357,13 +351,20 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
     let mut train_samples = 0usize;
     let mut epoch_seconds = 0.0;
+    let mut step = TrainStep::new(
+        &run.model,
+        &run.optimizer,
+        t.label_smoothing,
+        t.clip_grad,
+        args.mode == Mode::Static,
+    );
     for epoch in t.epochs_done..t.epochs {
         let lr = schedule.lr_at(epoch);
-        run.optimizer.set_learning_rate(lr);
+        run.optimizer.borrow_mut().set_learning_rate(lr);
         run.model.set_training(true);
         let start = Instant::now();
         let (train_loss, train_accuracy, seen) =
-            train_epoch(&mut run, &train_loader, epoch, args.mode)?;
+            train_epoch(&mut step, &train_loader, epoch, t.epochs)?;
         let seconds = start.elapsed().as_secs_f64();
         run.model.set_training(false);
         let val = if val_loader.dataset().is_empty() {

@@ -2,6 +2,7 @@
 //! scales the rest by `1 / (1 - p)`; in evaluation, the identity.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use ferrograd_core::{Error, Result, Rng, Tensor};
 
@@ -10,7 +11,7 @@ use crate::module::Module;
 /// Dropout with its own seeded random stream.
 pub struct Dropout {
     p: f64,
-    training: bool,
+    training: AtomicBool,
     rng: Mutex<Rng>,
 }
 
@@ -28,7 +29,7 @@ impl Dropout {
         }
         Ok(Dropout {
             p,
-            training: true,
+            training: AtomicBool::new(true),
             rng: Mutex::new(rng),
         })
     }
@@ -41,7 +42,7 @@ impl Dropout {
 
 impl Module for Dropout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        if !self.training || self.p == 0.0 {
+        if !self.training.load(Ordering::Relaxed) || self.p == 0.0 {
             return Ok(x.clone());
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
@@ -50,8 +51,8 @@ impl Module for Dropout {
         x.mul(&keep)
     }
 
-    fn set_training(&mut self, training: bool) {
-        self.training = training;
+    fn set_training(&self, training: bool) {
+        self.training.store(training, Ordering::Relaxed);
     }
 }
 
@@ -62,7 +63,7 @@ mod tests {
 
     #[test]
     fn drops_and_rescales_in_training_only() {
-        let mut d = Dropout::new(0.25, Rng::new(1)).unwrap();
+        let d = Dropout::new(0.25, Rng::new(1)).unwrap();
         let x = Tensor::ones(&[10_000], DType::F64);
         let y = d.forward(&x).unwrap().to_vec::<f64>().unwrap();
         let zeros = y.iter().filter(|v| **v == 0.0).count();

@@ -19,7 +19,9 @@ pub trait Module: Send + Sync {
     fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
 
     /// Switches between training and evaluation behaviour (PyTorch `model.train(flag)`).
-    fn set_training(&mut self, _training: bool) {}
+    /// Takes `&self` (layers keep the flag in an atomic), so a model can be switched while a
+    /// training step borrows it.
+    fn set_training(&self, _training: bool) {}
 }
 
 /// All parameters of a module with their names, in a deterministic order.
@@ -103,8 +105,8 @@ impl Module for Sequential {
         }
     }
 
-    fn set_training(&mut self, training: bool) {
-        for layer in &mut self.layers {
+    fn set_training(&self, training: bool) {
+        for layer in &self.layers {
             layer.set_training(training);
         }
     }

@@ -289,7 +289,7 @@ fn mlp_parameter_names_and_shapes() {
 fn dropout_in_eval_mode_is_the_identity() {
     let mut rng = Rng::new(5);
     let x = Tensor::randn(&[4, 7], 0.0, 1.0, DType::F64, &mut rng).unwrap();
-    let mut d = Dropout::new(0.5, rng.fork()).unwrap();
+    let d = Dropout::new(0.5, rng.fork()).unwrap();
     assert_ne!(
         d.forward(&x).unwrap().to_vec::<f64>().unwrap(),
         x.to_vec::<f64>().unwrap()
@@ -308,7 +308,7 @@ fn dropout_in_eval_mode_is_the_identity() {
         activation: Activation::Relu,
         dropout: 0.5,
     };
-    let mut m = mlp(&cfg, DType::F64, &mut rng).unwrap();
+    let m = mlp(&cfg, DType::F64, &mut rng).unwrap();
     m.set_training(false);
     let a = m.forward(&x).unwrap().to_vec::<f64>().unwrap();
     let b = m.forward(&x).unwrap().to_vec::<f64>().unwrap();
