@@ -1,14 +1,13 @@
 //! Criterion benches of the MNIST-shaped MLP training step (784-256-128-10, ReLU, mean softmax
 //! cross-entropy, SGD lr 0.01; forward, backward and update) in eager and static mode, on a
-//! rotating pool of 16 pre-generated batches. `cargo bench -p ferrograd-nn --bench mlp_step`.
+//! rotating pool of 16 pre-generated batches; static mode compiles the whole step, update
+//! included (`TrainStep`). `cargo bench -p ferrograd-nn --bench mlp_step`.
+
+use std::cell::RefCell;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor};
-use ferrograd_nn::{
-    Activation, MlpConfig, Optimizer, Sgd, SgdConfig, classifier_step, grad_store, mlp,
-    named_params,
-};
+use ferrograd_nn::{Activation, MlpConfig, Sgd, SgdConfig, TrainStep, mlp, named_params};
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("mlp_sgd_step");
@@ -24,16 +23,15 @@ fn bench(c: &mut Criterion) {
                 dropout: 0.0,
             };
             let model = mlp(&cfg, DType::F32, &mut rng).expect("model");
-            let params = named_params(&model);
-            let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
-            let mut opt = Sgd::new(
-                params,
+            let opt = Sgd::new(
+                named_params(&model),
                 SgdConfig {
                     lr: 0.01,
                     ..Default::default()
                 },
             )
             .expect("sgd");
+            let opt = RefCell::new(opt);
             let pool: Vec<[Tensor; 2]> = (0..16)
                 .map(|_| {
                     let x =
@@ -42,22 +40,15 @@ fn bench(c: &mut Criterion) {
                     [x, Tensor::from_vec(y, &[batch]).expect("y")]
                 })
                 .collect();
-            let step = classifier_step(&model, &tensors, 0.0);
-            let mut compiled = StaticFn::new(&step, CompileOptions::default());
+            let mut step = TrainStep::new(&model, &opt, 0.0, None, static_mode);
             let mut k = 0;
             let mode = if static_mode { "static" } else { "eager" };
             group.throughput(Throughput::Elements(batch as u64));
             group.bench_function(BenchmarkId::new(mode, batch), |b| {
                 b.iter(|| {
-                    let inputs = &pool[k % pool.len()];
+                    let [x, y] = &pool[k % pool.len()];
                     k += 1;
-                    let out = if static_mode {
-                        compiled.call(inputs)
-                    } else {
-                        step(inputs)
-                    }
-                    .expect("step");
-                    opt.step(&grad_store(&tensors, &out[2..])).expect("update");
+                    step.run(x, y).expect("step")
                 })
             });
         }
