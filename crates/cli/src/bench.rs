@@ -5,7 +5,8 @@
 //!   -> 10, mean softmax cross-entropy, SGD (lr 0.01) or Adam (lr 1e-3), forward, backward and
 //!   update; inputs N(0, 1) and uniform labels from a rotating pool of 16 pre-generated batches
 //!   (one fixed batch would be memorised and turn gradients denormal); eager or static mode.
-//! - `infer`: the same MLP, forward only, batch 1024.
+//! - `infer`: the same MLP, forward only, batch 1024 (eager, or compiled: fused bias + ReLU,
+//!   no allocation).
 //! - `epoch`: one real MNIST training epoch (60,000 images from the IDX files in `--data-dir`,
 //!   batch 128, Adam), data pipeline included: loading and decompressing the files, shuffled
 //!   batches prepared on the loader's thread, training; wall seconds.
@@ -24,6 +25,7 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool, no_grad};
 use ferrograd_data::{DataSource, DatasetKind, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
@@ -276,22 +278,29 @@ fn gemm_row(n: usize, threads: usize, args: &BenchArgs) -> Result<Row> {
     })
 }
 
-fn infer_row(threads: usize, args: &BenchArgs) -> Result<Row> {
+fn infer_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     let mut rng = Rng::new(0);
     let model = mnist_mlp(&mut rng)?;
     let pool = batches(1024, &mut rng)?;
     let _guard = no_grad();
+    let forward = |i: &[Tensor]| Ok(vec![model.forward(&i[0])?]);
+    let mut compiled = StaticFn::new(forward, CompileOptions::default());
     let mut k = 0;
     let (secs, allocs) = measure(args.reps, args.seconds, |iters| {
         for _ in 0..iters {
-            model.forward(&pool[k % pool.len()][0])?;
+            let x = std::slice::from_ref(&pool[k % pool.len()][0]);
+            if mode == "static" {
+                compiled.call(x)?;
+            } else {
+                forward(x)?;
+            }
             k += 1;
         }
         Ok(())
     })?;
     Ok(Row {
         workload: "infer".into(),
-        mode: Some("eager".into()),
+        mode: Some(mode.into()),
         batch: Some(1024),
         n: None,
         threads,
@@ -394,8 +403,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                         }
                     }
                     "infer" => {
-                        reset_peak_rss();
-                        infer_row(threads, args)?.print(args.json);
+                        for mode in &args.mode {
+                            reset_peak_rss();
+                            infer_row(mode, threads, args)?.print(args.json);
+                        }
                     }
                     "epoch" => {
                         for mode in &args.mode {
