@@ -1,14 +1,20 @@
 //! `ferrograd graph`: traces a training step (forward, softmax cross-entropy, backward) of a
-//! small model and writes its graph as Graphviz DOT three ways: the forward pass, the whole
-//! step as traced, and the step after the optimisation passes (fused nodes shaded). Where the
-//! `dot` program is installed, each is also rendered to SVG.
+//! small model and writes its graph as Graphviz DOT four ways: the forward pass, the step as
+//! traced, the step after the optimisation passes (fused nodes shaded), and the whole training
+//! step with an SGD-with-momentum update compiled in (its stores into the weights and momentum
+//! buffers marked). Where the `dot` program is installed, each is also rendered to SVG.
+
+use std::cell::RefCell;
 
 use std::path::Path;
 use std::process::Command;
 
 use ferrograd_core::graph::{CompileOptions, Graph, compile};
 use ferrograd_core::{DType, Rng, Tensor};
-use ferrograd_nn::{MlpConfig, Module, classifier_step, loss, mlp, named_params};
+use ferrograd_nn::{
+    MlpConfig, Module, Optimizer, Sgd, SgdConfig, classifier_step, classifier_train_step, loss,
+    mlp, named_params,
+};
 
 use crate::cli::{GraphArgs, ModelKind};
 use crate::error::{CliError, Result};
@@ -55,12 +61,27 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     let fwd = compile(forward, &inputs, CompileOptions::NONE)?;
     let traced = compile(&step, &inputs, CompileOptions::NONE)?;
     let optimized = compile(&step, &inputs, CompileOptions::default())?;
+    // The whole step with the update: one eager step first creates the momentum buffers that
+    // the compiled update then writes in place.
+    let sgd = SgdConfig {
+        lr: 0.1,
+        momentum: 0.9,
+        ..Default::default()
+    };
+    let opt = RefCell::new(Sgd::new(named_params(&model), sgd)?);
+    let train = classifier_train_step(&model, &opt, 0.0, None);
+    let [x, y] = inputs;
+    let train_inputs = [x, y, Tensor::scalar(1.0f64), Tensor::scalar(sgd.lr)];
+    train(&train_inputs)?;
+    opt.borrow_mut().advance();
+    let whole = compile(&train, &train_inputs, CompileOptions::default())?;
     std::fs::create_dir_all(&args.out).map_err(|e| CliError::io(&args.out, e))?;
     let mut written = Vec::new();
     for (name, c) in [
         ("forward", &fwd),
         ("step", &traced),
         ("step-optimized", &optimized),
+        ("train-step", &whole),
     ] {
         written.push(write_graph(&args.out, name, c.graph())?);
     }
@@ -82,6 +103,12 @@ pub fn run(args: &GraphArgs) -> Result<()> {
         r.fused_ops,
         r.folded,
         r.merged
+    );
+    println!(
+        "whole training step with the SGD momentum update: {} nodes, {} stores into weights and momentum buffers ({} computed in place)",
+        whole.graph().nodes.len(),
+        whole.graph().stores.len(),
+        whole.memory().in_place
     );
     println!("wrote {}: {}", args.out.display(), written.join(", "));
     print!("{}", optimized.graph());

@@ -273,6 +273,9 @@ fn static_mode_trains_the_same_model_and_graph_writes_dot() {
             .unwrap()
             .contains("fused(")
     );
+    let whole = std::fs::read_to_string(g.join("train-step.dot")).unwrap();
+    assert!(whole.contains("stored into param"), "{whole}");
+    assert!(stdout.contains("stores into weights"), "{stdout}");
 }
 
 #[test]
