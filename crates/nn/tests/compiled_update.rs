@@ -243,3 +243,36 @@ fn optimizers_with_a_compiled_update_stay_send() {
     send::<Adam>();
     send::<Sgd>();
 }
+
+#[test]
+fn plain_sgd_accumulates_the_weight_gradient_product_into_the_weights() {
+    let m = model(DType::F32);
+    let sgd = SgdConfig {
+        lr: 0.1,
+        ..Default::default()
+    };
+    let opt = RefCell::new(Sgd::new(named_params(&m), sgd).unwrap());
+    let data = batches(DType::F32);
+    let mut step = TrainStep::new(&m, &opt, 0.0, None, true);
+    let mut losses = Vec::new();
+    for s in 0..12 {
+        let (x, y) = &data[s % data.len()];
+        losses.push(step.run(x, y).unwrap()[0].item().unwrap());
+    }
+    let (x, y) = &data[0];
+    let memory = step.compiled(x, y).unwrap().memory();
+    // Three weight matrices; the biases' gradients are sums, not products.
+    assert_eq!(memory.product_updates, 3, "{memory:?}");
+    // The same trajectory as eager mode, to rounding (the fused product rounds once less).
+    let m2 = model(DType::F32);
+    let opt2 = RefCell::new(Sgd::new(named_params(&m2), sgd).unwrap());
+    let mut eager = TrainStep::new(&m2, &opt2, 0.0, None, false);
+    for (s, l) in losses.iter().enumerate() {
+        let (x, y) = &data[s % data.len()];
+        let e = eager.run(x, y).unwrap()[0].item().unwrap();
+        assert!(
+            (e - l).abs() <= 1e-5 * (1.0 + e.abs()),
+            "step {s}: eager {e}, compiled {l}"
+        );
+    }
+}

@@ -13,6 +13,7 @@
 use std::sync::{Arc, RwLockReadGuard};
 use std::time::Instant;
 
+use super::ir::FusedOp;
 use super::ir::{FusedProgram, Graph, NodeKind};
 use super::passes::{MAX_FUSED_LEAVES, PassReport, optimize};
 use super::trace::trace;
@@ -84,6 +85,9 @@ enum Kernel {
     Reduce(ReduceOp, Vec<usize>),
     SoftmaxCrossEntropy,
     Fused(Arc<FusedProgram>, RowPlan),
+    /// `out -= scale * (a b)`: an in-place update `w - g * lr` whose `g` is a matrix product,
+    /// computed by one product that reads and writes `w` (nodes: a, b, scale).
+    MatMulUpdate(usize, usize, usize),
     /// Ops without an in-place kernel: computed by `apply` and copied into the buffer.
     Other(Op),
 }
@@ -109,6 +113,8 @@ pub struct MemoryPlan {
     pub bytes_without_reuse: usize,
     /// Stored values computed in place into their parameter's storage (no buffer, no copy).
     pub in_place: usize,
+    /// In-place updates `w - g * lr` whose product `g` accumulates straight into `w`.
+    pub product_updates: usize,
 }
 
 /// A traced and optimised graph with its memory plan, ready to run on inputs of the traced
@@ -220,10 +226,15 @@ fn plan(graph: &Graph) -> Placement {
         kernels.push(kernel);
     }
     update_in_place(graph, &base, &layouts, &kernels, &mut slots, &mut memory);
+    memory.product_updates = fuse_product_updates(graph, &base, &mut kernels, &mut slots);
     // The last node reading each buffer's value, directly or through a view.
     let mut end = vec![0usize; n];
     for (i, node) in graph.nodes.iter().enumerate() {
-        for &a in node.args() {
+        let moved = match kernels[i] {
+            Kernel::MatMulUpdate(a, b, _) => [a, b],
+            _ => [i, i],
+        };
+        for &a in node.args().iter().chain(moved.iter().filter(|&&a| a != i)) {
             end[base[a]] = end[base[a]].max(i);
         }
     }
@@ -315,6 +326,79 @@ fn update_in_place(
             memory.in_place += 1;
         }
     }
+}
+
+/// Turns an in-place update `w <- w - g * lr` whose `g` is a matrix product read by nothing
+/// else into one product that accumulates into `w` (`gemm` with the destination read): the
+/// gradient is never written out and the update needs no pass of its own. The product then
+/// runs at the update's place, so its operands stay live until there.
+fn fuse_product_updates(
+    graph: &Graph,
+    base: &[usize],
+    kernels: &mut [Kernel],
+    slots: &mut [Slot],
+) -> usize {
+    let users = graph.users();
+    let mut fused = 0;
+    for &(k, v) in &graph.stores {
+        if slots[v] != Slot::Param(k) {
+            continue;
+        }
+        let (Kernel::Fused(program, _), NodeKind::Fused { args, .. }) =
+            (&kernels[v], &graph.nodes[v].kind)
+        else {
+            continue;
+        };
+        let l = program.leaves;
+        let [
+            FusedOp::Binary(BinaryOp::Mul, x, y),
+            FusedOp::Binary(BinaryOp::Sub, w, t),
+        ] = program.steps.as_slice()
+        else {
+            continue;
+        };
+        let is_target = |r: usize| {
+            r < l && matches!(graph.nodes[base[args[r]]].kind, NodeKind::Param(j) if j == k)
+        };
+        let is_scalar =
+            |r: usize| r < l && crate::shape::numel(&graph.nodes[base[args[r]]].shape) == 1;
+        let is_product = |r: usize| {
+            r < l && {
+                let m = args[r];
+                matches!(kernels[m], Kernel::MatMul)
+                    && base[m] == m
+                    && users[m] == [v]
+                    && !graph.roots().any(|o| o == m)
+                    && graph.nodes[m].shape.len() == 2
+            }
+        };
+        let (product, scale) = if is_product(*x) && is_scalar(*y) {
+            (*x, *y)
+        } else if is_product(*y) && is_scalar(*x) {
+            (*y, *x)
+        } else {
+            continue;
+        };
+        if *t != l || !is_target(*w) {
+            continue;
+        }
+        let m = args[product];
+        let [a, b] = graph.nodes[m].args() else {
+            continue;
+        };
+        // The operands and the scale must not live in the updated tensor itself.
+        if [*a, *b, args[scale]]
+            .iter()
+            .any(|&o| slots[base[o]] == Slot::Param(k))
+        {
+            continue;
+        }
+        kernels[v] = Kernel::MatMulUpdate(*a, *b, args[scale]);
+        kernels[m] = Kernel::Nothing;
+        slots[m] = Slot::Param(k);
+        fused += 1;
+    }
+    fused
 }
 
 /// Traces `f` on `examples`, optimises the graph and plans its memory (see the module docs).
@@ -547,6 +631,22 @@ impl CompiledGraph {
             *out = ew::contiguous(&value.storage(), value.layout());
             return Ok(());
         }
+        if let Kernel::MatMulUpdate(a, b, scale) = self.kernels[i] {
+            let (sa, sb, ss) = (
+                self.cell_of(a, inputs)?,
+                self.cell_of(b, inputs)?,
+                self.cell_of(scale, inputs)?,
+            );
+            let (ga, gb, gs) = (sa.read(), sb.read(), ss.read());
+            let at = self.layouts[scale].offset();
+            let s = match &*gs {
+                Storage::F32(v) => v.get(at).map(|&x| f64::from(x)),
+                Storage::F64(v) => v.get(at).copied(),
+                Storage::I64(_) => None,
+            }
+            .ok_or_else(|| internal("the scale of a fused update is not a float"))?;
+            return matmul::matmul_acc_into(&ga, &self.layouts[a], &gb, &self.layouts[b], -s, out);
+        }
         if args.len() > MAX_FUSED_LEAVES {
             return Err(internal("a node has more inputs than the executor reads"));
         }
@@ -640,7 +740,7 @@ impl CompiledGraph {
                 Ok(())
             }
             // Handled before the inputs are locked, above.
-            Kernel::Other(_) => Err(internal(
+            Kernel::Other(_) | Kernel::MatMulUpdate(..) => Err(internal(
                 "an op without in-place kernel reached the dispatch",
             )),
         }

@@ -26,21 +26,29 @@ fn batch_offset(l: &Layout, batch: &[usize], mut b: usize) -> usize {
     off
 }
 
+/// `out = a b`, or with `acc = Some(s)`, `out += s * a b` (gemm reads the destination).
 fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     a: &[T],
     la: &Layout,
     b: &[T],
     lb: &Layout,
     out: &mut [T],
+    acc: Option<T>,
 ) {
     let r = la.shape().len();
     let batch = &la.shape()[..r - 2];
     let (m, k, n) = (la.shape()[r - 2], la.shape()[r - 1], lb.shape()[r - 1]);
     let nb: usize = batch.iter().product();
     if m == 0 || n == 0 || k == 0 {
-        out.fill(T::ZERO);
+        if acc.is_none() {
+            out.fill(T::ZERO);
+        }
         return;
     }
+    let (read_dst, alpha, beta) = match acc {
+        Some(s) => (true, T::ONE, s),
+        None => (false, T::ZERO, T::ONE),
+    };
     let (a_rs, a_cs) = mat_strides(la);
     let (b_rs, b_cs) = mat_strides(lb);
     let big = m * n * k >= PARALLEL_FLOPS;
@@ -60,15 +68,15 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
                 dst.as_mut_ptr(),
                 1,
                 n as isize,
-                false,
+                read_dst,
                 a.as_ptr().add(ao),
                 a_cs,
                 a_rs,
                 b.as_ptr().add(bo),
                 b_cs,
                 b_rs,
-                T::ZERO,
-                T::ONE,
+                alpha,
+                beta,
                 false,
                 false,
                 false,
@@ -102,13 +110,41 @@ pub(crate) fn matmul_into(
     out: &mut Storage,
 ) -> Result<()> {
     match (a, b, out) {
-        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => matmul_t(a, la, b, lb, o),
-        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => matmul_t(a, la, b, lb, o),
+        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => matmul_t(a, la, b, lb, o, None),
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => matmul_t(a, la, b, lb, o, None),
         (Storage::I64(_), Storage::I64(_), _) => {
             return Err(Error::UnsupportedDType {
                 op: "matmul",
                 dtype: crate::DType::I64,
             });
+        }
+        (a, b, _) => {
+            return Err(Error::DTypeMismatch {
+                op: "matmul",
+                lhs: a.dtype(),
+                rhs: b.dtype(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `out += scale * a b` for contiguous `out` of the product's shape: a matrix product with
+/// an update fused in (`w -= lr * g` where `g` is a product), reading and writing `out` once.
+pub(crate) fn matmul_acc_into(
+    a: &Storage,
+    la: &Layout,
+    b: &Storage,
+    lb: &Layout,
+    scale: f64,
+    out: &mut Storage,
+) -> Result<()> {
+    match (a, b, out) {
+        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => {
+            matmul_t(a, la, b, lb, o, Some(scale as f32));
+        }
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => {
+            matmul_t(a, la, b, lb, o, Some(scale));
         }
         (a, b, _) => {
             return Err(Error::DTypeMismatch {
