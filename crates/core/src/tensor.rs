@@ -492,14 +492,12 @@ impl Tensor {
     /// # Errors
     /// As [`Tensor::assign`].
     pub fn fill(&self, value: f64) -> Result<()> {
-        if crate::graph::trace::is_tracing()
-            || (crate::is_grad_enabled() && self.tracks_grad())
-            || self.0.layout.contiguous_range().is_none()
-        {
-            return self.assign(&self.scalar_like(value));
-        }
-        let Some(range) = self.0.layout.contiguous_range() else {
-            return self.assign(&self.scalar_like(value));
+        // Traced, refused or strided writes take `assign`'s path (and its errors).
+        let refused =
+            crate::graph::trace::is_tracing() || (crate::is_grad_enabled() && self.tracks_grad());
+        let range = match self.0.layout.contiguous_range() {
+            Some(range) if !refused => range,
+            _ => return self.assign(&self.scalar_like(value)),
         };
         match &mut *self.0.storage.write() {
             Storage::F32(d) => d[range].fill(value as f32),

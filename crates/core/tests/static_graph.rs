@@ -290,6 +290,20 @@ fn writes_into_outside_tensors_are_recorded_and_replayed_in_place() {
     assert_eq!(v.to_vec::<f64>().unwrap(), vec![10.5, 16.5, 22.5]);
     // Both updates are fused loops written straight into the tensors' storage.
     assert_eq!(compiled.memory().in_place, 2, "{:?}", compiled.memory());
+    // `q <- p` then `p <- p * 2`: each store goes to its own tensor.
+    let pp = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap();
+    let qq = Tensor::zeros(&[2], DType::F64);
+    let chain = |_: &[Tensor]| -> Result<Vec<Tensor>> {
+        qq.assign(&pp)?;
+        pp.assign(&pp.mul_scalar(2.0)?)?;
+        Ok(vec![])
+    };
+    compile(chain, &[], CompileOptions::default())
+        .unwrap()
+        .run(&[])
+        .unwrap();
+    assert_eq!(qq.to_vec::<f64>().unwrap(), vec![1.0, 2.0]);
+    assert_eq!(pp.to_vec::<f64>().unwrap(), vec![2.0, 4.0]);
     // A write whose value reads a permuted view of the target is copied, not done in place.
     let m = Tensor::from_vec(vec![1.0f64, 2.0, 3.0, 4.0], &[2, 2]).unwrap();
     let transpose = |_: &[Tensor]| -> Result<Vec<Tensor>> {

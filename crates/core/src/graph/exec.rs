@@ -320,7 +320,8 @@ fn update_in_place(
                 reads_old(a) && (j > v || (j == v && layouts[a] != Layout::contiguous(&node.shape)))
             })
         });
-        let returned = graph.outputs.iter().any(|&o| reads_old(o));
+        // An output or another store that is the old value reads it after the run.
+        let returned = graph.roots().any(reads_old);
         if !late_reader && !returned {
             slots[v] = Slot::Param(k);
             memory.in_place += 1;

@@ -20,6 +20,8 @@ struct Tracer {
     params: Vec<Tensor>,
     inputs: Vec<NodeId>,
     stores: Vec<(usize, NodeId)>,
+    /// Tensors assigned in this trace and the parameter each stands for.
+    assigned: HashMap<TensorId, usize>,
     violation: Option<&'static str>,
 }
 
@@ -118,38 +120,34 @@ pub(crate) fn record_assign(dst: &Tensor, src: &Tensor) -> Option<Result<()>> {
         let tr = b.as_mut()?;
         let owns_storage =
             dst.layout().offset() == 0 && dst.is_contiguous() && dst.storage().len() == dst.numel();
-        let traced = tr.ids.get(&dst.id()).is_some_and(|&id| {
-            !matches!(tr.nodes[id].kind, NodeKind::Param(_) | NodeKind::Const(_))
-        }) && !tr
-            .stores
-            .iter()
-            .any(|&(_, v)| tr.ids.get(&dst.id()) == Some(&v));
-        if traced || !owns_storage {
+        // The parameter `dst` stands for: one it was assigned to earlier in this trace, a live
+        // parameter, or a captured constant that becomes live now; never a traced value.
+        let k = match tr.assigned.get(&dst.id()) {
+            Some(&k) => Some(k),
+            None if owns_storage => {
+                let target = tr.node_of(dst);
+                match tr.nodes[target].kind.clone() {
+                    NodeKind::Param(k) => Some(k),
+                    NodeKind::Const(t) => {
+                        tr.params.push(t);
+                        let k = tr.params.len() - 1;
+                        tr.nodes[target].kind = NodeKind::Param(k);
+                        Some(k)
+                    }
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let Some(k) = k else {
             tr.violation.get_or_insert("assign");
             return Some(Err(Error::DataDependent { op: "assign" }));
-        }
-        let target = tr.node_of(dst);
-        let k = match tr.nodes[target].kind.clone() {
-            NodeKind::Param(k) => k,
-            NodeKind::Const(t) => {
-                tr.params.push(t);
-                let k = tr.params.len() - 1;
-                tr.nodes[target].kind = NodeKind::Param(k);
-                k
-            }
-            // A tensor assigned earlier in this trace: find the parameter it stands for.
-            _ => match tr.stores.iter().find(|&&(_, v)| v == target) {
-                Some(&(k, _)) => k,
-                None => {
-                    tr.violation.get_or_insert("assign");
-                    return Some(Err(Error::DataDependent { op: "assign" }));
-                }
-            },
         };
         let value = tr.node_of(src);
         tr.stores.retain(|&(j, _)| j != k);
         tr.stores.push((k, value));
         tr.ids.insert(dst.id(), value);
+        tr.assigned.insert(dst.id(), k);
         Some(Ok(()))
     })
 }
