@@ -368,3 +368,66 @@ fn ops_without_in_place_kernels_and_many_inputs_run_in_static_mode() {
     );
     assert_eq!(got[1].to_vec::<i64>().unwrap(), vec![1]);
 }
+
+#[test]
+fn in_place_updates_grouped_block_by_block_match_running_them_one_by_one() {
+    // Long enough for several blocks, a partial last block and parallel tasks on two threads.
+    let n = 70_001;
+    let mut rng = Rng::new(7);
+    let mut start: Vec<Tensor> = (0..4)
+        .map(|_| Tensor::randn(&[n], 0.0, 1.0, DType::F64, &mut rng).unwrap())
+        .collect();
+    start[1] = start[1].square().unwrap(); // a second moment
+    let g = Tensor::randn(&[n], 0.0, 1.0, DType::F64, &mut rng).unwrap();
+    // An Adam-like update: moments, then the weight reading their new values; before it, a
+    // tensor updated from the weight's old value.
+    let update = |t: &[Tensor]| -> Result<Vec<Tensor>> {
+        let [m, v, p, a] = t else { unreachable!() };
+        let _g = ferrograd_core::no_grad();
+        m.assign(&m.mul_scalar(0.9)?.add(&g.mul_scalar(0.1)?)?)?;
+        v.assign(&v.mul_scalar(0.99)?.add(&g.square()?.mul_scalar(0.01)?)?)?;
+        a.assign(&a.add(p)?.mul_scalar(0.5)?)?;
+        p.assign(&p.sub(&m.div(&v.sqrt()?.add_scalar(1e-8)?)?.mul_scalar(0.01)?)?)?;
+        Ok(vec![])
+    };
+    // A write read through a broadcast of one of its elements cannot join the group.
+    let broadcast = |t: &[Tensor]| -> Result<Vec<Tensor>> {
+        let [m, v, ..] = t else { unreachable!() };
+        let _g = ferrograd_core::no_grad();
+        m.assign(&m.add_scalar(1.0)?)?;
+        v.assign(&v.add(&m.narrow(0, 0, 1)?.broadcast_to(&[n])?)?)?;
+        Ok(vec![])
+    };
+    let copies = || -> Vec<Tensor> { start.iter().map(Tensor::contiguous_copy).collect() };
+    let pool = ferrograd_core::ThreadPool::new(2).unwrap();
+    for (name, f, grouped) in [
+        (
+            "adam-like",
+            &update as &(dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + Sync),
+            3,
+        ),
+        ("broadcast", &broadcast, 0),
+    ] {
+        let eager = copies();
+        let traced = copies();
+        pool.install(|| {
+            let mut compiled = compile(|_| f(&traced), &[], CompileOptions::default()).unwrap();
+            assert_eq!(
+                compiled.memory().grouped,
+                grouped,
+                "{name}: {}",
+                compiled.graph()
+            );
+            for _ in 0..2 {
+                f(&eager).unwrap();
+                compiled.run(&[]).unwrap();
+            }
+        });
+        for (k, (e, t)) in eager.iter().zip(&traced).enumerate() {
+            let (e, t) = (e.to_vec::<f64>().unwrap(), t.to_vec::<f64>().unwrap());
+            assert!(e.iter().all(|x| x.is_finite()), "{name}: tensor {k}");
+            let same = e.iter().zip(&t).filter(|(a, b)| a == b).count();
+            assert_eq!(same, n, "{name}: tensor {k} differs from eager");
+        }
+    }
+}

@@ -10,14 +10,14 @@
 //! copied into them at the end of the run otherwise. [`StaticFn`] keeps one compiled graph per input
 //! signature and retraces when shapes or dtypes change.
 
-use std::sync::{Arc, RwLockReadGuard};
+use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Instant;
 
 use super::ir::FusedOp;
 use super::ir::{FusedProgram, Graph, NodeKind};
 use super::passes::{MAX_FUSED_LEAVES, PassReport, optimize};
 use super::trace::trace;
-use crate::kernels::fused::{RowPlan, Scratch};
+use crate::kernels::fused::{FusedFloat, Leaf, MAX_GROUP, Member, RowPlan};
 use crate::kernels::{Plan, elementwise as ew, fused, matmul, reduce};
 use crate::ops::{BinaryOp, CmpOp, Op, ReduceOp, UnaryOp, apply};
 use crate::{DType, Error, Layout, Result, Storage, StorageCell, Tensor, no_grad};
@@ -84,18 +84,15 @@ enum Kernel {
     MatMul,
     Reduce(ReduceOp, Vec<usize>),
     SoftmaxCrossEntropy,
-    Fused(Arc<FusedProgram>, RowPlan),
+    /// A fused elementwise program, with the nodes run together with it: itself alone, or,
+    /// for the first of a group of in-place updates over one index space, the whole group
+    /// (itself first). Empty for the later members of a group, which the first one runs.
+    Fused(Arc<FusedProgram>, RowPlan, Vec<usize>),
     /// `out -= scale * (a b)`: an in-place update `w - g * lr` whose `g` is a matrix product,
     /// computed by one product that reads and writes `w` (nodes: a, b, scale).
     MatMulUpdate(usize, usize, usize),
     /// Ops without an in-place kernel: computed by `apply` and copied into the buffer.
     Other(Op),
-}
-
-/// Per-node working memory of fused kernels.
-enum FusedScratch {
-    F32(Box<Scratch<f32>>),
-    F64(Box<Scratch<f64>>),
 }
 
 /// Memory-planning figures of a compiled graph.
@@ -115,6 +112,9 @@ pub struct MemoryPlan {
     pub in_place: usize,
     /// In-place updates `w - g * lr` whose product `g` accumulates straight into `w`.
     pub product_updates: usize,
+    /// In-place updates run block by block together with the one before them (an optimizer's
+    /// moments and its weight): one pass over memory instead of one each.
+    pub grouped: usize,
 }
 
 /// A traced and optimised graph with its memory plan, ready to run on inputs of the traced
@@ -133,7 +133,6 @@ pub struct CompiledGraph {
     /// The workspace: shared with the tensors `output` hands out; a buffer still shared when
     /// the graph runs again is replaced by a fresh one (copy on write).
     buffers: Vec<Option<Arc<StorageCell>>>,
-    scratch: Vec<Option<FusedScratch>>,
     signature: Signature,
     report: PassReport,
     memory: MemoryPlan,
@@ -184,7 +183,7 @@ fn plan(graph: &Graph) -> Placement {
                 (
                     Slot::Buffer(usize::MAX),
                     contiguous,
-                    Kernel::Fused(program.clone(), plan),
+                    Kernel::Fused(program.clone(), plan, vec![i]),
                 )
             }
             NodeKind::Op { op, args } => {
@@ -227,6 +226,7 @@ fn plan(graph: &Graph) -> Placement {
     }
     update_in_place(graph, &base, &layouts, &kernels, &mut slots, &mut memory);
     memory.product_updates = fuse_product_updates(graph, &base, &mut kernels, &mut slots);
+    memory.grouped = group_updates(graph, &base, &layouts, &mut kernels, &slots);
     // The last node reading each buffer's value, directly or through a view.
     let mut end = vec![0usize; n];
     for (i, node) in graph.nodes.iter().enumerate() {
@@ -345,7 +345,7 @@ fn fuse_product_updates(
         if slots[v] != Slot::Param(k) {
             continue;
         }
-        let (Kernel::Fused(program, _), NodeKind::Fused { args, .. }) =
+        let (Kernel::Fused(program, ..), NodeKind::Fused { args, .. }) =
             (&kernels[v], &graph.nodes[v].kind)
         else {
             continue;
@@ -402,6 +402,81 @@ fn fuse_product_updates(
     fused
 }
 
+/// Groups consecutive in-place updates over one index space (the same element count and
+/// dtype, every operand read with a single stride) so they run block by block together: an
+/// optimizer's moments are then still in cache when the weight's update reads them, and the
+/// gradient is read from memory once. A group is safe when every operand living in a tensor
+/// the group writes (its old value, a member's new value, or a view of either) is read at the
+/// index being written: member by member, each block then sees what running the members one
+/// after another would have shown it. Returns how many updates joined a group.
+fn group_updates(
+    graph: &Graph,
+    base: &[usize],
+    layouts: &[Layout],
+    kernels: &mut [Kernel],
+    slots: &[Slot],
+) -> usize {
+    let target = |i: usize| match (&kernels[i], slots[i]) {
+        (Kernel::Fused(_, plan, _), Slot::Param(k)) if plan.is_flat() => Some(k),
+        _ => None,
+    };
+    let size = |i: usize| {
+        (
+            crate::shape::numel(&graph.nodes[i].shape),
+            graph.nodes[i].dtype,
+        )
+    };
+    // Every operand of a member that lives in a written tensor is read where it is written.
+    let safe = |members: &[usize]| {
+        let written: Vec<usize> = members.iter().filter_map(|&m| target(m)).collect();
+        let distinct = written
+            .iter()
+            .enumerate()
+            .all(|(a, k)| !written[..a].contains(k));
+        distinct
+            && members.iter().all(|&m| {
+                graph.nodes[m].args().iter().all(|&a| {
+                    !matches!(slots[base[a]], Slot::Param(k) if written.contains(&k))
+                        || layouts[a] == Layout::contiguous(&graph.nodes[m].shape)
+                })
+            })
+    };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut current: Vec<usize> = Vec::new();
+    for (i, kernel) in kernels.iter().enumerate() {
+        if matches!(kernel, Kernel::Nothing) {
+            continue;
+        }
+        let eligible = target(i).is_some();
+        let joins = eligible
+            && current.first().is_some_and(|&f| size(f) == size(i))
+            && current.len() < MAX_GROUP
+            && safe(&[current.as_slice(), &[i]].concat());
+        if !joins {
+            if current.len() > 1 {
+                groups.push(std::mem::take(&mut current));
+            }
+            current.clear();
+        }
+        if eligible {
+            current.push(i);
+        }
+    }
+    if current.len() > 1 {
+        groups.push(current);
+    }
+    let mut grouped = 0;
+    for group in groups {
+        grouped += group.len() - 1;
+        for (j, &m) in group.iter().enumerate() {
+            if let Kernel::Fused(_, _, run) = &mut kernels[m] {
+                *run = if j == 0 { group.clone() } else { Vec::new() };
+            }
+        }
+    }
+    grouped
+}
+
 /// Traces `f` on `examples`, optimises the graph and plans its memory (see the module docs).
 ///
 /// ```
@@ -439,7 +514,6 @@ pub fn compile(
         specs: buffer_specs,
         memory,
     } = plan(&graph);
-    let scratch = (0..graph.nodes.len()).map(|_| None).collect();
     // Updates computed in place need no copy.
     let stores = graph
         .stores
@@ -466,7 +540,6 @@ pub fn compile(
         stores,
         buffer_specs,
         buffers: Vec::new(),
-        scratch,
         signature: signature(examples),
         report,
         memory,
@@ -551,8 +624,19 @@ impl CompiledGraph {
         }
         let _guard = no_grad();
         for i in 0..self.graph.nodes.len() {
-            if matches!(self.kernels[i], Kernel::Nothing) {
-                continue;
+            match &self.kernels[i] {
+                Kernel::Nothing => continue,
+                // Run by the first member of its group.
+                Kernel::Fused(_, _, group) if group.is_empty() => continue,
+                Kernel::Fused(_, _, group) if group.len() > 1 => {
+                    match self.graph.nodes[i].dtype {
+                        DType::F32 => self.run_group::<f32>(group, inputs)?,
+                        DType::F64 => self.run_group::<f64>(group, inputs)?,
+                        DType::I64 => return Err(internal("fused integer node")),
+                    }
+                    continue;
+                }
+                _ => {}
             }
             let b = match self.slots[i] {
                 Slot::Buffer(b) => b,
@@ -611,7 +695,7 @@ impl CompiledGraph {
     }
 
     /// Computes node `i` into `out`.
-    fn compute(&mut self, i: usize, inputs: &[Tensor], out: &mut Storage) -> Result<()> {
+    fn compute(&self, i: usize, inputs: &[Tensor], out: &mut Storage) -> Result<()> {
         let node = &self.graph.nodes[i];
         let args = node.args();
         if let Kernel::Other(op) = &self.kernels[i] {
@@ -647,6 +731,13 @@ impl CompiledGraph {
             }
             .ok_or_else(|| internal("the scale of a fused update is not a float"))?;
             return matmul::matmul_acc_into(&ga, &self.layouts[a], &gb, &self.layouts[b], -s, out);
+        }
+        if let Kernel::Fused(_, _, group) = &self.kernels[i] {
+            return match out {
+                Storage::F32(o) => self.run_fused::<f32>(group, inputs, &mut [o.as_mut_slice()]),
+                Storage::F64(o) => self.run_fused::<f64>(group, inputs, &mut [o.as_mut_slice()]),
+                Storage::I64(_) => Err(internal("fused integer node")),
+            };
         }
         if args.len() > MAX_FUSED_LEAVES {
             return Err(internal("a node has more inputs than the executor reads"));
@@ -697,54 +788,100 @@ impl CompiledGraph {
                 }
                 Ok(())
             }
-            Kernel::Fused(program, plan) => {
-                let scratch = &mut self.scratch[i];
-                match out {
-                    Storage::F32(o) => {
-                        let mut leaves: [&[f32]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
-                        for (k, leaf) in leaves.iter_mut().enumerate().take(args.len()) {
-                            if Some(k) == alias {
-                                continue;
-                            }
-                            *leaf = match src(k)? {
-                                Storage::F32(x) => x,
-                                _ => return Err(internal("fused inputs of mixed dtypes")),
-                            };
-                        }
-                        if !matches!(scratch, Some(FusedScratch::F32(_))) {
-                            *scratch = Some(FusedScratch::F32(Box::new(Scratch::new(program))));
-                        }
-                        if let Some(FusedScratch::F32(s)) = scratch {
-                            fused::run_into(program, &leaves[..args.len()], alias, plan, o, s);
-                        }
-                    }
-                    Storage::F64(o) => {
-                        let mut leaves: [&[f64]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
-                        for (k, leaf) in leaves.iter_mut().enumerate().take(args.len()) {
-                            if Some(k) == alias {
-                                continue;
-                            }
-                            *leaf = match src(k)? {
-                                Storage::F64(x) => x,
-                                _ => return Err(internal("fused inputs of mixed dtypes")),
-                            };
-                        }
-                        if !matches!(scratch, Some(FusedScratch::F64(_))) {
-                            *scratch = Some(FusedScratch::F64(Box::new(Scratch::new(program))));
-                        }
-                        if let Some(FusedScratch::F64(s)) = scratch {
-                            fused::run_into(program, &leaves[..args.len()], alias, plan, o, s);
-                        }
-                    }
-                    Storage::I64(_) => return Err(internal("fused integer node")),
-                }
-                Ok(())
-            }
             // Handled before the inputs are locked, above.
-            Kernel::Other(_) | Kernel::MatMulUpdate(..) => Err(internal(
+            Kernel::Other(_) | Kernel::MatMulUpdate(..) | Kernel::Fused(..) => Err(internal(
                 "an op without in-place kernel reached the dispatch",
             )),
         }
+    }
+
+    /// Runs a group of in-place updates, each into its parameter's storage.
+    fn run_group<T: FusedFloat>(&self, group: &[usize], inputs: &[Tensor]) -> Result<()> {
+        if group.len() > MAX_GROUP {
+            return Err(internal("a group has more members than the executor runs"));
+        }
+        let mut writes: [Option<RwLockWriteGuard<'_, Storage>>; MAX_GROUP] = Default::default();
+        for (w, &m) in writes.iter_mut().zip(group) {
+            let Slot::Param(k) = self.slots[m] else {
+                return Err(internal("a grouped update is not in place"));
+            };
+            *w = Some(self.graph.params[k].storage_cell().write());
+        }
+        let mut outs: [&mut [T]; MAX_GROUP] = Default::default();
+        for (o, w) in outs.iter_mut().zip(writes.iter_mut().flatten()) {
+            *o = T::slice_mut(w).ok_or_else(|| internal("fused inputs of mixed dtypes"))?;
+        }
+        self.run_fused(group, inputs, &mut outs[..group.len()])
+    }
+
+    /// Runs fused nodes `group` (one node, or a group of in-place updates) into `outs`. An
+    /// operand living where a member writes is read from that member's output.
+    fn run_fused<'s, T: FusedFloat>(
+        &'s self,
+        group: &[usize],
+        inputs: &'s [Tensor],
+        outs: &mut [&mut [T]],
+    ) -> Result<()> {
+        type Guards<'g> = [Option<RwLockReadGuard<'g, Storage>>; MAX_FUSED_LEAVES];
+        let mut guards: [Guards<'s>; MAX_GROUP] = Default::default();
+        let mut programs: [Option<(&FusedProgram, &RowPlan)>; MAX_GROUP] = [None; MAX_GROUP];
+        let written = |a: usize| group.iter().position(|&o| self.slots[o] == self.slots[a]);
+        for (j, &m) in group.iter().enumerate().take(MAX_GROUP) {
+            let Kernel::Fused(program, plan, _) = &self.kernels[m] else {
+                return Err(internal("a group member is not fused"));
+            };
+            programs[j] = Some((program, plan));
+            let args = self.graph.nodes[m].args();
+            if args.len() > MAX_FUSED_LEAVES {
+                return Err(internal("a node has more inputs than the executor reads"));
+            }
+            for (k, &a) in args.iter().enumerate() {
+                if written(a).is_none() {
+                    let g = self.read(a, inputs)?;
+                    if T::slice(&g).is_none() {
+                        return Err(internal("fused inputs of mixed dtypes"));
+                    }
+                    guards[j][k] = Some(g);
+                }
+            }
+        }
+        let members: [Member<'_, T>; MAX_GROUP] = std::array::from_fn(|j| {
+            let (program, plan) = programs[j].or(programs[0]).expect("a group has a member");
+            let mut leaves = [Leaf::NONE; MAX_FUSED_LEAVES];
+            if let Some(&m) = group.get(j) {
+                for (k, &a) in self.graph.nodes[m].args().iter().enumerate() {
+                    leaves[k] = match written(a) {
+                        Some(o) => Leaf::Out(o),
+                        None => {
+                            Leaf::Data(guards[j][k].as_deref().and_then(T::slice).unwrap_or(&[]))
+                        }
+                    };
+                }
+            }
+            Member {
+                program,
+                plan,
+                leaves,
+            }
+        });
+        fused::run_group(&members[..group.len()], outs);
+        Ok(())
+    }
+
+    /// A read lock on the storage holding node `a`'s value.
+    fn read<'s>(&'s self, a: usize, inputs: &'s [Tensor]) -> Result<RwLockReadGuard<'s, Storage>> {
+        Ok(match self.slots[a] {
+            Slot::Input(j) => inputs
+                .get(j)
+                .ok_or_else(|| internal("inputs missing"))?
+                .storage(),
+            Slot::Param(j) => self.graph.params[j].storage(),
+            Slot::Const(j) => self.consts[j].storage(),
+            Slot::Buffer(j) => self.buffers[j]
+                .as_ref()
+                .ok_or_else(|| internal("an input buffer is missing"))?
+                .read(),
+        })
     }
 
     /// The storage holding node `i`'s value.

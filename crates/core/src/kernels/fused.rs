@@ -1,7 +1,14 @@
 //! The fused elementwise kernel of static graphs: a short program of elementwise steps runs
-//! over blocks of 64 elements, so intermediate values stay in registers-sized arrays in cache
+//! over blocks of elements, so intermediate values stay in block-sized registers in cache
 //! instead of making a round trip through memory per op. Each step is dispatched once per
-//! block (not per element), and its loop over the block vectorises.
+//! block (not per element), and its loop over the block vectorises. Scalar operands (a
+//! learning rate, a constant) are read once per block, not spread over a register.
+//!
+//! Several programs over the same index space (the in-place updates of one optimizer step: a
+//! weight's moments, then the weight) run as one *group*: block by block, each member in turn,
+//! so a value one member writes is still in cache when the next one reads it.
+
+use std::cell::RefCell;
 
 use rayon::prelude::*;
 
@@ -10,9 +17,18 @@ use super::{PARALLEL_THRESHOLD, TASK_SIZE, coalesce};
 use crate::graph::passes::{MAX_FUSED_LEAVES, MAX_FUSED_STEPS};
 use crate::graph::{FusedOp, FusedProgram};
 use crate::ops::{BinaryOp, CmpOp, UnaryOp};
+use crate::storage::StorageElement;
 use crate::{Element, Float, Layout};
 
-const BLOCK: usize = 64;
+/// Elements per block: large enough that dispatching a step costs little against its loop,
+/// small enough that a program's registers stay in the L1 cache.
+const BLOCK: usize = 256;
+
+/// Most programs in one group.
+pub(crate) const MAX_GROUP: usize = 8;
+
+/// Most registers of a fused program: its leaves and its steps.
+const MAX_REGS: usize = MAX_FUSED_LEAVES + MAX_FUSED_STEPS;
 
 /// Rows of the common shape, with each leaf's strides (a run-time count of operands).
 pub(crate) struct RowPlan {
@@ -37,6 +53,11 @@ impl RowPlan {
         }
     }
 
+    /// Whether the whole shape is one row: every leaf is read with a single stride.
+    pub(crate) fn is_flat(&self) -> bool {
+        self.outer_shape.is_empty()
+    }
+
     fn row_offsets(&self, mut row: usize, off: &mut [usize]) {
         off.copy_from_slice(&self.offsets);
         for d in (0..self.outer_shape.len()).rev() {
@@ -49,158 +70,256 @@ impl RowPlan {
     }
 }
 
-#[inline(always)]
-fn unary<T: Float>(op: UnaryOp, x: &[T], y: &mut [T]) {
-    with_unary_fn!(op, T, f => {
-        for (o, &v) in y.iter_mut().zip(x) {
-            *o = f(v);
-        }
-    })
+/// Floats the fused kernel runs on, each with per-thread registers.
+pub(crate) trait FusedFloat: Float + StorageElement {
+    /// Runs `f` on this thread's registers (allocated at the thread's first use, then reused).
+    fn with_regs<R>(f: impl FnOnce(&mut [Self]) -> R) -> R;
 }
 
-#[inline(always)]
-fn binary<T: Float>(op: BinaryOp, a: &[T], b: &[T], y: &mut [T]) {
-    with_binary_fn!(op, T, f => {
-        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-            *o = f(u, v);
-        }
-    })
-}
-
-#[inline(always)]
-fn compare<T: Float>(op: CmpOp, a: &[T], b: &[T], y: &mut [T]) {
-    with_cmp_fn!(op, T, f => {
-        for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-            *o = f(u, v);
-        }
-    })
-}
-
-/// Runs the program over `len` consecutive elements starting at the given leaf offsets. Leaf
-/// `alias`, if any, is the output itself (an update in place): its block is read from `out`
-/// before anything is written there.
-#[inline(always)]
-fn run_block<T: Float>(
-    program: &FusedProgram,
-    leaves: &[&[T]],
-    alias: Option<usize>,
-    strides: &[usize],
-    offsets: &[usize],
-    regs: &mut [[T; BLOCK]],
-    out: &mut [T],
-) {
-    let len = out.len();
-    let l = program.leaves;
-    let (leaf_regs, step_regs) = regs.split_at_mut(l);
-    // Contiguous leaves (and the output, for an update in place) are read where they are;
-    // broadcast and strided ones are first gathered into their register.
-    for (k, (src, (&s, &o))) in leaves.iter().zip(strides.iter().zip(offsets)).enumerate() {
-        if alias == Some(k) || s == 1 {
-            continue;
-        }
-        let r = &mut leaf_regs[k][..len];
-        if s == 0 {
-            // A broadcast value (a scalar such as a learning rate, or a bias along rows).
-            r.fill(src[o]);
-        } else {
-            for (i, v) in r.iter_mut().enumerate() {
-                *v = src[o + i * s];
+macro_rules! impl_fused_float {
+    ($t:ty) => {
+        impl FusedFloat for $t {
+            fn with_regs<R>(f: impl FnOnce(&mut [Self]) -> R) -> R {
+                thread_local! {
+                    static REGS: RefCell<Vec<$t>> = const { RefCell::new(Vec::new()) };
+                }
+                REGS.with(|r| {
+                    let mut r = r.borrow_mut();
+                    if r.is_empty() {
+                        r.resize(MAX_REGS * BLOCK, 0.0);
+                    }
+                    f(&mut r)
+                })
             }
         }
+    };
+}
+impl_fused_float!(f32);
+impl_fused_float!(f64);
+
+/// Where a program's leaf is read from.
+#[derive(Clone, Copy)]
+pub(crate) enum Leaf<'a, T> {
+    /// A storage, read through the member's plan.
+    Data(&'a [T]),
+    /// The output of member `i` of the group, at the same index: its old value if member `i`
+    /// runs later, its new one if it ran earlier (member `i` is the program itself for an
+    /// update in place, which reads its old value).
+    Out(usize),
+}
+
+/// One program of a group, with its plan and where its leaves live.
+pub(crate) struct Member<'a, T> {
+    pub(crate) program: &'a FusedProgram,
+    pub(crate) plan: &'a RowPlan,
+    pub(crate) leaves: [Leaf<'a, T>; MAX_FUSED_LEAVES],
+}
+
+/// A step's operand over one block.
+#[derive(Clone, Copy)]
+enum Arg<'a, T> {
+    Slice(&'a [T]),
+    Scalar(T),
+}
+
+impl<T: Copy> Arg<'_, T> {
+    #[inline(always)]
+    fn at(self, i: usize) -> T {
+        match self {
+            Arg::Slice(s) => s[i],
+            Arg::Scalar(v) => v,
+        }
     }
-    {
-        let current: &[T] = out;
-        let mut views: [&[T]; MAX_FUSED_LEAVES] = [&[]; MAX_FUSED_LEAVES];
-        for (k, view) in views.iter_mut().enumerate().take(l) {
-            *view = if alias == Some(k) {
-                current
-            } else if strides[k] == 1 {
-                &leaves[k][offsets[k]..offsets[k] + len]
+}
+
+#[inline(always)]
+fn map1<T: Copy>(x: Arg<'_, T>, y: &mut [T], f: impl Fn(T) -> T) {
+    match x {
+        Arg::Slice(x) => {
+            for (o, &v) in y.iter_mut().zip(x) {
+                *o = f(v);
+            }
+        }
+        Arg::Scalar(v) => y.fill(f(v)),
+    }
+}
+
+#[inline(always)]
+fn map2<T: Copy>(a: Arg<'_, T>, b: Arg<'_, T>, y: &mut [T], f: impl Fn(T, T) -> T) {
+    match (a, b) {
+        (Arg::Slice(a), Arg::Slice(b)) => {
+            for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
+                *o = f(u, v);
+            }
+        }
+        (Arg::Slice(a), Arg::Scalar(v)) => {
+            for (o, &u) in y.iter_mut().zip(a) {
+                *o = f(u, v);
+            }
+        }
+        (Arg::Scalar(u), Arg::Slice(b)) => {
+            for (o, &v) in y.iter_mut().zip(b) {
+                *o = f(u, v);
+            }
+        }
+        (Arg::Scalar(u), Arg::Scalar(v)) => y.fill(f(u, v)),
+    }
+}
+
+/// Computes one step over a block into `y`; `arg(r)` is register `r`.
+#[inline(always)]
+fn eval_step<'a, T: Float>(step: &FusedOp, arg: impl Fn(usize) -> Arg<'a, T>, y: &mut [T]) {
+    match *step {
+        FusedOp::Unary(op, a) => with_unary_fn!(op, T, f => map1(arg(a), y, f)),
+        FusedOp::Powf(e, a) => {
+            // The same special cases as the eager kernel, for identical results.
+            if e == 2.0 {
+                map1(arg(a), y, |v| v * v);
+            } else if e == 1.0 {
+                map1(arg(a), y, |v| v);
             } else {
-                &leaf_regs[k][..len]
-            };
+                let e = T::from_f64(e);
+                map1(arg(a), y, |v| v.powf(e));
+            }
         }
-        for (k, step) in program.steps.iter().enumerate() {
-            let (done, rest) = step_regs.split_at_mut(k);
-            let y = &mut rest[0][..len];
-            let arg = |a: usize| -> &[T] { if a < l { views[a] } else { &done[a - l][..len] } };
-            match *step {
-                FusedOp::Unary(op, a) => unary(op, arg(a), y),
-                FusedOp::Powf(e, a) => {
-                    // The same special cases as the eager kernel, for identical results.
-                    let x = arg(a);
-                    if e == 2.0 {
-                        for (o, &v) in y.iter_mut().zip(x) {
-                            *o = v * v;
-                        }
-                    } else if e == 1.0 {
-                        y.copy_from_slice(x);
-                    } else {
-                        let e = T::from_f64(e);
-                        for (o, &v) in y.iter_mut().zip(x) {
-                            *o = v.powf(e);
-                        }
-                    }
-                }
-                FusedOp::Binary(op, a, b) => binary(op, arg(a), arg(b), y),
-                FusedOp::Cmp(op, a, b) => compare(op, arg(a), arg(b), y),
-                FusedOp::Where(c, a, b) => {
-                    let (c, a, b) = (arg(c), arg(a), arg(b));
-                    for (i, o) in y.iter_mut().enumerate() {
-                        *o = if c[i] != T::ZERO { a[i] } else { b[i] };
-                    }
-                }
+        FusedOp::Binary(op, a, b) => with_binary_fn!(op, T, f => map2(arg(a), arg(b), y, f)),
+        FusedOp::Cmp(op, a, b) => with_cmp_fn!(op, T, f => map2(arg(a), arg(b), y, f)),
+        FusedOp::Where(c, a, b) => {
+            let (c, a, b) = (arg(c), arg(a), arg(b));
+            for (i, o) in y.iter_mut().enumerate() {
+                *o = if c.at(i) != T::ZERO { a.at(i) } else { b.at(i) };
             }
         }
     }
-    let last = program.steps.len() - 1;
-    out.copy_from_slice(&step_regs[last][..len]);
 }
 
-/// Most registers of a fused program: its leaves and its steps.
-const MAX_REGS: usize = MAX_FUSED_LEAVES + MAX_FUSED_STEPS;
-
-/// Working memory of a fused program: its registers and per-leaf offsets, in fixed-size arrays
-/// (14 KB for f32), so parallel tasks keep theirs on the stack instead of allocating.
-pub(crate) struct Scratch<T> {
-    regs: [[T; BLOCK]; MAX_REGS],
-    off: [usize; MAX_FUSED_LEAVES],
-    base: [usize; MAX_FUSED_LEAVES],
-    leaves: usize,
-    steps: usize,
-}
-
-impl<T: Float> Scratch<T> {
-    pub(crate) fn new(program: &FusedProgram) -> Self {
-        Scratch {
-            regs: [[T::ZERO; BLOCK]; MAX_REGS],
-            off: [0; MAX_FUSED_LEAVES],
-            base: [0; MAX_FUSED_LEAVES],
-            leaves: program.leaves.min(MAX_FUSED_LEAVES),
-            steps: program.steps.len().min(MAX_FUSED_STEPS),
+/// Runs the steps of `program` over one block whose leaves are `views`: all but the last into
+/// `regs` (one block each), the last into `y`.
+#[inline(always)]
+fn run_steps<T: Float>(program: &FusedProgram, views: &[Arg<'_, T>], regs: &mut [T], y: &mut [T]) {
+    let (len, l) = (y.len(), program.leaves);
+    let Some((last, steps)) = program.steps.split_last() else {
+        return;
+    };
+    for (k, step) in steps.iter().enumerate() {
+        let (done, rest) = regs.split_at_mut(k * BLOCK);
+        let done: &[T] = done;
+        let arg = |a: usize| {
+            if a < l {
+                views[a]
+            } else {
+                Arg::Slice(&done[(a - l) * BLOCK..][..len])
+            }
+        };
+        eval_step(step, arg, &mut rest[..len]);
+    }
+    let done: &[T] = regs;
+    let arg = |a: usize| {
+        if a < l {
+            views[a]
+        } else {
+            Arg::Slice(&done[(a - l) * BLOCK..][..len])
         }
+    };
+    eval_step(last, arg, y);
+}
+
+/// The operand of each leaf of member `m` over the block of `len` elements at `at` in the
+/// piece (data leaves at element offsets `off`): contiguous leaves and outputs are read where
+/// they are, a broadcast value as a scalar, other strided leaves gathered into `gathered`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn leaf_views<'v, T: Float>(
+    m: &Member<'v, T>,
+    off: &[usize],
+    at: usize,
+    len: usize,
+    earlier: &'v [&mut [T]],
+    own: &'v [T],
+    later: &'v [&mut [T]],
+    gathered: &'v mut [T],
+) -> [Arg<'v, T>; MAX_FUSED_LEAVES] {
+    let j = earlier.len();
+    let mut views = [Arg::Scalar(T::ZERO); MAX_FUSED_LEAVES];
+    let mut gathered = gathered.chunks_exact_mut(BLOCK);
+    for (k, view) in views.iter_mut().enumerate().take(m.program.leaves) {
+        let g = gathered.next();
+        *view = match m.leaves[k] {
+            Leaf::Out(i) if i < j => Arg::Slice(&earlier[i][at..at + len]),
+            Leaf::Out(i) if i == j => Arg::Slice(own),
+            Leaf::Out(i) => Arg::Slice(&later[i - j - 1][at..at + len]),
+            Leaf::Data(src) => {
+                let (o, s) = (off[k], m.plan.inner_strides[k]);
+                match s {
+                    0 => Arg::Scalar(src[o]),
+                    1 => Arg::Slice(&src[o..o + len]),
+                    _ => {
+                        let r = &mut g.expect("a register per leaf")[..len];
+                        for (i, v) in r.iter_mut().enumerate() {
+                            *v = src[o + i * s];
+                        }
+                        Arg::Slice(r)
+                    }
+                }
+            }
+        };
+    }
+    views
+}
+
+/// Runs member `j` over the block of `len` elements at `at` in the piece.
+#[inline(always)]
+fn run_member<T: Float>(
+    m: &Member<'_, T>,
+    j: usize,
+    off: &[usize],
+    at: usize,
+    len: usize,
+    outs: &mut [&mut [T]],
+    regs: &mut [T],
+) {
+    let l = m.program.leaves;
+    let (gathered, step_regs) = regs.split_at_mut(MAX_FUSED_LEAVES * BLOCK);
+    let (earlier, rest) = outs.split_at_mut(j);
+    let Some((mine, later)) = rest.split_first_mut() else {
+        return;
+    };
+    let block = &mut mine[at..at + len];
+    let in_place = m.leaves[..l]
+        .iter()
+        .any(|leaf| matches!(leaf, Leaf::Out(i) if *i == j));
+    if in_place {
+        // The program reads its own output's old block: compute into a register, then copy.
+        let last = m.program.steps.len().saturating_sub(1);
+        let (done, result) = step_regs.split_at_mut(last * BLOCK);
+        let result = &mut result[..len];
+        {
+            let views = leaf_views(m, off, at, len, earlier, block, later, gathered);
+            run_steps(m.program, &views, done, result);
+        }
+        block.copy_from_slice(result);
+    } else {
+        let views = leaf_views(m, off, at, len, earlier, &[], later, gathered);
+        run_steps(m.program, &views, step_regs, block);
     }
 }
 
-/// Runs the program over `piece`, the output elements from flat index `start` on, with the
-/// CPU's 256-bit vectors where it has them (the build targets baseline x86-64). The same
-/// operations in the same order either way: results are bit for bit the same.
+/// Runs the group over `outs`, the output elements from flat index `start` on, with the CPU's
+/// 256-bit vectors where it has them (the build targets baseline x86-64). The same operations
+/// in the same order either way: results are bit for bit the same.
 fn run_piece<T: Float>(
-    program: &FusedProgram,
-    leaves: &[&[T]],
-    alias: Option<usize>,
-    plan: &RowPlan,
+    members: &[Member<'_, T>],
     start: usize,
-    piece: &mut [T],
-    scratch: &mut Scratch<T>,
+    outs: &mut [&mut [T]],
+    regs: &mut [T],
 ) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { run_piece_avx2(program, leaves, alias, plan, start, piece, scratch) };
+        unsafe { run_piece_avx2(members, start, outs, regs) };
         return;
     }
-    run_piece_any(program, leaves, alias, plan, start, piece, scratch);
+    run_piece_any(members, start, outs, regs);
 }
 
 /// [`run_piece_any`] compiled for AVX2.
@@ -210,74 +329,92 @@ fn run_piece<T: Float>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn run_piece_avx2<T: Float>(
-    program: &FusedProgram,
-    leaves: &[&[T]],
-    alias: Option<usize>,
-    plan: &RowPlan,
+    members: &[Member<'_, T>],
     start: usize,
-    piece: &mut [T],
-    scratch: &mut Scratch<T>,
+    outs: &mut [&mut [T]],
+    regs: &mut [T],
 ) {
-    run_piece_any(program, leaves, alias, plan, start, piece, scratch);
+    run_piece_any(members, start, outs, regs);
 }
 
 #[inline(always)]
 fn run_piece_any<T: Float>(
-    program: &FusedProgram,
-    leaves: &[&[T]],
-    alias: Option<usize>,
-    plan: &RowPlan,
+    members: &[Member<'_, T>],
     start: usize,
-    piece: &mut [T],
-    scratch: &mut Scratch<T>,
+    outs: &mut [&mut [T]],
+    regs: &mut [T],
 ) {
-    let inner = plan.inner.max(1);
+    let Some(first) = members.first() else {
+        return;
+    };
+    let inner = first.plan.inner.max(1);
+    let n = outs.first().map_or(0, |o| o.len());
+    let mut off = [0usize; MAX_FUSED_LEAVES];
     let mut done = 0;
-    while done < piece.len() {
+    while done < n {
         let flat = start + done;
         let (row, col) = (flat / inner, flat % inner);
-        let l = scratch.leaves;
-        plan.row_offsets(row, &mut scratch.base[..l]);
-        let len = (inner - col).min(piece.len() - done).min(BLOCK);
-        for ((o, b), s) in scratch.off[..l]
-            .iter_mut()
-            .zip(&scratch.base[..l])
-            .zip(&plan.inner_strides)
-        {
-            *o = b + col * s;
+        let len = (inner - col).min(n - done).min(BLOCK);
+        for (j, m) in members.iter().enumerate() {
+            let l = m.program.leaves;
+            m.plan.row_offsets(row, &mut off[..l]);
+            for (o, s) in off[..l].iter_mut().zip(&m.plan.inner_strides) {
+                *o += col * s;
+            }
+            run_member(m, j, &off[..l], done, len, outs, regs);
         }
-        run_block(
-            program,
-            leaves,
-            alias,
-            &plan.inner_strides,
-            &scratch.off[..l],
-            &mut scratch.regs[..l + scratch.steps],
-            &mut piece[done..done + len],
-        );
         done += len;
     }
 }
 
-/// Evaluates the program into `out`; single-threaded runs use `scratch` and allocate nothing.
-/// Leaf `alias` (its slice in `leaves` unused) is `out` itself, laid out like the output: the
-/// program then updates `out` in place.
-pub(crate) fn run_into<T: Float>(
-    program: &FusedProgram,
-    leaves: &[&[T]],
-    alias: Option<usize>,
-    plan: &RowPlan,
-    out: &mut [T],
-    scratch: &mut Scratch<T>,
-) {
-    if out.len() < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
-        run_piece(program, leaves, alias, plan, 0, out, scratch);
-    } else {
-        out.par_chunks_mut(TASK_SIZE)
-            .enumerate()
-            .for_each(|(c, piece)| {
-                let mut own = Scratch::new(program);
-                run_piece(program, leaves, alias, plan, c * TASK_SIZE, piece, &mut own);
-            });
+/// The outputs of a group, shared by its parallel tasks, each of which takes a disjoint range.
+struct Outputs<T> {
+    ptrs: [*mut T; MAX_GROUP],
+    count: usize,
+}
+
+// SAFETY: the tasks that share `Outputs` make slices of disjoint ranges only.
+unsafe impl<T: Send> Send for Outputs<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Outputs<T> {}
+
+/// Evaluates a group of programs over one index space: member `j` writes `outs[j]` (all of one
+/// length, distinct storages none of the data leaves reads). Every member of a group of more
+/// than one has a flat plan. Runs on the calling thread's registers below the parallel
+/// threshold, and then allocates nothing.
+pub(crate) fn run_group<T: FusedFloat>(members: &[Member<'_, T>], outs: &mut [&mut [T]]) {
+    let n = outs.first().map_or(0, |o| o.len());
+    debug_assert!(members.len() == outs.len() && outs.len() <= MAX_GROUP);
+    debug_assert!(members.len() == 1 || members.iter().all(|m| m.plan.is_flat()));
+    if n < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
+        T::with_regs(|regs| run_piece(members, 0, outs, regs));
+        return;
     }
+    let mut shared = Outputs {
+        ptrs: [std::ptr::null_mut(); MAX_GROUP],
+        count: outs.len().min(MAX_GROUP),
+    };
+    for (p, o) in shared.ptrs.iter_mut().zip(outs.iter_mut()) {
+        *p = o.as_mut_ptr();
+    }
+    let shared = &shared;
+    (0..n.div_ceil(TASK_SIZE)).into_par_iter().for_each(|c| {
+        let start = c * TASK_SIZE;
+        let len = TASK_SIZE.min(n - start);
+        let mut pieces: [&mut [T]; MAX_GROUP] = std::array::from_fn(|i| {
+            if i < shared.count {
+                // SAFETY: each output holds `n` elements and this task alone takes
+                // `start..start + len` of it.
+                unsafe { std::slice::from_raw_parts_mut(shared.ptrs[i].add(start), len) }
+            } else {
+                &mut []
+            }
+        });
+        T::with_regs(|regs| run_piece(members, start, &mut pieces[..shared.count], regs));
+    });
+}
+
+impl<T: Element> Leaf<'_, T> {
+    /// An unused leaf slot.
+    pub(crate) const NONE: Self = Leaf::Data(&[]);
 }
