@@ -398,6 +398,24 @@ fn in_place_updates_grouped_block_by_block_match_running_them_one_by_one() {
         v.assign(&v.add(&m.narrow(0, 0, 1)?.broadcast_to(&[n])?)?)?;
         Ok(vec![])
     };
+    // A value computed between two updates from a tensor neither writes runs before the
+    // group; one computed from the first update's result ends the group.
+    let between = |t: &[Tensor]| -> Result<Vec<Tensor>> {
+        let [m, v, _, a] = t else { unreachable!() };
+        let _g = ferrograd_core::no_grad();
+        m.assign(&m.mul_scalar(0.9)?.add_scalar(1.0)?)?;
+        let total = a.sum_all()?.mul_scalar(1e-3)?;
+        v.assign(&v.add(&m.mul(&total)?)?)?;
+        Ok(vec![])
+    };
+    let after = |t: &[Tensor]| -> Result<Vec<Tensor>> {
+        let [m, v, ..] = t else { unreachable!() };
+        let _g = ferrograd_core::no_grad();
+        m.assign(&m.add_scalar(1.0)?)?;
+        let total = m.sum_all()?.mul_scalar(1e-3)?;
+        v.assign(&v.add(&total)?)?;
+        Ok(vec![])
+    };
     let copies = || -> Vec<Tensor> { start.iter().map(Tensor::contiguous_copy).collect() };
     let pool = ferrograd_core::ThreadPool::new(2).unwrap();
     for (name, f, grouped) in [
@@ -407,6 +425,8 @@ fn in_place_updates_grouped_block_by_block_match_running_them_one_by_one() {
             3,
         ),
         ("broadcast", &broadcast, 0),
+        ("between", &between, 1),
+        ("after", &after, 0),
     ] {
         let eager = copies();
         let traced = copies();

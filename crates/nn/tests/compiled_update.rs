@@ -220,6 +220,9 @@ fn the_update_is_stored_and_fused_and_allocates_nothing() {
             memory.in_place, 18,
             "every update written in place: {memory:?}"
         );
+        // Each weight's moments and the weight itself run as one pass, each by its loop.
+        assert_eq!(memory.grouped, 12, "{memory:?}");
+        assert_eq!(memory.native, 18, "{memory:?}");
         let matmuls = graph.to_string().matches("matmul").count() as u64;
         let before = allocations();
         for s in 0..20 {

@@ -17,7 +17,7 @@ use super::ir::FusedOp;
 use super::ir::{FusedProgram, Graph, NodeKind};
 use super::passes::{MAX_FUSED_LEAVES, PassReport, optimize};
 use super::trace::trace;
-use crate::kernels::fused::{FusedFloat, Leaf, MAX_GROUP, Member, RowPlan};
+use crate::kernels::fused::{FusedFloat, Leaf, MAX_GROUP, Member, Native, RowPlan};
 use crate::kernels::{Plan, elementwise as ew, fused, matmul, reduce};
 use crate::ops::{BinaryOp, CmpOp, Op, ReduceOp, UnaryOp, apply};
 use crate::{DType, Error, Layout, Result, Storage, StorageCell, Tensor, no_grad};
@@ -85,8 +85,8 @@ enum Kernel {
     Reduce(ReduceOp, Vec<usize>),
     SoftmaxCrossEntropy,
     /// A fused elementwise program, with the nodes run together with it: itself alone, or,
-    /// for the first of a group of in-place updates over one index space, the whole group
-    /// (itself first). Empty for the later members of a group, which the first one runs.
+    /// for the last of a group of in-place updates over one index space, the whole group in
+    /// order. Empty for the other members of a group, which the last one runs.
     Fused(Arc<FusedProgram>, RowPlan, Vec<usize>),
     /// `out -= scale * (a b)`: an in-place update `w - g * lr` whose `g` is a matrix product,
     /// computed by one product that reads and writes `w` (nodes: a, b, scale).
@@ -115,6 +115,8 @@ pub struct MemoryPlan {
     /// In-place updates run block by block together with the one before them (an optimizer's
     /// moments and its weight): one pass over memory instead of one each.
     pub grouped: usize,
+    /// Fused nodes computed by a hand-written loop (Adam's updates) instead of step by step.
+    pub native: usize,
 }
 
 /// A traced and optimised graph with its memory plan, ready to run on inputs of the traced
@@ -227,7 +229,20 @@ fn plan(graph: &Graph) -> Placement {
     update_in_place(graph, &base, &layouts, &kernels, &mut slots, &mut memory);
     memory.product_updates = fuse_product_updates(graph, &base, &mut kernels, &mut slots);
     memory.grouped = group_updates(graph, &base, &layouts, &mut kernels, &slots);
+    memory.native = kernels
+        .iter()
+        .filter(|k| matches!(k, Kernel::Fused(p, plan, _) if Native::of(p, plan).is_some()))
+        .count();
     // The last node reading each buffer's value, directly or through a view.
+    // A grouped update reads its operands when its group runs, at the last member.
+    let mut runs_at: Vec<usize> = (0..n).collect();
+    for (i, kernel) in kernels.iter().enumerate() {
+        if let Kernel::Fused(_, _, group) = kernel {
+            for &m in group {
+                runs_at[m] = i;
+            }
+        }
+    }
     let mut end = vec![0usize; n];
     for (i, node) in graph.nodes.iter().enumerate() {
         let moved = match kernels[i] {
@@ -235,7 +250,7 @@ fn plan(graph: &Graph) -> Placement {
             _ => [i, i],
         };
         for &a in node.args().iter().chain(moved.iter().filter(|&&a| a != i)) {
-            end[base[a]] = end[base[a]].max(i);
+            end[base[a]] = end[base[a]].max(runs_at[i]);
         }
     }
     for o in graph.roots() {
@@ -402,13 +417,15 @@ fn fuse_product_updates(
     fused
 }
 
-/// Groups consecutive in-place updates over one index space (the same element count and
-/// dtype, every operand read with a single stride) so they run block by block together: an
-/// optimizer's moments are then still in cache when the weight's update reads them, and the
-/// gradient is read from memory once. A group is safe when every operand living in a tensor
-/// the group writes (its old value, a member's new value, or a view of either) is read at the
-/// index being written: member by member, each block then sees what running the members one
-/// after another would have shown it. Returns how many updates joined a group.
+/// Groups in-place updates over one index space (the same element count and dtype, every
+/// operand read with a single stride) so they run block by block together: an optimizer's
+/// moments are then still in cache when the weight's update reads them, and the gradient is
+/// read from memory once. A group runs at its last member. It is safe when every operand
+/// living in a tensor the group writes (its old value, a member's new value, or a view of
+/// either) is read at the index being written: member by member, each block then sees what
+/// running the members one after another would have shown it. Nodes between members (the
+/// bias corrections computed once for all weights) run before the group; they must write a
+/// buffer and read nothing the group writes. Returns how many updates joined a group.
 fn group_updates(
     graph: &Graph,
     base: &[usize],
@@ -426,9 +443,17 @@ fn group_updates(
             graph.nodes[i].dtype,
         )
     };
+    let written_by =
+        |members: &[usize]| -> Vec<usize> { members.iter().filter_map(|&m| target(m)).collect() };
+    let reads_written = |i: usize, written: &[usize]| {
+        graph.nodes[i]
+            .args()
+            .iter()
+            .any(|&a| matches!(slots[base[a]], Slot::Param(k) if written.contains(&k)))
+    };
     // Every operand of a member that lives in a written tensor is read where it is written.
     let safe = |members: &[usize]| {
-        let written: Vec<usize> = members.iter().filter_map(|&m| target(m)).collect();
+        let written = written_by(members);
         let distinct = written
             .iter()
             .enumerate()
@@ -448,6 +473,13 @@ fn group_updates(
             continue;
         }
         let eligible = target(i).is_some();
+        if !eligible
+            && matches!(slots[i], Slot::Buffer(_))
+            && !reads_written(i, &written_by(&current))
+        {
+            // Runs before the group, which stays open.
+            continue;
+        }
         let joins = eligible
             && current.first().is_some_and(|&f| size(f) == size(i))
             && current.len() < MAX_GROUP
@@ -468,9 +500,10 @@ fn group_updates(
     let mut grouped = 0;
     for group in groups {
         grouped += group.len() - 1;
+        let last = group.len() - 1;
         for (j, &m) in group.iter().enumerate() {
             if let Kernel::Fused(_, _, run) = &mut kernels[m] {
-                *run = if j == 0 { group.clone() } else { Vec::new() };
+                *run = if j == last { group.clone() } else { Vec::new() };
             }
         }
     }
@@ -626,7 +659,7 @@ impl CompiledGraph {
         for i in 0..self.graph.nodes.len() {
             match &self.kernels[i] {
                 Kernel::Nothing => continue,
-                // Run by the first member of its group.
+                // Run by the last member of its group.
                 Kernel::Fused(_, _, group) if group.is_empty() => continue,
                 Kernel::Fused(_, _, group) if group.len() > 1 => {
                     match self.graph.nodes[i].dtype {
@@ -862,6 +895,9 @@ impl CompiledGraph {
                 program,
                 plan,
                 leaves,
+                native: (j < group.len())
+                    .then(|| Native::of(program, plan))
+                    .flatten(),
             }
         });
         fused::run_group(&members[..group.len()], outs);

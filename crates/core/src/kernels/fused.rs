@@ -24,6 +24,10 @@ use crate::{Element, Float, Layout};
 /// small enough that a program's registers stay in the L1 cache.
 const BLOCK: usize = 256;
 
+/// Elements per block of a group whose every member has a hand-written loop (which uses no
+/// registers): longer, so the per-block work of picking operands is spread over more elements.
+const NATIVE_BLOCK: usize = 2048;
+
 /// Most programs in one group.
 pub(crate) const MAX_GROUP: usize = 8;
 
@@ -113,6 +117,99 @@ pub(crate) struct Member<'a, T> {
     pub(crate) program: &'a FusedProgram,
     pub(crate) plan: &'a RowPlan,
     pub(crate) leaves: [Leaf<'a, T>; MAX_FUSED_LEAVES],
+    /// The program's hand-written loop, if it has one.
+    pub(crate) native: Option<Native>,
+}
+
+/// Programs with a hand-written loop. A step run over a block writes its result to cache, so
+/// a long program costs a store per step and element; these loops keep every intermediate
+/// value in registers and store only the result, with the same operations in the same order
+/// as the steps (results are bit for bit the same). They are the in-place updates of Adam,
+/// which dominate its training step at small batches; any other program runs step by step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Native {
+    /// `a * s + b * t` with scalars `s`, `t` (leaves a, s, b, t): a moving average.
+    Ema,
+    /// `a * s + b^2 * t` (leaves a, s, b, t): a moving average of squares.
+    EmaOfSquares,
+    /// `p - m / (sqrt(v) / c + e) * s` with scalars `c`, `e`, `s` (leaves v, c, e, m, s, p):
+    /// Adam's step.
+    AdamStep,
+}
+
+impl Native {
+    /// The hand-written loop computing `program`, when its leaves at the scalar positions are
+    /// single values for the whole (flat) plan and the others are contiguous.
+    pub(crate) fn of(program: &FusedProgram, plan: &RowPlan) -> Option<Native> {
+        use BinaryOp::{Add, Div, Mul, Sub};
+        use FusedOp::{Binary, Powf, Unary};
+        let (native, scalars): (Native, &[usize]) = match program.steps.as_slice() {
+            [Binary(Mul, 0, 1), Binary(Mul, 2, 3), Binary(Add, 4, 5)] => (Native::Ema, &[1, 3]),
+            [
+                Binary(Mul, 0, 1),
+                Powf(2.0, 2),
+                Binary(Mul, 5, 3),
+                Binary(Add, 4, 6),
+            ] => (Native::EmaOfSquares, &[1, 3]),
+            [
+                Unary(UnaryOp::Sqrt, 0),
+                Binary(Div, 6, 1),
+                Binary(Add, 7, 2),
+                Binary(Div, 3, 8),
+                Binary(Mul, 9, 4),
+                Binary(Sub, 5, 10),
+            ] => (Native::AdamStep, &[1, 2, 4]),
+            _ => return None,
+        };
+        let leaves = if native == Native::AdamStep { 6 } else { 4 };
+        let stride = |k: usize| if scalars.contains(&k) { 0 } else { 1 };
+        (program.leaves == leaves
+            && plan.is_flat()
+            && (0..leaves).all(|k| plan.inner_strides.get(k) == Some(&stride(k))))
+        .then_some(native)
+    }
+
+    /// Runs the loop over one block into `y`; leaf `alias`, if any, is `y` itself (an update
+    /// in place, read before it is written). `false` if the operands are not of the kinds the
+    /// loop expects.
+    #[inline(always)]
+    fn run<T: Float>(self, v: &[Arg<'_, T>], alias: Option<usize>, y: &mut [T]) -> bool {
+        use Arg::{Scalar as S, Slice as V};
+        match (self, alias, v) {
+            (Native::Ema, None, &[V(a), S(s), V(b), S(t), ..]) => {
+                for ((o, &x), &g) in y.iter_mut().zip(a).zip(b) {
+                    *o = x * s + g * t;
+                }
+            }
+            (Native::Ema, Some(0), &[_, S(s), V(b), S(t), ..]) => {
+                for (o, &g) in y.iter_mut().zip(b) {
+                    *o = *o * s + g * t;
+                }
+            }
+            (Native::EmaOfSquares, None, &[V(a), S(s), V(b), S(t), ..]) => {
+                for ((o, &x), &g) in y.iter_mut().zip(a).zip(b) {
+                    *o = x * s + g * g * t;
+                }
+            }
+            (Native::EmaOfSquares, Some(0), &[_, S(s), V(b), S(t), ..]) => {
+                for (o, &g) in y.iter_mut().zip(b) {
+                    *o = *o * s + g * g * t;
+                }
+            }
+            (Native::AdamStep, None, &[V(v), S(c), S(e), V(m), S(s), V(p), ..]) => {
+                for (((o, &v), &m), &p) in y.iter_mut().zip(v).zip(m).zip(p) {
+                    *o = p - m / (v.sqrt() / c + e) * s;
+                }
+            }
+            (Native::AdamStep, Some(5), &[V(v), S(c), S(e), V(m), S(s), ..]) => {
+                for ((o, &v), &m) in y.iter_mut().zip(v).zip(m) {
+                    *o = *o - m / (v.sqrt() / c + e) * s;
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// A step's operand over one block.
@@ -285,6 +382,15 @@ fn run_member<T: Float>(
         return;
     };
     let block = &mut mine[at..at + len];
+    if let Some(native) = m.native {
+        let alias = m.leaves[..l]
+            .iter()
+            .position(|leaf| matches!(leaf, Leaf::Out(i) if *i == j));
+        let views = leaf_views(m, off, at, len, earlier, &[], later, gathered);
+        if native.run(&views, alias, block) {
+            return;
+        }
+    }
     let in_place = m.leaves[..l]
         .iter()
         .any(|leaf| matches!(leaf, Leaf::Out(i) if *i == j));
@@ -348,13 +454,18 @@ fn run_piece_any<T: Float>(
         return;
     };
     let inner = first.plan.inner.max(1);
+    let block = if members.iter().all(|m| m.native.is_some()) {
+        NATIVE_BLOCK
+    } else {
+        BLOCK
+    };
     let n = outs.first().map_or(0, |o| o.len());
     let mut off = [0usize; MAX_FUSED_LEAVES];
     let mut done = 0;
     while done < n {
         let flat = start + done;
         let (row, col) = (flat / inner, flat % inner);
-        let len = (inner - col).min(n - done).min(BLOCK);
+        let len = (inner - col).min(n - done).min(block);
         for (j, m) in members.iter().enumerate() {
             let l = m.program.leaves;
             m.plan.row_offsets(row, &mut off[..l]);
@@ -417,4 +528,103 @@ pub(crate) fn run_group<T: FusedFloat>(members: &[Member<'_, T>], outs: &mut [&m
 impl<T: Element> Leaf<'_, T> {
     /// An unused leaf slot.
     pub(crate) const NONE: Self = Leaf::Data(&[]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs `program` over `n` elements with leaves `data` (scalars at the positions of
+    /// one-element vectors), in place into leaf `alias` if given, with or without its
+    /// hand-written loop.
+    fn run(
+        program: &FusedProgram,
+        data: &[Vec<f32>],
+        alias: Option<usize>,
+        native: bool,
+    ) -> Vec<f32> {
+        let n = data.iter().map(Vec::len).max().unwrap();
+        let layouts: Vec<Layout> = data
+            .iter()
+            .map(|d| Layout::contiguous(&[d.len()]).broadcast_to(&[n]))
+            .collect();
+        let plan = RowPlan::new(&[n], &layouts.iter().collect::<Vec<_>>());
+        let mut leaves = [Leaf::NONE; MAX_FUSED_LEAVES];
+        for (k, d) in data.iter().enumerate() {
+            leaves[k] = if alias == Some(k) {
+                Leaf::Out(0)
+            } else {
+                Leaf::Data(d)
+            };
+        }
+        let found = Native::of(program, &plan);
+        assert!(found.is_some(), "{program:?} has a hand-written loop");
+        let member = Member {
+            program,
+            plan: &plan,
+            leaves,
+            native: if native { found } else { None },
+        };
+        let mut out = alias.map_or(vec![0.0; n], |k| data[k].clone());
+        run_group(std::slice::from_ref(&member), &mut [out.as_mut_slice()]);
+        out
+    }
+
+    #[test]
+    fn hand_written_loops_match_the_steps_bit_for_bit() {
+        use BinaryOp::{Add, Div, Mul, Sub};
+        use FusedOp::{Binary, Powf, Unary};
+        let mut rng = crate::Rng::new(3);
+        let n = 5000; // two long blocks and a partial one
+        let mut vector = |scale: f32| -> Vec<f32> {
+            (0..n)
+                .map(|_| (rng.uniform() as f32 - 0.3) * scale)
+                .collect()
+        };
+        let (a, b, p) = (vector(1.0), vector(2.0), vector(1.0));
+        let v: Vec<f32> = vector(1.0).iter().map(|x| x * x).collect();
+        let ema = FusedProgram {
+            leaves: 4,
+            steps: vec![Binary(Mul, 0, 1), Binary(Mul, 2, 3), Binary(Add, 4, 5)],
+        };
+        let ema_sq = FusedProgram {
+            leaves: 4,
+            steps: vec![
+                Binary(Mul, 0, 1),
+                Powf(2.0, 2),
+                Binary(Mul, 5, 3),
+                Binary(Add, 4, 6),
+            ],
+        };
+        let adam = FusedProgram {
+            leaves: 6,
+            steps: vec![
+                Unary(UnaryOp::Sqrt, 0),
+                Binary(Div, 6, 1),
+                Binary(Add, 7, 2),
+                Binary(Div, 3, 8),
+                Binary(Mul, 9, 4),
+                Binary(Sub, 5, 10),
+            ],
+        };
+        let moments = vec![a.clone(), vec![0.9], b.clone(), vec![0.1]];
+        let step = vec![v, vec![0.7], vec![1e-8], a, vec![1e-3], p];
+        for (program, data, alias) in [
+            (&ema, &moments, None),
+            (&ema, &moments, Some(0)),
+            (&ema_sq, &moments, None),
+            (&ema_sq, &moments, Some(0)),
+            (&adam, &step, None),
+            (&adam, &step, Some(5)),
+        ] {
+            let native = run(program, data, alias, true);
+            let steps = run(program, data, alias, false);
+            let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&native),
+                bits(&steps),
+                "{program:?}, in place {alias:?}"
+            );
+        }
+    }
 }
