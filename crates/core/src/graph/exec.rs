@@ -784,15 +784,7 @@ impl CompiledGraph {
             if Some(k) == alias {
                 continue;
             }
-            guards[k] = Some(match self.slots[a] {
-                Slot::Input(j) => inputs[j].storage(),
-                Slot::Param(j) => self.graph.params[j].storage(),
-                Slot::Const(j) => self.consts[j].storage(),
-                Slot::Buffer(j) => self.buffers[j]
-                    .as_ref()
-                    .ok_or_else(|| internal("an input buffer is missing"))?
-                    .read(),
-            });
+            guards[k] = Some(self.read(a, inputs)?);
         }
         let src = |k: usize| -> Result<&Storage> {
             guards[k]

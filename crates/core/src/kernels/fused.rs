@@ -138,30 +138,46 @@ pub(crate) enum Native {
 }
 
 impl Native {
-    /// The hand-written loop computing `program`, when its leaves at the scalar positions are
-    /// single values for the whole (flat) plan and the others are contiguous.
-    pub(crate) fn of(program: &FusedProgram, plan: &RowPlan) -> Option<Native> {
+    const ALL: [Native; 3] = [Native::Ema, Native::EmaOfSquares, Native::AdamStep];
+
+    /// The steps the loop computes.
+    fn steps(self) -> &'static [FusedOp] {
         use BinaryOp::{Add, Div, Mul, Sub};
         use FusedOp::{Binary, Powf, Unary};
-        let (native, scalars): (Native, &[usize]) = match program.steps.as_slice() {
-            [Binary(Mul, 0, 1), Binary(Mul, 2, 3), Binary(Add, 4, 5)] => (Native::Ema, &[1, 3]),
-            [
+        match self {
+            Native::Ema => &[Binary(Mul, 0, 1), Binary(Mul, 2, 3), Binary(Add, 4, 5)],
+            Native::EmaOfSquares => &[
                 Binary(Mul, 0, 1),
                 Powf(2.0, 2),
                 Binary(Mul, 5, 3),
                 Binary(Add, 4, 6),
-            ] => (Native::EmaOfSquares, &[1, 3]),
-            [
+            ],
+            Native::AdamStep => &[
                 Unary(UnaryOp::Sqrt, 0),
                 Binary(Div, 6, 1),
                 Binary(Add, 7, 2),
                 Binary(Div, 3, 8),
                 Binary(Mul, 9, 4),
                 Binary(Sub, 5, 10),
-            ] => (Native::AdamStep, &[1, 2, 4]),
-            _ => return None,
-        };
-        let leaves = if native == Native::AdamStep { 6 } else { 4 };
+            ],
+        }
+    }
+
+    /// Its leaves, and which of them are scalars.
+    fn leaves(self) -> (usize, &'static [usize]) {
+        match self {
+            Native::Ema | Native::EmaOfSquares => (4, &[1, 3]),
+            Native::AdamStep => (6, &[1, 2, 4]),
+        }
+    }
+
+    /// The hand-written loop computing `program`, when its leaves at the scalar positions are
+    /// single values for the whole (flat) plan and the others are contiguous.
+    pub(crate) fn of(program: &FusedProgram, plan: &RowPlan) -> Option<Native> {
+        let native = Native::ALL
+            .into_iter()
+            .find(|n| n.steps() == program.steps.as_slice())?;
+        let (leaves, scalars) = native.leaves();
         let stride = |k: usize| if scalars.contains(&k) { 0 } else { 1 };
         (program.leaves == leaves
             && plan.is_flat()
@@ -301,24 +317,27 @@ fn run_steps<T: Float>(program: &FusedProgram, views: &[Arg<'_, T>], regs: &mut 
     for (k, step) in steps.iter().enumerate() {
         let (done, rest) = regs.split_at_mut(k * BLOCK);
         let done: &[T] = done;
-        let arg = |a: usize| {
-            if a < l {
-                views[a]
-            } else {
-                Arg::Slice(&done[(a - l) * BLOCK..][..len])
-            }
-        };
-        eval_step(step, arg, &mut rest[..len]);
+        eval_step(step, |a| register(views, done, l, len, a), &mut rest[..len]);
     }
     let done: &[T] = regs;
-    let arg = |a: usize| {
-        if a < l {
-            views[a]
-        } else {
-            Arg::Slice(&done[(a - l) * BLOCK..][..len])
-        }
-    };
-    eval_step(last, arg, y);
+    eval_step(last, |a| register(views, done, l, len, a), y);
+}
+
+/// Register `a` over a block of `len`: a leaf's operand (`a < l`), or the block of a step
+/// computed before, in `done`.
+#[inline(always)]
+fn register<'a, T: Copy>(
+    views: &[Arg<'a, T>],
+    done: &'a [T],
+    l: usize,
+    len: usize,
+    a: usize,
+) -> Arg<'a, T> {
+    if a < l {
+        views[a]
+    } else {
+        Arg::Slice(&done[(a - l) * BLOCK..][..len])
+    }
 }
 
 /// The operand of each leaf of member `m` over the block of `len` elements at `at` in the
@@ -572,8 +591,6 @@ mod tests {
 
     #[test]
     fn hand_written_loops_match_the_steps_bit_for_bit() {
-        use BinaryOp::{Add, Div, Mul, Sub};
-        use FusedOp::{Binary, Powf, Unary};
         let mut rng = crate::Rng::new(3);
         let n = 5000; // two long blocks and a partial one
         let mut vector = |scale: f32| -> Vec<f32> {
@@ -583,30 +600,15 @@ mod tests {
         };
         let (a, b, p) = (vector(1.0), vector(2.0), vector(1.0));
         let v: Vec<f32> = vector(1.0).iter().map(|x| x * x).collect();
-        let ema = FusedProgram {
-            leaves: 4,
-            steps: vec![Binary(Mul, 0, 1), Binary(Mul, 2, 3), Binary(Add, 4, 5)],
+        let program = |native: Native| FusedProgram {
+            leaves: native.leaves().0,
+            steps: native.steps().to_vec(),
         };
-        let ema_sq = FusedProgram {
-            leaves: 4,
-            steps: vec![
-                Binary(Mul, 0, 1),
-                Powf(2.0, 2),
-                Binary(Mul, 5, 3),
-                Binary(Add, 4, 6),
-            ],
-        };
-        let adam = FusedProgram {
-            leaves: 6,
-            steps: vec![
-                Unary(UnaryOp::Sqrt, 0),
-                Binary(Div, 6, 1),
-                Binary(Add, 7, 2),
-                Binary(Div, 3, 8),
-                Binary(Mul, 9, 4),
-                Binary(Sub, 5, 10),
-            ],
-        };
+        let (ema, ema_sq, adam) = (
+            program(Native::Ema),
+            program(Native::EmaOfSquares),
+            program(Native::AdamStep),
+        );
         let moments = vec![a.clone(), vec![0.9], b.clone(), vec![0.1]];
         let step = vec![v, vec![0.7], vec![1e-8], a, vec![1e-3], p];
         for (program, data, alias) in [
