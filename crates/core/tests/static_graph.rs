@@ -451,3 +451,26 @@ fn in_place_updates_grouped_block_by_block_match_running_them_one_by_one() {
         }
     }
 }
+
+#[test]
+fn backward_computes_no_gradient_for_inputs_that_do_not_need_one() {
+    // The batch `x` needs no gradient: the backward pass of `x @ w` is one product (w's
+    // gradient), not two, even before dead-code elimination; `x * w` likewise one product.
+    let w = Tensor::full(0.5, &[3, 2], DType::F64).with_requires_grad(true);
+    let v = Tensor::full(0.5, &[4, 3], DType::F64).with_requires_grad(true);
+    let step = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+        let loss = i[0].matmul(&w)?.sum_all()?.add(&i[0].mul(&v)?.sum_all()?)?;
+        let grads = loss.backward()?;
+        Ok(vec![
+            grads.get(&w).unwrap().clone(),
+            grads.get(&v).unwrap().clone(),
+        ])
+    };
+    let x = Tensor::ones(&[4, 3], DType::F64);
+    // Everything the step ran, before any pass.
+    let graph = ferrograd_core::graph::trace(step, std::slice::from_ref(&x))
+        .unwrap()
+        .to_string();
+    assert_eq!(graph.matches("matmul").count(), 2, "{graph}");
+    assert_eq!(graph.matches(" mul(").count(), 2, "{graph}");
+}

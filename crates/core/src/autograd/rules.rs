@@ -62,7 +62,10 @@ fn mask(cond: Result<Tensor>) -> Result<Tensor> {
     cond.map(|m| m.detach())
 }
 
-/// Gradients of `op`'s inputs given the gradient `g` of its output `out`.
+/// Gradients of `op`'s inputs given the gradient `g` of its output `out`. Products (and the
+/// factors of an elementwise product) are computed only for inputs that track a gradient: the
+/// gradient of a model's input batch through its first layer is a product as large as the
+/// weight gradient's, which nothing reads.
 pub(crate) fn backward(
     op: &Op,
     inputs: &[Tensor],
@@ -70,6 +73,7 @@ pub(crate) fn backward(
     g: &Tensor,
 ) -> Result<Vec<Option<Tensor>>> {
     let x = &inputs[0];
+    let needed = |k: usize| inputs.get(k).is_some_and(Tensor::tracks_grad);
     let one = |t: Result<Tensor>| t.map(|t| vec![Some(t)]);
     match op {
         Op::Unary(u) => one(match u {
@@ -99,7 +103,10 @@ pub(crate) fn backward(
             let (ga, gb) = match b {
                 BinaryOp::Add => (g.clone(), g.clone()),
                 BinaryOp::Sub => (g.clone(), g.neg()?),
-                BinaryOp::Mul => (g.mul(y)?, g.mul(x)?),
+                BinaryOp::Mul => {
+                    let (ga, gb) = (needed(0).then(|| g.mul(y)), needed(1).then(|| g.mul(x)));
+                    return Ok(vec![ga.transpose()?, gb.transpose()?]);
+                }
                 BinaryOp::Div => {
                     let ga = g.div(y)?;
                     (ga.clone(), ga.mul(out)?.neg()?)
@@ -152,10 +159,9 @@ pub(crate) fn backward(
         }
         Op::MatMul => {
             let y = &inputs[1];
-            Ok(vec![
-                Some(product_laid_out_like(g, &y.t()?, x)?),
-                Some(product_laid_out_like(&x.t()?, g, y)?),
-            ])
+            let gx = needed(0).then(|| product_laid_out_like(g, &y.t()?, x));
+            let gy = needed(1).then(|| product_laid_out_like(&x.t()?, g, y));
+            Ok(vec![gx.transpose()?, gy.transpose()?])
         }
         Op::Reshape(_) => one(g.reshape(x.shape())),
         Op::Permute(p) => {
