@@ -18,6 +18,14 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
+/// One JSON object per line, as `bench --json` prints them.
+fn json_rows(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn train_small(out: &Path, epochs: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "train",
@@ -298,10 +306,7 @@ fn bench_prints_json_rows() {
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
-    let rows: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = json_rows(&stdout);
     assert_eq!(rows.len(), 3, "{stdout}");
     assert_eq!(rows[0]["workload"], "gemm");
     assert!(rows[0]["gflops"].as_f64().unwrap() > 0.0);
@@ -383,10 +388,7 @@ fn bench_epoch_reads_the_files_and_reports_time_and_memory() {
     ]);
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
-    let rows: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = json_rows(&stdout);
     assert_eq!(rows.len(), 2, "eager and static: {stdout}");
     for row in &rows {
         assert_eq!(row["workload"], "epoch");

@@ -84,10 +84,17 @@ enum Kernel {
     MatMul,
     Reduce(ReduceOp, Vec<usize>),
     SoftmaxCrossEntropy,
-    /// A fused elementwise program, with the nodes run together with it: itself alone, or,
-    /// for the last of a group of in-place updates over one index space, the whole group in
-    /// order. Empty for the other members of a group, which the last one runs.
-    Fused(Arc<FusedProgram>, RowPlan, Vec<usize>),
+    /// A fused elementwise program.
+    Fused {
+        program: Arc<FusedProgram>,
+        plan: RowPlan,
+        /// Its hand-written loop, if it has one.
+        native: Option<Native>,
+        /// The nodes run together with it: itself alone, or, for the last of a group of
+        /// in-place updates over one index space, the whole group in order. Empty for the other
+        /// members of a group, which the last one runs.
+        group: Vec<usize>,
+    },
     /// `out -= scale * (a b)`: an in-place update `w - g * lr` whose `g` is a matrix product,
     /// computed by one product that reads and writes `w` (nodes: a, b, scale).
     MatMulUpdate(usize, usize, usize),
@@ -185,7 +192,12 @@ fn plan(graph: &Graph) -> Placement {
                 (
                     Slot::Buffer(usize::MAX),
                     contiguous,
-                    Kernel::Fused(program.clone(), plan, vec![i]),
+                    Kernel::Fused {
+                        program: program.clone(),
+                        native: Native::of(program, &plan),
+                        plan,
+                        group: vec![i],
+                    },
                 )
             }
             NodeKind::Op { op, args } => {
@@ -231,13 +243,21 @@ fn plan(graph: &Graph) -> Placement {
     memory.grouped = group_updates(graph, &base, &layouts, &mut kernels, &slots);
     memory.native = kernels
         .iter()
-        .filter(|k| matches!(k, Kernel::Fused(p, plan, _) if Native::of(p, plan).is_some()))
+        .filter(|k| {
+            matches!(
+                k,
+                Kernel::Fused {
+                    native: Some(_),
+                    ..
+                }
+            )
+        })
         .count();
     // The last node reading each buffer's value, directly or through a view.
     // A grouped update reads its operands when its group runs, at the last member.
     let mut runs_at: Vec<usize> = (0..n).collect();
     for (i, kernel) in kernels.iter().enumerate() {
-        if let Kernel::Fused(_, _, group) = kernel {
+        if let Kernel::Fused { group, .. } = kernel {
             for &m in group {
                 runs_at[m] = i;
             }
@@ -319,7 +339,7 @@ fn update_in_place(
     for &(k, v) in &graph.stores {
         let param = &graph.params[k];
         let node = &graph.nodes[v];
-        let fits = matches!(kernels[v], Kernel::Fused(..))
+        let fits = matches!(kernels[v], Kernel::Fused { .. })
             && slots[v] == Slot::Buffer(usize::MAX)
             && node.shape == param.shape()
             && node.dtype == param.dtype()
@@ -360,7 +380,7 @@ fn fuse_product_updates(
         if slots[v] != Slot::Param(k) {
             continue;
         }
-        let (Kernel::Fused(program, ..), NodeKind::Fused { args, .. }) =
+        let (Kernel::Fused { program, .. }, NodeKind::Fused { args, .. }) =
             (&kernels[v], &graph.nodes[v].kind)
         else {
             continue;
@@ -434,7 +454,7 @@ fn group_updates(
     slots: &[Slot],
 ) -> usize {
     let target = |i: usize| match (&kernels[i], slots[i]) {
-        (Kernel::Fused(_, plan, _), Slot::Param(k)) if plan.is_flat() => Some(k),
+        (Kernel::Fused { plan, .. }, Slot::Param(k)) if plan.is_flat() => Some(k),
         _ => None,
     };
     let size = |i: usize| {
@@ -502,7 +522,7 @@ fn group_updates(
         grouped += group.len() - 1;
         let last = group.len() - 1;
         for (j, &m) in group.iter().enumerate() {
-            if let Kernel::Fused(_, _, run) = &mut kernels[m] {
+            if let Kernel::Fused { group: run, .. } = &mut kernels[m] {
                 *run = if j == last { group.clone() } else { Vec::new() };
             }
         }
@@ -660,8 +680,8 @@ impl CompiledGraph {
             match &self.kernels[i] {
                 Kernel::Nothing => continue,
                 // Run by the last member of its group.
-                Kernel::Fused(_, _, group) if group.is_empty() => continue,
-                Kernel::Fused(_, _, group) if group.len() > 1 => {
+                Kernel::Fused { group, .. } if group.is_empty() => continue,
+                Kernel::Fused { group, .. } if group.len() > 1 => {
                     match self.graph.nodes[i].dtype {
                         DType::F32 => self.run_group::<f32>(group, inputs)?,
                         DType::F64 => self.run_group::<f64>(group, inputs)?,
@@ -765,7 +785,7 @@ impl CompiledGraph {
             .ok_or_else(|| internal("the scale of a fused update is not a float"))?;
             return matmul::matmul_acc_into(&ga, &self.layouts[a], &gb, &self.layouts[b], -s, out);
         }
-        if let Kernel::Fused(_, _, group) = &self.kernels[i] {
+        if let Kernel::Fused { group, .. } = &self.kernels[i] {
             return match out {
                 Storage::F32(o) => self.run_fused::<f32>(group, inputs, &mut [o.as_mut_slice()]),
                 Storage::F64(o) => self.run_fused::<f64>(group, inputs, &mut [o.as_mut_slice()]),
@@ -775,16 +795,11 @@ impl CompiledGraph {
         if args.len() > MAX_FUSED_LEAVES {
             return Err(internal("a node has more inputs than the executor reads"));
         }
+        // Only fused kernels update in place, so no input here lives in `out`.
         let mut guards: [Option<RwLockReadGuard<'_, Storage>>; MAX_FUSED_LEAVES] =
             Default::default();
-        // An input that is the output's own storage (an update in place) is read by the fused
-        // kernel from `out`, not locked a second time.
-        let alias = args.iter().position(|&a| self.slots[a] == self.slots[i]);
-        for (k, &a) in args.iter().enumerate() {
-            if Some(k) == alias {
-                continue;
-            }
-            guards[k] = Some(self.read(a, inputs)?);
+        for (guard, &a) in guards.iter_mut().zip(args) {
+            *guard = Some(self.read(a, inputs)?);
         }
         let src = |k: usize| -> Result<&Storage> {
             guards[k]
@@ -814,7 +829,7 @@ impl CompiledGraph {
                 Ok(())
             }
             // Handled before the inputs are locked, above.
-            Kernel::Other(_) | Kernel::MatMulUpdate(..) | Kernel::Fused(..) => Err(internal(
+            Kernel::Other(_) | Kernel::MatMulUpdate(..) | Kernel::Fused { .. } => Err(internal(
                 "an op without in-place kernel reached the dispatch",
             )),
         }
@@ -849,13 +864,20 @@ impl CompiledGraph {
     ) -> Result<()> {
         type Guards<'g> = [Option<RwLockReadGuard<'g, Storage>>; MAX_FUSED_LEAVES];
         let mut guards: [Guards<'s>; MAX_GROUP] = Default::default();
-        let mut programs: [Option<(&FusedProgram, &RowPlan)>; MAX_GROUP] = [None; MAX_GROUP];
+        type Program<'p> = (&'p FusedProgram, &'p RowPlan, Option<Native>);
+        let mut programs: [Option<Program<'_>>; MAX_GROUP] = [None; MAX_GROUP];
         let written = |a: usize| group.iter().position(|&o| self.slots[o] == self.slots[a]);
         for (j, &m) in group.iter().enumerate().take(MAX_GROUP) {
-            let Kernel::Fused(program, plan, _) = &self.kernels[m] else {
+            let Kernel::Fused {
+                program,
+                plan,
+                native,
+                ..
+            } = &self.kernels[m]
+            else {
                 return Err(internal("a group member is not fused"));
             };
-            programs[j] = Some((program, plan));
+            programs[j] = Some((program, plan, *native));
             let args = self.graph.nodes[m].args();
             if args.len() > MAX_FUSED_LEAVES {
                 return Err(internal("a node has more inputs than the executor reads"));
@@ -870,8 +892,12 @@ impl CompiledGraph {
                 }
             }
         }
+        let Some(first) = programs[0] else {
+            return Err(internal("an empty group of fused nodes"));
+        };
+        // Slots past the group repeat its first member; they are not run.
         let members: [Member<'_, T>; MAX_GROUP] = std::array::from_fn(|j| {
-            let (program, plan) = programs[j].or(programs[0]).expect("a group has a member");
+            let (program, plan, native) = programs[j].unwrap_or(first);
             let mut leaves = [Leaf::NONE; MAX_FUSED_LEAVES];
             if let Some(&m) = group.get(j) {
                 for (k, &a) in self.graph.nodes[m].args().iter().enumerate() {
@@ -887,9 +913,7 @@ impl CompiledGraph {
                 program,
                 plan,
                 leaves,
-                native: (j < group.len())
-                    .then(|| Native::of(program, plan))
-                    .flatten(),
+                native,
             }
         });
         fused::run_group(&members[..group.len()], outs);

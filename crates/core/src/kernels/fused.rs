@@ -383,7 +383,9 @@ fn leaf_views<'v, T: Float>(
     views
 }
 
-/// Runs member `j` over the block of `len` elements at `at` in the piece.
+/// Runs member `j` over the block of `len` elements at `at` in the piece: by its hand-written
+/// loop if it has one that takes these operands, else step by step in blocks of [`BLOCK`] (a
+/// group of hand-written loops runs longer blocks).
 #[inline(always)]
 fn run_member<T: Float>(
     m: &Member<'_, T>,
@@ -395,37 +397,47 @@ fn run_member<T: Float>(
     regs: &mut [T],
 ) {
     let l = m.program.leaves;
+    // The leaf that is the output itself, for an update in place.
+    let alias = m.leaves[..l]
+        .iter()
+        .position(|leaf| matches!(leaf, Leaf::Out(i) if *i == j));
     let (gathered, step_regs) = regs.split_at_mut(MAX_FUSED_LEAVES * BLOCK);
     let (earlier, rest) = outs.split_at_mut(j);
     let Some((mine, later)) = rest.split_first_mut() else {
         return;
     };
-    let block = &mut mine[at..at + len];
     if let Some(native) = m.native {
-        let alias = m.leaves[..l]
-            .iter()
-            .position(|leaf| matches!(leaf, Leaf::Out(i) if *i == j));
         let views = leaf_views(m, off, at, len, earlier, &[], later, gathered);
-        if native.run(&views, alias, block) {
+        if native.run(&views, alias, &mut mine[at..at + len]) {
             return;
         }
     }
-    let in_place = m.leaves[..l]
-        .iter()
-        .any(|leaf| matches!(leaf, Leaf::Out(i) if *i == j));
-    if in_place {
-        // The program reads its own output's old block: compute into a register, then copy.
-        let last = m.program.steps.len().saturating_sub(1);
-        let (done, result) = step_regs.split_at_mut(last * BLOCK);
-        let result = &mut result[..len];
+    let mut shifted = [0usize; MAX_FUSED_LEAVES];
+    for first in (0..len).step_by(BLOCK) {
+        let (at, len) = (at + first, BLOCK.min(len - first));
+        for (o, (&b, &s)) in shifted
+            .iter_mut()
+            .zip(off.iter().zip(&m.plan.inner_strides))
         {
-            let views = leaf_views(m, off, at, len, earlier, block, later, gathered);
-            run_steps(m.program, &views, done, result);
+            *o = b + first * s;
         }
-        block.copy_from_slice(result);
-    } else {
-        let views = leaf_views(m, off, at, len, earlier, &[], later, gathered);
-        run_steps(m.program, &views, step_regs, block);
+        let off = &shifted[..l];
+        let block = &mut mine[at..at + len];
+        if alias.is_some() {
+            // The program reads its own output's old block: compute into a register, then
+            // copy.
+            let last = m.program.steps.len().saturating_sub(1);
+            let (done, result) = step_regs.split_at_mut(last * BLOCK);
+            let result = &mut result[..len];
+            {
+                let views = leaf_views(m, off, at, len, earlier, block, later, gathered);
+                run_steps(m.program, &views, done, result);
+            }
+            block.copy_from_slice(result);
+        } else {
+            let views = leaf_views(m, off, at, len, earlier, &[], later, gathered);
+            run_steps(m.program, &views, step_regs, block);
+        }
     }
 }
 
@@ -614,6 +626,8 @@ mod tests {
         for (program, data, alias) in [
             (&ema, &moments, None),
             (&ema, &moments, Some(0)),
+            // In place into a leaf the loop does not take in place: run step by step.
+            (&ema, &moments, Some(2)),
             (&ema_sq, &moments, None),
             (&ema_sq, &moments, Some(0)),
             (&adam, &step, None),

@@ -109,24 +109,7 @@ pub(crate) fn matmul_into(
     lb: &Layout,
     out: &mut Storage,
 ) -> Result<()> {
-    match (a, b, out) {
-        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => matmul_t(a, la, b, lb, o, None),
-        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => matmul_t(a, la, b, lb, o, None),
-        (Storage::I64(_), Storage::I64(_), _) => {
-            return Err(Error::UnsupportedDType {
-                op: "matmul",
-                dtype: crate::DType::I64,
-            });
-        }
-        (a, b, _) => {
-            return Err(Error::DTypeMismatch {
-                op: "matmul",
-                lhs: a.dtype(),
-                rhs: b.dtype(),
-            });
-        }
-    }
-    Ok(())
+    product_into(a, la, b, lb, out, None)
 }
 
 /// `out += scale * a b` for contiguous `out` of the product's shape: a matrix product with
@@ -139,12 +122,28 @@ pub(crate) fn matmul_acc_into(
     scale: f64,
     out: &mut Storage,
 ) -> Result<()> {
+    product_into(a, la, b, lb, out, Some(scale))
+}
+
+/// `out = a b`, or with `acc = Some(s)`, `out += s * a b`, for float storages of one dtype.
+fn product_into(
+    a: &Storage,
+    la: &Layout,
+    b: &Storage,
+    lb: &Layout,
+    out: &mut Storage,
+    acc: Option<f64>,
+) -> Result<()> {
     match (a, b, out) {
         (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => {
-            matmul_t(a, la, b, lb, o, Some(scale as f32));
+            matmul_t(a, la, b, lb, o, acc.map(|s| s as f32));
         }
-        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => {
-            matmul_t(a, la, b, lb, o, Some(scale));
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => matmul_t(a, la, b, lb, o, acc),
+        (Storage::I64(_), Storage::I64(_), _) => {
+            return Err(Error::UnsupportedDType {
+                op: "matmul",
+                dtype: crate::DType::I64,
+            });
         }
         (a, b, _) => {
             return Err(Error::DTypeMismatch {
