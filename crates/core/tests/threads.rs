@@ -57,3 +57,45 @@ fn flushing_pools_flush_subnormals_and_plain_pools_keep_them() {
         "{kept:?}"
     );
 }
+
+/// `a b` for row-major `[m, k]` and `[k, n]` data, by the definition.
+fn naive_product(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+    let mut out = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            out[i * n + j] = (0..k).map(|p| a[i * k + p] * b[p * n + j]).sum();
+        }
+    }
+    out
+}
+
+#[test]
+fn products_cut_into_bands_over_threads_match_the_definition() {
+    let mut rng = Rng::new(11);
+    // (m, k, n): cut by rows (m >= n) and by columns (n > m), with sides that are not a
+    // multiple of the band's tile, and a product with fewer rows than the tile.
+    for (m, k, n) in [(301, 50, 37), (37, 50, 301), (3, 90, 700), (130, 129, 128)] {
+        // `a` is read through a transposed view, so both operand layouts are exercised.
+        let at = Tensor::randn(&[k, m], 0.0, 1.0, DType::F64, &mut rng).unwrap();
+        let b = Tensor::randn(&[k, n], 0.0, 1.0, DType::F64, &mut rng).unwrap();
+        let a = at.t().unwrap();
+        let want = naive_product(
+            &a.contiguous().unwrap().to_vec::<f64>().unwrap(),
+            &b.to_vec::<f64>().unwrap(),
+            m,
+            k,
+            n,
+        );
+        for threads in [1, 2, 3] {
+            let got = ThreadPool::new(threads)
+                .unwrap()
+                .install(|| a.matmul(&b).unwrap().to_vec::<f64>().unwrap());
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-10 * (1.0 + w.abs()),
+                    "({m}, {k}, {n}) on {threads} threads, element {i}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Matrix products through the `gemm` crate, which reads any row/column strides, so transposed
-//! views are multiplied without being copied. Large products use gemm's own rayon parallelism;
-//! many small ones in a batch are spread over threads instead.
+//! views are multiplied without being copied. A large product is cut into one band of output
+//! rows (or columns) per thread, each computed by gemm on one core; many small ones in a batch
+//! are spread over threads instead.
 
 use gemm::Parallelism;
 use rayon::prelude::*;
@@ -53,26 +54,29 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     let (b_rs, b_cs) = mat_strides(lb);
     let big = m * n * k >= PARALLEL_FLOPS;
     let threads = rayon::current_num_threads();
-    let one = |dst: &mut [T], i: usize, par: Parallelism| {
-        let ao = batch_offset(la, batch, i);
-        let bo = batch_offset(lb, batch, i);
-        // SAFETY: `dst` holds exactly m*n elements laid out row-major (row stride n, column
-        // stride 1). The operand pointers start at valid offsets of their storages, and the
-        // layouts were produced by views of tensors whose shapes match (m, k) and (k, n), so
-        // every element gemm reads at `offset + i*rs + j*cs` lies inside the storage.
+    // One block of the product of batch matrix `i`: output rows `r0..r0 + rows`, columns
+    // `c0..c0 + cols`, written at `dst` (the block's first element, row stride n).
+    let block = |dst: Dst<T>, i: usize, (r0, rows): (usize, usize), (c0, cols): (usize, usize)| {
+        let ao = batch_offset(la, batch, i) as isize + r0 as isize * a_rs;
+        let bo = batch_offset(lb, batch, i) as isize + c0 as isize * b_cs;
+        // SAFETY: `dst` points at element (r0, c0) of an output of m*n elements laid out
+        // row-major (row stride n, column stride 1), and the block lies inside it; blocks that
+        // run at once are disjoint. The operand pointers start at valid offsets of their
+        // storages, and the layouts were produced by views of tensors whose shapes match (m, k)
+        // and (k, n), so every element gemm reads at `offset + i*rs + j*cs` lies inside them.
         unsafe {
             gemm::gemm(
-                m,
-                n,
+                rows,
+                cols,
                 k,
-                dst.as_mut_ptr(),
+                dst.0,
                 1,
                 n as isize,
                 read_dst,
-                a.as_ptr().add(ao),
+                a.as_ptr().offset(ao),
                 a_cs,
                 a_rs,
-                b.as_ptr().add(bo),
+                b.as_ptr().offset(bo),
                 b_cs,
                 b_rs,
                 alpha,
@@ -80,25 +84,63 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
                 false,
                 false,
                 false,
-                par,
+                Parallelism::None,
             );
         }
     };
     if nb > 1 && !big && threads > 1 && nb * m * n * k >= PARALLEL_FLOPS {
         out.par_chunks_mut(m * n)
             .enumerate()
-            .for_each(|(i, dst)| one(dst, i, Parallelism::None));
-    } else {
-        let par = if big && threads > 1 {
-            Parallelism::Rayon(threads)
-        } else {
-            Parallelism::None
-        };
+            .for_each(|(i, dst)| block(Dst(dst.as_mut_ptr()), i, (0, m), (0, n)));
+    } else if big && threads > 1 {
+        // Each thread computes a band of the output on one core: split along the longer of the
+        // output's two sides, in multiples of the micro-kernel's tile. This keeps both cores
+        // busy on the thin products of small batches, where gemm's own split leaves one idle.
+        let (long, by_rows) = if m >= n { (m, true) } else { (n, false) };
+        let band = long.div_ceil(threads).next_multiple_of(TILE);
+        let bands = long.div_ceil(band);
         for (i, dst) in out.chunks_mut(m * n).enumerate() {
-            one(dst, i, par);
+            let base = Dst(dst.as_mut_ptr());
+            (0..bands).into_par_iter().for_each(|j| {
+                let (start, len) = (j * band, band.min(long - j * band));
+                // SAFETY: the band starts inside the output (start < long).
+                if by_rows {
+                    block(unsafe { base.at(start * n) }, i, (start, len), (0, n));
+                } else {
+                    block(unsafe { base.at(start) }, i, (0, m), (start, len));
+                }
+            });
+        }
+    } else {
+        for (i, dst) in out.chunks_mut(m * n).enumerate() {
+            block(Dst(dst.as_mut_ptr()), i, (0, m), (0, n));
         }
     }
 }
+
+/// Rows or columns per thread's band are a multiple of this (gemm's micro-kernel tiles are
+/// at most this long on either side).
+const TILE: usize = 16;
+
+/// The output pointer handed to the threads that write disjoint blocks of one product.
+#[derive(Clone, Copy)]
+struct Dst<T>(*mut T);
+
+impl<T> Dst<T> {
+    /// The pointer `count` elements on.
+    ///
+    /// # Safety
+    /// The result must stay inside the allocation `self` points into.
+    unsafe fn at(self, count: usize) -> Self {
+        // SAFETY: guaranteed by the caller.
+        Dst(unsafe { self.0.add(count) })
+    }
+}
+
+// SAFETY: the threads that share a `Dst` write disjoint blocks of the output only.
+unsafe impl<T: Send> Send for Dst<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Dst<T> {}
 
 /// Batched matrix product `[.., m, k] x [.., k, n] -> [.., m, n]` into `out` (contiguous, of
 /// that shape); batch dims already equal.
