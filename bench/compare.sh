@@ -5,12 +5,14 @@
 #
 #   bench/compare.sh [--install-torch] [--rounds N] [--threads 1,2] [--data-dir DIR]
 #                    [--workloads gemm,mlp-sgd,mlp-adam,infer,epoch] [--keep-denormals]
-#                    [--quick] [--out FILE]
+#                    [--peers candle,burn] [--quick] [--out FILE]
 #
 # PyTorch is taken from $TORCH_PYTHON, else bench/.venv (created with --install-torch, which
 # pip-installs torch and numpy there; set TORCH_INDEX_URL to use a CPU-only wheel index), else
 # python3. The epoch workload (one MNIST epoch from the IDX files) needs --data-dir and runs in
-# a process of its own per system and mode, so its peak memory is its own. Not part of CI.
+# a process of its own per system and mode, so its peak memory is its own. --peers also runs
+# the Rust peers of bench/peers (a project outside the workspace, built here on first use;
+# not the epoch workload) in each round and adds a ferrograd / peer table. Not part of CI.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -21,6 +23,7 @@ data_dir=""
 install=0
 quick=0
 out=""
+peers=""
 denormals=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -29,10 +32,11 @@ while [[ $# -gt 0 ]]; do
         --threads) threads="$2"; shift ;;
         --workloads) workloads="$2"; shift ;;
         --data-dir) data_dir="$2"; shift ;;
+        --peers) peers="$2"; shift ;;
         --quick) quick=1 ;;
         --keep-denormals) denormals=(--keep-denormals) ;;
         --out) out="$2"; shift ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "error: $1: unknown option (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -59,6 +63,13 @@ fi
 
 cargo build --release -p ferrograd-cli --quiet
 ferrograd=target/release/ferrograd
+for p in ${peers//,/ }; do
+    [[ $p == candle || $p == burn ]] || { echo "error: --peers: expected candle and/or burn, got $p" >&2; exit 2; }
+done
+if [[ -n "$peers" ]]; then
+    cargo build --release --quiet --manifest-path bench/peers/Cargo.toml
+    peer_bin=bench/peers/target/release/ferrograd-peers
+fi
 
 common=(--threads "$threads" ${denormals[@]+"${denormals[@]}"})
 if [[ $quick == 1 ]]; then common+=(--reps 3 --seconds 0.1 --batch 1,32 --n 256,512); fi
@@ -71,6 +82,9 @@ for ((r = 1; r <= rounds; r++)); do
     if [[ -n "$steady" ]]; then
         "$ferrograd" bench --json --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
         "$python" bench/pytorch_reference.py --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
+        for p in ${peers//,/ }; do
+            "$peer_bin" --system "$p" --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
+        done
     fi
     if [[ ",$workloads," == *",epoch,"* ]]; then
         for t in ${threads//,/ }; do
@@ -85,6 +99,9 @@ for ((r = 1; r <= rounds; r++)); do
 done
 
 versions="ferrograd $("$ferrograd" --version | awk '{print $2}'), $(rustc --version | awk '{print $1, $2}'), PyTorch $("$python" -c 'import torch; print(torch.__version__)')"
+if [[ -n "$peers" ]]; then
+    versions+=", $(awk '/^name = "candle-core"$/ {getline; print "candle " $3} /^name = "burn"$/ {getline; print "burn " $3 " (flex backend)"}' bench/peers/Cargo.lock | tr -d '"' | paste -sd, - | sed 's/,/, /g')"
+fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
 out="${out:-bench/results/compare-$(date +%Y-%m-%d).md}"
 flush=$([[ ${#denormals[@]} -eq 0 ]] && echo "flushed to zero in both systems" || echo "kept (IEEE default) in both systems")

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Turns benchmark rows (JSON lines from `ferrograd bench --json` and
-bench/pytorch_reference.py) into a markdown table of ferrograd / PyTorch ratios.
+bench/pytorch_reference.py) into a markdown table of ferrograd / PyTorch ratios, and, where
+rows of the Rust peers (bench/peers: "candle", "burn") are present, a second table of
+ferrograd / peer ratios.
 
 Each figure is the median over the rounds of the per-round medians. ferrograd's eager and static
 rows are both compared with PyTorch's eager row of the same workload, size and thread count.
@@ -130,7 +132,51 @@ def table(rows, cpu, versions, rounds):
                 )
     lines.append("")
     lines.append(f"Targets met: {met_count[0]} of {met_count[1]}.")
+    lines += peer_table(med, order)
     return "\n".join(lines) + "\n"
+
+
+PEERS = ["candle", "burn"]
+
+
+def peer_table(med, order):
+    """Lines of the ferrograd / Rust peer table (empty when no peer rows were measured)."""
+    peers = [p for p in PEERS if any(k[0] == p for k in med)]
+    if not peers:
+        return []
+    lines = [
+        "",
+        "Rust peers (eager; their rows alternate with the others in each round). Ratio: ferrograd"
+        " (eager, then static) / peer.",
+        "",
+        "| workload | batch or n | threads | ferrograd eager | ferrograd static | "
+        + " | ".join(peers)
+        + " | "
+        + " | ".join(f"ratio to {p}" for p in peers)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * (2 * len(peers)),
+    ]
+    sizes = sorted(
+        {(k[1], k[3], k[4]) for k in med if k[0] in peers},
+        key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[2], k[1] or 0),
+    )
+    for workload, size, threads in sizes:
+        unit = {"gflops": "GFLOP/s", "samples_per_s": "samples/s", "seconds": "s"}[metric_of(workload)]
+        modes = ["-"] if workload == "gemm" else ["eager", "static"]
+        ours = [med.get(("ferrograd", workload, m, size, threads)) for m in modes]
+        if workload == "gemm":
+            ours.append(None)
+        theirs = [med.get((p, workload, "-" if workload == "gemm" else "eager", size, threads)) for p in peers]
+        cell = lambda v: "" if v is None else f"{fmt(v)} {unit}"
+        ratio = lambda p: " / ".join(f"{o / p:.2f}x" for o in ours if o is not None and p)
+        lines.append(
+            f"| {workload} | {size} | {threads} | {cell(ours[0])} | {cell(ours[1])} | "
+            + " | ".join(cell(t) for t in theirs)
+            + " | "
+            + " | ".join(ratio(t) for t in theirs)
+            + " |"
+        )
+    return lines
 
 
 def main():
