@@ -160,6 +160,15 @@ fn run_one(args: &Args, threads: usize) -> Result<(), String> {
         other => return Err(format!("--system: expected candle or burn, got {other}")),
     };
     let name = peer.name();
+    // A row of samples per second for one step closure.
+    let samples_row = |workload: &str, batch: usize, step: &mut dyn FnMut(usize)| {
+        let secs = measure(args.reps, args.seconds, step);
+        let fields = serde_json::json!({
+            "workload": workload, "mode": "eager", "batch": batch,
+            "samples_per_s": batch as f64 / secs,
+        });
+        row(name, threads, flush, fields);
+    };
     for w in &args.workload {
         match w.as_str() {
             "gemm" => {
@@ -180,31 +189,10 @@ fn run_one(args: &Args, threads: usize) -> Result<(), String> {
             "mlp-sgd" | "mlp-adam" => {
                 for &batch in &args.batch {
                     let mut step = peer.train(Pool::new(batch), w == "mlp-adam");
-                    let secs = measure(args.reps, args.seconds, &mut step);
-                    row(
-                        name,
-                        threads,
-                        flush,
-                        serde_json::json!({
-                            "workload": w, "mode": "eager", "batch": batch,
-                            "samples_per_s": batch as f64 / secs,
-                        }),
-                    );
+                    samples_row(w, batch, &mut step);
                 }
             }
-            "infer" => {
-                let mut step = peer.infer(Pool::new(1024));
-                let secs = measure(args.reps, args.seconds, &mut step);
-                row(
-                    name,
-                    threads,
-                    flush,
-                    serde_json::json!({
-                        "workload": "infer", "mode": "eager", "batch": 1024,
-                        "samples_per_s": 1024.0 / secs,
-                    }),
-                );
-            }
+            "infer" => samples_row("infer", 1024, &mut peer.infer(Pool::new(1024))),
             "epoch" => {} // needs a data pipeline of each library's; not measured for peers
             other => return Err(format!("--workload: unknown workload {other}")),
         }
