@@ -28,12 +28,17 @@ fn batch_offset(l: &Layout, batch: &[usize], mut b: usize) -> usize {
 }
 
 /// `out = a b`, or with `acc = Some(s)`, `out += s * a b` (gemm reads the destination).
-fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
+///
+/// # Safety
+/// `out` must point to the product's `[.., m, n]` elements, contiguous, valid for writes and,
+/// with `acc`, initialised. Without `acc` every element is written and none is read, so the
+/// memory may be uninitialised.
+unsafe fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     a: &[T],
     la: &Layout,
     b: &[T],
     lb: &Layout,
-    out: &mut [T],
+    out: Dst<T>,
     acc: Option<T>,
 ) {
     let r = la.shape().len();
@@ -42,10 +47,15 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     let nb: usize = batch.iter().product();
     if m == 0 || n == 0 || k == 0 {
         if acc.is_none() {
-            out.fill(T::ZERO);
+            for i in 0..nb * m * n {
+                // SAFETY: `out` holds nb*m*n elements (the caller's contract).
+                unsafe { out.at(i).0.write(T::ZERO) };
+            }
         }
         return;
     }
+    // SAFETY (of every `out.at` below): batch matrix `i` starts at element i*m*n of `out`,
+    // and a band at row `start` (column `start`) of it, inside its m*n elements.
     let (read_dst, alpha, beta) = match acc {
         Some(s) => (true, T::ONE, s),
         None => (false, T::ZERO, T::ONE),
@@ -89,9 +99,9 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
         }
     };
     if nb > 1 && !big && threads > 1 && nb * m * n * k >= PARALLEL_FLOPS {
-        out.par_chunks_mut(m * n)
-            .enumerate()
-            .for_each(|(i, dst)| block(Dst(dst.as_mut_ptr()), i, (0, m), (0, n)));
+        (0..nb)
+            .into_par_iter()
+            .for_each(|i| block(unsafe { out.at(i * m * n) }, i, (0, m), (0, n)));
     } else if big && threads > 1 {
         // Each thread computes a band of the output on one core: split along the longer of the
         // output's two sides, in multiples of the micro-kernel's tile. This keeps both cores
@@ -99,11 +109,10 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
         let (long, by_rows) = if m >= n { (m, true) } else { (n, false) };
         let band = long.div_ceil(threads).next_multiple_of(TILE);
         let bands = long.div_ceil(band);
-        for (i, dst) in out.chunks_mut(m * n).enumerate() {
-            let base = Dst(dst.as_mut_ptr());
+        for i in 0..nb {
+            let base = unsafe { out.at(i * m * n) };
             (0..bands).into_par_iter().for_each(|j| {
                 let (start, len) = (j * band, band.min(long - j * band));
-                // SAFETY: the band starts inside the output (start < long).
                 if by_rows {
                     block(unsafe { base.at(start * n) }, i, (start, len), (0, n));
                 } else {
@@ -112,8 +121,8 @@ fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
             });
         }
     } else {
-        for (i, dst) in out.chunks_mut(m * n).enumerate() {
-            block(Dst(dst.as_mut_ptr()), i, (0, m), (0, n));
+        for i in 0..nb {
+            block(unsafe { out.at(i * m * n) }, i, (0, m), (0, n));
         }
     }
 }
@@ -176,33 +185,62 @@ fn product_into(
     out: &mut Storage,
     acc: Option<f64>,
 ) -> Result<()> {
+    // SAFETY: `out` is contiguous and of the product's shape (the callers' contract), and
+    // initialised, as `acc` requires.
     match (a, b, out) {
-        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => {
-            matmul_t(a, la, b, lb, o, acc.map(|s| s as f32));
-        }
-        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => matmul_t(a, la, b, lb, o, acc),
-        (Storage::I64(_), Storage::I64(_), _) => {
-            return Err(Error::UnsupportedDType {
-                op: "matmul",
-                dtype: crate::DType::I64,
-            });
-        }
-        (a, b, _) => {
-            return Err(Error::DTypeMismatch {
-                op: "matmul",
-                lhs: a.dtype(),
-                rhs: b.dtype(),
-            });
-        }
+        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => unsafe {
+            matmul_t(a, la, b, lb, Dst(o.as_mut_ptr()), acc.map(|s| s as f32));
+        },
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => unsafe {
+            matmul_t(a, la, b, lb, Dst(o.as_mut_ptr()), acc);
+        },
+        (a, b, _) => return Err(dtype_error(a, b)),
     }
     Ok(())
+}
+
+/// The error for operands that are not two float storages of one dtype.
+fn dtype_error(a: &Storage, b: &Storage) -> Error {
+    match (a, b) {
+        (Storage::I64(_), Storage::I64(_)) => Error::UnsupportedDType {
+            op: "matmul",
+            dtype: crate::DType::I64,
+        },
+        _ => Error::DTypeMismatch {
+            op: "matmul",
+            lhs: a.dtype(),
+            rhs: b.dtype(),
+        },
+    }
+}
+
+/// The product of `[.., m, k]` and `[.., k, n]` in a new vector of `len` elements, written by
+/// gemm into fresh memory (no zeroing first).
+fn fresh_product<T: 'static + Copy + Default + Send + Sync + crate::Element>(
+    a: &[T],
+    la: &Layout,
+    b: &[T],
+    lb: &Layout,
+    len: usize,
+) -> Vec<T> {
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: the vector has room for the product's `len` elements; without `acc`,
+    // `matmul_t` writes every one of them and reads none, so they are initialised when the
+    // length is set.
+    unsafe {
+        matmul_t(a, la, b, lb, Dst(out.as_mut_ptr()), None);
+        out.set_len(len);
+    }
+    out
 }
 
 /// Batched matrix product into a new contiguous storage.
 pub(crate) fn matmul(a: &Storage, la: &Layout, b: &Storage, lb: &Layout) -> Result<Storage> {
     let r = la.shape().len();
-    let n = la.shape()[..r - 1].iter().product::<usize>() * lb.shape()[r - 1];
-    let mut out = Storage::zeros(a.dtype(), n);
-    matmul_into(a, la, b, lb, &mut out)?;
-    Ok(out)
+    let len = la.shape()[..r - 1].iter().product::<usize>() * lb.shape()[r - 1];
+    match (a, b) {
+        (Storage::F32(x), Storage::F32(y)) => Ok(Storage::F32(fresh_product(x, la, y, lb, len))),
+        (Storage::F64(x), Storage::F64(y)) => Ok(Storage::F64(fresh_product(x, la, y, lb, len))),
+        _ => Err(dtype_error(a, b)),
+    }
 }
