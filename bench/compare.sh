@@ -104,7 +104,7 @@ if [[ -n "$peers" ]]; then
 fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//' || uname -m)
 out="${out:-bench/results/compare-$(date +%Y-%m-%d).md}"
-flush=$([[ ${#denormals[@]} -eq 0 ]] && echo "flushed to zero in both systems" || echo "kept (IEEE default) in both systems")
+flush=$([[ ${#denormals[@]} -eq 0 ]] && echo "flushed to zero in every system" || echo "kept (IEEE default) in every system")
 python3 bench/ratio_table.py "$results/rows.jsonl" --cpu "$cpu" --versions "$versions; subnormals $flush" \
     --rounds "$rounds" --out "$out"
 cp "$results/rows.jsonl" "${out%.md}.jsonl.tmp" && mv "${out%.md}.jsonl.tmp" "${out%.md}.jsonl"

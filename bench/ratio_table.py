@@ -22,10 +22,15 @@ import sys
 from collections import defaultdict
 
 METRIC = {"gemm": "gflops", "epoch": "seconds"}
+UNIT = {"gflops": "GFLOP/s", "seconds": "s", "samples_per_s": "samples/s"}
 
 
 def metric_of(workload):
     return METRIC.get(workload, "samples_per_s")
+
+
+def unit_of(workload):
+    return UNIT[metric_of(workload)]
 
 
 def target(workload, mode, size, threads):
@@ -99,7 +104,7 @@ def table(rows, cpu, versions, rounds):
         ours = med[("ferrograd", workload, mode, size, threads)]
         theirs_mode = "-" if workload == "gemm" else "eager"
         theirs = med.get(("pytorch", workload, theirs_mode, size, threads))
-        unit = {"gflops": "GFLOP/s", "seconds": "s", "samples_per_s": "samples/s"}[metric_of(workload)]
+        unit = unit_of(workload)
         if theirs is None:
             ratio_s, goal_s, met_s = "no PyTorch row", "", ""
         else:
@@ -161,7 +166,7 @@ def peer_table(med, order):
         key=lambda k: (order.index(k[0]) if k[0] in order else 99, k[2], k[1] or 0),
     )
     for workload, size, threads in sizes:
-        unit = {"gflops": "GFLOP/s", "samples_per_s": "samples/s", "seconds": "s"}[metric_of(workload)]
+        unit = unit_of(workload)
         modes = ["-"] if workload == "gemm" else ["eager", "static"]
         ours = [med.get(("ferrograd", workload, m, size, threads)) for m in modes]
         if workload == "gemm":

@@ -55,12 +55,14 @@ impl Peer for Burn {
         "burn"
     }
 
-    fn gemm(&self, n: usize) -> Box<dyn FnMut()> {
+    fn gemm(&self, n: usize) -> Box<dyn FnMut(usize)> {
         let device = Device::flex();
         let a = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
         let b = Tensor::<2>::random([n, n], Distribution::Normal(0.0, 1.0), &device);
-        Box::new(move || {
-            let _ = a.clone().matmul(b.clone());
+        Box::new(move |iters| {
+            for _ in 0..iters {
+                let _ = a.clone().matmul(b.clone());
+            }
         })
     }
 

@@ -50,11 +50,13 @@ impl Peer for Candle {
         "candle"
     }
 
-    fn gemm(&self, n: usize) -> Box<dyn FnMut()> {
+    fn gemm(&self, n: usize) -> Box<dyn FnMut(usize)> {
         let a = Tensor::randn(0f32, 1f32, (n, n), &Device::Cpu).expect("operand");
         let b = Tensor::randn(0f32, 1f32, (n, n), &Device::Cpu).expect("operand");
-        Box::new(move || {
-            a.matmul(&b).expect("matmul");
+        Box::new(move |iters| {
+            for _ in 0..iters {
+                a.matmul(&b).expect("matmul");
+            }
         })
     }
 

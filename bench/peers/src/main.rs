@@ -98,10 +98,11 @@ impl SplitMix {
     }
 }
 
-/// What one system runs: a step closure per workload, built outside the timing.
+/// What one system runs: a closure per workload, built outside the timing, that runs the
+/// workload's step a given number of times.
 pub trait Peer {
     fn name(&self) -> &'static str;
-    fn gemm(&self, n: usize) -> Box<dyn FnMut()>;
+    fn gemm(&self, n: usize) -> Box<dyn FnMut(usize)>;
     fn train(&self, pool: Pool, adam: bool) -> Box<dyn FnMut(usize)>;
     fn infer(&self, pool: Pool) -> Box<dyn FnMut(usize)>;
 }
@@ -173,10 +174,7 @@ fn run_one(args: &Args, threads: usize) -> Result<(), String> {
         match w.as_str() {
             "gemm" => {
                 for &n in &args.n {
-                    let mut step = peer.gemm(n);
-                    let secs = measure(args.reps, args.seconds, |iters| {
-                        (0..iters).for_each(|_| step())
-                    });
+                    let secs = measure(args.reps, args.seconds, peer.gemm(n));
                     let gflops = 2.0 * (n as f64).powi(3) / secs / 1e9;
                     row(
                         name,
