@@ -78,6 +78,9 @@ pub enum Error {
     /// An invalid argument value (a permutation, a clamp range, a thread count...).
     #[error("{op}: {msg}")]
     Argument { op: &'static str, msg: String },
+    /// A broken invariant inside ferrograd (a bug, never the caller's input): what broke.
+    #[error("internal error: {0} (a bug in ferrograd; please report it)")]
+    Internal(String),
     /// `backward` reached an op that has no gradient.
     #[error("{op} has no gradient")]
     NotDifferentiable { op: &'static str },

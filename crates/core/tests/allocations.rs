@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use ferrograd_core::graph::{CompileOptions, NodeKind, compile};
-use ferrograd_core::ops::Op;
+use ferrograd_core::op::Op;
 use ferrograd_core::{DType, Result, Rng, Tensor, ThreadPool};
 
 struct Counting;

@@ -4,7 +4,7 @@
 //! gradient per input, of that input's shape; broadcasting is undone in exactly one place, the
 //! rule of `Op::Expand`, via [`sum_to_shape`].
 
-use crate::ops::{BinaryOp, Op, ReduceOp, UnaryOp};
+use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
 use crate::tensor::Node;
 use crate::{Error, Result, Tensor};
 

@@ -4,36 +4,12 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::ops::{BinaryOp, CmpOp, Op, UnaryOp};
+use crate::kernels::fused::{FusedOp, FusedProgram};
+use crate::op::Op;
 use crate::{DType, Tensor};
 
 /// Index of a node in [`Graph::nodes`].
 pub type NodeId = usize;
-
-/// One elementwise step of a fused program, reading and writing registers. Registers
-/// `0..leaves` hold the fused node's inputs; step `k` writes register `leaves + k`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FusedOp {
-    /// A unary function of one register.
-    Unary(UnaryOp, usize),
-    /// `x^c`.
-    Powf(f64, usize),
-    /// A binary function of two registers.
-    Binary(BinaryOp, usize, usize),
-    /// A comparison giving 0/1.
-    Cmp(CmpOp, usize, usize),
-    /// `cond != 0 ? a : b`.
-    Where(usize, usize, usize),
-}
-
-/// A chain (tree) of elementwise ops evaluated in one pass over the data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FusedProgram {
-    /// Number of inputs (registers `0..leaves`).
-    pub leaves: usize,
-    /// The steps, in order; the last one's register is the output.
-    pub steps: Vec<FusedOp>,
-}
 
 /// What a node computes.
 #[derive(Clone)]

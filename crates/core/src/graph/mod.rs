@@ -7,15 +7,58 @@
 //! - `ir`: the graph ([`Graph`]), printable as text and as Graphviz DOT.
 //! - `passes`: dead-code elimination, constant folding, common-subexpression elimination and
 //!   fusion of elementwise chains into single loops.
-//! - `exec`: the compiled graph ([`CompiledGraph`]) that replays the optimised graph on new
-//!   inputs, and [`StaticFn`], which retraces when input shapes or dtypes change.
+//! - `planner`: once per compiled graph, where each node's value lives (a view, a workspace
+//!   buffer reused by liveness, or the parameter an update writes in place) and which kernel
+//!   computes it.
+//! - `runtime`: the compiled graph ([`CompiledGraph`]) that executes the plan on new inputs.
+//! - `compile`: [`compile`] (trace, optimise, plan) and [`StaticFn`], which retraces when input
+//!   shapes or dtypes change.
+//!
+//! The modules depend one way: `ir` <- `trace` <- `passes` <- `planner` <- `runtime` <-
+//! `compile`; the options below are read by `passes` and `compile`.
 
-mod exec;
+mod compile;
 mod ir;
 pub(crate) mod passes;
+mod planner;
+mod runtime;
 pub(crate) mod trace;
 
-pub use exec::{CompileOptions, CompiledGraph, MemoryPlan, StaticFn, compile};
-pub use ir::{FusedOp, FusedProgram, Graph, Node, NodeId, NodeKind};
+pub use compile::{StaticFn, compile};
+pub use ir::{Graph, Node, NodeId, NodeKind};
 pub use passes::{PassReport, optimize};
+pub use planner::MemoryPlan;
+pub use runtime::CompiledGraph;
 pub use trace::{is_tracing, trace};
+
+pub use crate::kernels::fused::{FusedOp, FusedProgram};
+
+/// Which passes [`compile`] runs (all by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Compute ops on constants at compile time.
+    pub fold_constants: bool,
+    /// Collapse view chains and merge duplicate computations.
+    pub eliminate_common: bool,
+    /// Fuse chains of elementwise ops into single loops.
+    pub fuse: bool,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            fold_constants: true,
+            eliminate_common: true,
+            fuse: true,
+        }
+    }
+}
+
+impl CompileOptions {
+    /// No optimisation: the traced graph replayed as recorded.
+    pub const NONE: CompileOptions = CompileOptions {
+        fold_constants: false,
+        eliminate_common: false,
+        fuse: false,
+    };
+}

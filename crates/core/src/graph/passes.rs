@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::exec::CompileOptions;
-use super::ir::{FusedOp, FusedProgram, Graph, Node, NodeId, NodeKind};
-use crate::ops::{Op, apply};
+use super::CompileOptions;
+use super::ir::{Graph, Node, NodeId, NodeKind};
+use crate::kernels::fused::{FusedOp, FusedProgram, MAX_FUSED_LEAVES, MAX_FUSED_STEPS};
+use crate::op::Op;
+use crate::ops::apply;
 use crate::{Result, Tensor, no_grad};
 
 /// What the passes did.
@@ -31,10 +33,6 @@ pub struct PassReport {
 
 /// Largest result constant folding materialises.
 const FOLD_LIMIT: usize = 1 << 16;
-/// Most steps in one fused program.
-pub(crate) const MAX_FUSED_STEPS: usize = 48;
-/// Most inputs of one fused node (the executor reads them without allocating).
-pub(crate) const MAX_FUSED_LEAVES: usize = 8;
 
 /// Keeps the nodes the outputs and stores need (after following `alias`), renumbered in order.
 fn compact(g: &Graph, alias: &[NodeId]) -> Graph {

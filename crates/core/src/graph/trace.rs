@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::ir::{Graph, Node, NodeId, NodeKind};
-use crate::ops::Op;
+use crate::op::Op;
 use crate::{Error, Result, Tensor, TensorId};
 
 #[derive(Default)]

@@ -3,11 +3,11 @@
 //! strided rows, with fast paths for the stride patterns broadcasting produces (1/1, 1/0, 0/1).
 
 use super::{Plan, fill_rows};
-use crate::ops::{BinaryOp, CmpOp, UnaryOp};
+use crate::op::{BinaryOp, CmpOp, UnaryOp};
 use crate::{DType, Element, Error, Float, Layout, Result, Storage};
 
 /// `out[i] = f(x[i])` over a strided input, into a contiguous output, following `plan`.
-pub(crate) fn map1_into<T, U>(plan: &Plan<1>, x: &[T], out: &mut [U], f: impl Fn(T) -> U + Sync)
+pub(crate) fn map1_into<T, U>(plan: &Plan, x: &[T], out: &mut [U], f: impl Fn(T) -> U + Sync)
 where
     T: Copy + Sync,
     U: Copy + Send,
@@ -40,7 +40,7 @@ where
 
 /// `out[i] = f(a[i], b[i])` over two strided inputs, into a contiguous output.
 pub(crate) fn map2_into<T, U>(
-    plan: &Plan<2>,
+    plan: &Plan,
     a: &[T],
     b: &[T],
     out: &mut [U],
@@ -49,7 +49,7 @@ pub(crate) fn map2_into<T, U>(
     T: Copy + Sync,
     U: Copy + Send,
 {
-    let [sa, sb] = plan.inner_strides;
+    let [sa, sb] = plan.strides();
     fill_rows(plan, out, |row, [oa, ob]| {
         let n = row.len();
         match (sa, sb) {
@@ -90,41 +90,44 @@ macro_rules! with_unary_fn {
                 $body
             }
             UnaryOp::Exp => {
-                let $f = <$T as Float>::exp;
+                let $f = <$T as $crate::Float>::exp;
                 $body
             }
             UnaryOp::Expm1 => {
-                let $f = <$T as Float>::exp_m1;
+                let $f = <$T as $crate::Float>::exp_m1;
                 $body
             }
             UnaryOp::Log => {
-                let $f = <$T as Float>::ln;
+                let $f = <$T as $crate::Float>::ln;
                 $body
             }
             UnaryOp::Log1p => {
-                let $f = <$T as Float>::ln_1p;
+                let $f = <$T as $crate::Float>::ln_1p;
                 $body
             }
             UnaryOp::Sqrt => {
-                let $f = <$T as Float>::sqrt;
+                let $f = <$T as $crate::Float>::sqrt;
                 $body
             }
             UnaryOp::Abs => {
-                let $f = <$T as Float>::abs;
+                let $f = <$T as $crate::Float>::abs;
                 $body
             }
             UnaryOp::Tanh => {
-                let $f = <$T as Float>::tanh;
+                let $f = <$T as $crate::Float>::tanh;
                 $body
             }
             UnaryOp::Sigmoid => {
-                let $f = |v: $T| <$T as Element>::ONE / (<$T as Element>::ONE + Float::exp(-v));
+                let $f = |v: $T| {
+                    <$T as $crate::Element>::ONE
+                        / (<$T as $crate::Element>::ONE + $crate::Float::exp(-v))
+                };
                 $body
             }
             UnaryOp::Relu => {
                 let $f = |v: $T| {
-                    if v < <$T as Element>::ZERO {
-                        <$T as Element>::ZERO
+                    if v < <$T as $crate::Element>::ZERO {
+                        <$T as $crate::Element>::ZERO
                     } else {
                         v
                     }
@@ -132,25 +135,46 @@ macro_rules! with_unary_fn {
                 $body
             }
             UnaryOp::Recip => {
-                let $f = |v: $T| <$T as Element>::ONE / v;
+                let $f = |v: $T| <$T as $crate::Element>::ONE / v;
                 $body
             }
             UnaryOp::Erf => {
-                let $f = <$T as Float>::erf;
+                let $f = <$T as $crate::Float>::erf;
                 $body
             }
             UnaryOp::Sin => {
-                let $f = <$T as Float>::sin;
+                let $f = <$T as $crate::Float>::sin;
                 $body
             }
             UnaryOp::Cos => {
-                let $f = <$T as Float>::cos;
+                let $f = <$T as $crate::Float>::cos;
                 $body
             }
         }
     };
 }
 pub(crate) use with_unary_fn;
+
+/// Binds `$f` to `x -> x^e` for a constant exponent and evaluates `$body`; the one place the
+/// special exponents are chosen (squares as `v * v`, as PyTorch does, and the identity), so the
+/// eager, compiled and fused kernels give bit-identical results.
+macro_rules! with_powf_fn {
+    ($e:expr, $T:ty, $f:ident => $body:expr) => {{
+        let e: f64 = $e;
+        if e == 2.0 {
+            let $f = |v: $T| v * v;
+            $body
+        } else if e == 1.0 {
+            let $f = |v: $T| v;
+            $body
+        } else {
+            let e = <$T as $crate::Element>::from_f64(e);
+            let $f = |v: $T| v.powf(e);
+            $body
+        }
+    }};
+}
+pub(crate) use with_powf_fn;
 
 /// As [`with_unary_fn`], for binary ops on floats (NaN-propagating maximum and minimum).
 macro_rules! with_binary_fn {
@@ -173,7 +197,7 @@ macro_rules! with_binary_fn {
                 $body
             }
             BinaryOp::Pow => {
-                let $f = <$T as Float>::powf;
+                let $f = <$T as $crate::Float>::powf;
                 $body
             }
             BinaryOp::Maximum => {
@@ -194,9 +218,9 @@ macro_rules! with_cmp_fn {
     ($op:expr, $T:ty, $f:ident => $body:expr) => {{
         let m = |c: bool| {
             if c {
-                <$T as Element>::ONE
+                <$T as $crate::Element>::ONE
             } else {
-                <$T as Element>::ZERO
+                <$T as $crate::Element>::ZERO
             }
         };
         match $op {
@@ -239,12 +263,7 @@ fn mismatch(op: &'static str, a: &Storage, b: &Storage) -> Error {
 
 /// Applies a unary op into `out` (same dtype, contiguous). Integer tensors support `neg`,
 /// `abs` and `relu`.
-pub(crate) fn unary_into(
-    op: UnaryOp,
-    plan: &Plan<1>,
-    s: &Storage,
-    out: &mut Storage,
-) -> Result<()> {
+pub(crate) fn unary_into(op: UnaryOp, plan: &Plan, s: &Storage, out: &mut Storage) -> Result<()> {
     match (s, out) {
         (Storage::F32(x), Storage::F32(o)) => {
             with_unary_fn!(op, f32, f => map1_into(plan, x, o, f))
@@ -268,19 +287,12 @@ pub(crate) fn unary_into(
     Ok(())
 }
 
-fn powf_float_into<T: Float>(plan: &Plan<1>, x: &[T], out: &mut [T], e: f64) {
-    if e == 2.0 {
-        map1_into(plan, x, out, |v: T| v * v)
-    } else if e == 1.0 {
-        map1_into(plan, x, out, |v: T| v)
-    } else {
-        let e = T::from_f64(e);
-        map1_into(plan, x, out, |v: T| v.powf(e))
-    }
+fn powf_float_into<T: Float>(plan: &Plan, x: &[T], out: &mut [T], e: f64) {
+    with_powf_fn!(e, T, f => map1_into(plan, x, out, f))
 }
 
 /// `x^e` for a constant exponent, into `out`.
-pub(crate) fn powf_into(plan: &Plan<1>, s: &Storage, e: f64, out: &mut Storage) -> Result<()> {
+pub(crate) fn powf_into(plan: &Plan, s: &Storage, e: f64, out: &mut Storage) -> Result<()> {
     match (s, out) {
         (Storage::F32(x), Storage::F32(o)) => powf_float_into(plan, x, o, e),
         (Storage::F64(x), Storage::F64(o)) => powf_float_into(plan, x, o, e),
@@ -308,7 +320,7 @@ pub(crate) fn min_nan<T: Element>(a: T, b: T) -> T {
 /// `out`.
 pub(crate) fn binary_into(
     op: BinaryOp,
-    plan: &Plan<2>,
+    plan: &Plan,
     a: &Storage,
     b: &Storage,
     out: &mut Storage,
@@ -341,7 +353,7 @@ pub(crate) fn binary_into(
 /// Elementwise comparison into `out`; the mask has the operands' dtype (1 true, 0 false).
 pub(crate) fn cmp_into(
     op: CmpOp,
-    plan: &Plan<2>,
+    plan: &Plan,
     a: &Storage,
     b: &Storage,
     out: &mut Storage,
@@ -361,8 +373,8 @@ pub(crate) fn cmp_into(
     Ok(())
 }
 
-fn where_t<T: Element + Sync + Send>(plan: &Plan<3>, c: &[T], a: &[T], b: &[T], out: &mut [T]) {
-    let [sc, sa, sb] = plan.inner_strides;
+fn where_t<T: Element + Sync + Send>(plan: &Plan, c: &[T], a: &[T], b: &[T], out: &mut [T]) {
+    let [sc, sa, sb] = plan.strides();
     fill_rows(plan, out, |row, [oc, oa, ob]| {
         for (i, y) in row.iter_mut().enumerate() {
             *y = if c[oc + i * sc] != T::ZERO {
@@ -376,7 +388,7 @@ fn where_t<T: Element + Sync + Send>(plan: &Plan<3>, c: &[T], a: &[T], b: &[T], 
 
 /// `cond ? a : b` elementwise into `out`; all of one dtype and shape. Nonzero means true.
 pub(crate) fn where_into(
-    plan: &Plan<3>,
+    plan: &Plan,
     c: &Storage,
     a: &Storage,
     b: &Storage,
@@ -397,7 +409,7 @@ pub(crate) fn where_into(
     Ok(())
 }
 
-fn cast_from_into<T: Element + Sync>(plan: &Plan<1>, x: &[T], out: &mut Storage) {
+fn cast_from_into<T: Element + Sync>(plan: &Plan, x: &[T], out: &mut Storage) {
     match out {
         Storage::F32(o) => map1_into(plan, x, o, |v: T| v.to_f64() as f32),
         Storage::F64(o) => map1_into(plan, x, o, |v: T| v.to_f64()),
@@ -407,7 +419,7 @@ fn cast_from_into<T: Element + Sync>(plan: &Plan<1>, x: &[T], out: &mut Storage)
 
 /// Converts into `out`'s dtype (floats to integers truncate toward zero, like PyTorch); a copy
 /// when the dtypes agree.
-pub(crate) fn cast_into(plan: &Plan<1>, s: &Storage, out: &mut Storage) {
+pub(crate) fn cast_into(plan: &Plan, s: &Storage, out: &mut Storage) {
     match (s, out) {
         (Storage::F32(x), Storage::F32(o)) => map1_into(plan, x, o, |v: f32| v),
         (Storage::F64(x), Storage::F64(o)) => map1_into(plan, x, o, |v: f64| v),
@@ -423,7 +435,7 @@ fn fresh<const N: usize>(
     dtype: DType,
     shape: &[usize],
     layouts: [&Layout; N],
-    fill: impl FnOnce(&Plan<N>, &mut Storage) -> Result<()>,
+    fill: impl FnOnce(&Plan, &mut Storage) -> Result<()>,
 ) -> Result<Storage> {
     let plan = Plan::new(shape, layouts);
     let mut out = Storage::zeros(dtype, crate::shape::numel(shape));

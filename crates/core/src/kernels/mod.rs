@@ -13,7 +13,7 @@ pub(crate) mod reduce;
 
 use rayon::prelude::*;
 
-use crate::Layout;
+use crate::{Error, Layout, Result};
 
 /// Below this many elements a kernel runs on the calling thread.
 pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
@@ -21,37 +21,72 @@ pub(crate) const PARALLEL_THRESHOLD: usize = 1 << 15;
 /// Elements handed to one parallel task.
 pub(crate) const TASK_SIZE: usize = 1 << 14;
 
-/// Iteration plan for `N` operands that share one logical shape: dimensions of size one are
-/// dropped, adjacent dimensions that are contiguous in every operand are merged, and the result
-/// is a set of "rows" (the innermost merged dimension) reached through the outer dimensions.
+/// Most operands one [`Plan`] walks (the most inputs of a fused node, and of any primitive).
+pub(crate) const MAX_OPERANDS: usize = 8;
+
+/// The one iteration plan of the kernels, for up to [`MAX_OPERANDS`] operands that share one
+/// logical shape: dimensions of size one are dropped, adjacent dimensions that are contiguous
+/// in every operand are merged, and the result is a set of "rows" (the innermost merged
+/// dimension) reached through the outer dimensions. Elementwise kernels walk it row by row;
+/// the fused kernel walks it in blocks that never cross a row.
 #[derive(Debug, Clone)]
-pub(crate) struct Plan<const N: usize> {
+pub(crate) struct Plan {
     outer_shape: Vec<usize>,
-    outer_strides: [Vec<usize>; N],
-    offsets: [usize; N],
+    /// Operand `k`'s stride along outer dimension `d` at `d * operands + k`.
+    outer_strides: Vec<usize>,
+    operands: usize,
+    offsets: [usize; MAX_OPERANDS],
     /// Length of one row.
     pub inner: usize,
-    /// Stride of each operand along a row.
-    pub inner_strides: [usize; N],
+    /// Stride of each operand along a row (0 past the operands).
+    pub inner_strides: [usize; MAX_OPERANDS],
 }
 
-impl<const N: usize> Plan<N> {
-    /// Builds the plan for operands with the given layouts, all of logical shape `shape`.
-    pub fn new(shape: &[usize], layouts: [&Layout; N]) -> Self {
-        let (mut dims, mut strides) = coalesce(shape, &layouts);
-        let inner = dims.pop().unwrap_or(1);
-        let mut inner_strides = [0; N];
-        for (k, s) in strides.iter_mut().enumerate() {
-            inner_strides[k] = s.pop().unwrap_or(0);
+impl Plan {
+    /// The plan for a fixed number of operands with the given layouts, all of logical shape
+    /// `shape`.
+    pub fn new<const N: usize>(shape: &[usize], layouts: [&Layout; N]) -> Plan {
+        const { assert!(N <= MAX_OPERANDS) };
+        Plan::build(shape, &layouts)
+    }
+
+    /// The plan for a run-time number of operands.
+    ///
+    /// # Errors
+    /// [`Error::Internal`] for more than [`MAX_OPERANDS`] operands.
+    pub fn of(shape: &[usize], layouts: &[&Layout]) -> Result<Plan> {
+        if layouts.len() > MAX_OPERANDS {
+            return Err(Error::Internal(format!(
+                "an iteration plan of {} operands (at most {MAX_OPERANDS})",
+                layouts.len()
+            )));
         }
-        let mut outer_strides: [Vec<usize>; N] = std::array::from_fn(|_| Vec::new());
-        for (o, s) in outer_strides.iter_mut().zip(strides) {
-            *o = s;
+        Ok(Plan::build(shape, layouts))
+    }
+
+    fn build(shape: &[usize], layouts: &[&Layout]) -> Plan {
+        let (mut dims, mut strides) = coalesce(shape, layouts);
+        let inner = dims.pop().unwrap_or(1);
+        let mut inner_strides = [0; MAX_OPERANDS];
+        for (i, s) in inner_strides.iter_mut().zip(strides.iter_mut()) {
+            *i = s.pop().unwrap_or(0);
+        }
+        let mut offsets = [0; MAX_OPERANDS];
+        for (o, l) in offsets.iter_mut().zip(layouts) {
+            *o = l.offset();
+        }
+        let operands = layouts.len();
+        let mut outer_strides = vec![0; dims.len() * operands];
+        for (k, s) in strides.iter().enumerate() {
+            for (d, &v) in s.iter().enumerate() {
+                outer_strides[d * operands + k] = v;
+            }
         }
         Plan {
             outer_shape: dims,
             outer_strides,
-            offsets: std::array::from_fn(|k| layouts[k].offset()),
+            operands,
+            offsets,
             inner,
             inner_strides,
         }
@@ -62,18 +97,39 @@ impl<const N: usize> Plan<N> {
         self.outer_shape.iter().product()
     }
 
-    /// Storage offsets of the first element of row `row` in each operand.
+    /// Whether the whole shape is one row: every operand is read with a single stride.
+    pub fn is_flat(&self) -> bool {
+        self.outer_shape.is_empty()
+    }
+
+    /// The first operands' strides along a row, as an array.
     #[inline]
-    pub fn row_offsets(&self, mut row: usize) -> [usize; N] {
-        let mut off = self.offsets;
+    pub fn strides<const N: usize>(&self) -> [usize; N] {
+        std::array::from_fn(|k| self.inner_strides.get(k).copied().unwrap_or(0))
+    }
+
+    /// Writes the storage offsets of the first element of row `row` of each operand into
+    /// `off` (as many as both have).
+    #[inline]
+    pub fn row_offsets_into(&self, mut row: usize, off: &mut [usize]) {
+        let n = self.operands.min(off.len());
+        off[..n].copy_from_slice(&self.offsets[..n]);
         for d in (0..self.outer_shape.len()).rev() {
             let size = self.outer_shape[d];
             let i = row % size;
             row /= size;
-            for (o, strides) in off.iter_mut().zip(&self.outer_strides) {
-                *o += i * strides[d];
+            let strides = &self.outer_strides[d * self.operands..][..n];
+            for (o, s) in off[..n].iter_mut().zip(strides) {
+                *o += i * s;
             }
         }
+    }
+
+    /// The storage offsets of the first element of row `row` in each of the first `N` operands.
+    #[inline]
+    pub fn row_offsets<const N: usize>(&self, row: usize) -> [usize; N] {
+        let mut off = [0; N];
+        self.row_offsets_into(row, &mut off);
         off
     }
 }
@@ -112,7 +168,7 @@ pub(crate) fn coalesce(shape: &[usize], layouts: &[&Layout]) -> (Vec<usize>, Vec
 /// `plan.inner` elements) and the storage offsets of that row in each input. Rows are split
 /// across threads when the output is large.
 pub(crate) fn fill_rows<const N: usize, T: Send>(
-    plan: &Plan<N>,
+    plan: &Plan,
     out: &mut [T],
     f: impl Fn(&mut [T], [usize; N]) + Sync,
 ) {
@@ -131,7 +187,7 @@ pub(crate) fn fill_rows<const N: usize, T: Send>(
         out.par_chunks_mut(TASK_SIZE)
             .enumerate()
             .for_each(|(c, piece)| {
-                let base = plan.row_offsets(0);
+                let base: [usize; N] = plan.row_offsets(0);
                 let start = c * TASK_SIZE;
                 let off = std::array::from_fn(|k| base[k] + start * plan.inner_strides[k]);
                 f(piece, off);
@@ -180,14 +236,14 @@ mod tests {
         assert_eq!(p.inner, 3);
         assert_eq!(p.rows(), 5);
         assert_eq!(p.row_offsets(2), [6, 0]);
-        assert_eq!(p.inner_strides, [1, 1]);
+        assert_eq!(p.strides(), [1, 1]);
     }
 
     #[test]
     fn plan_of_transpose() {
         let a = Layout::contiguous(&[2, 3]).permuted(&[1, 0]);
         let p = Plan::new(&[3, 2], [&a]);
-        assert_eq!((p.rows(), p.inner, p.inner_strides), (3, 2, [3]));
+        assert_eq!((p.rows(), p.inner, p.strides()), (3, 2, [3]));
         assert_eq!(p.row_offsets(1), [1]);
     }
 }

@@ -7,7 +7,7 @@
 use rayon::prelude::*;
 
 use super::{PARALLEL_THRESHOLD, TASK_SIZE, elementwise::contiguous, par_chunks};
-use crate::ops::ReduceOp;
+use crate::op::ReduceOp;
 use crate::{DType, Element, Error, Layout, Result, Storage, StorageElement};
 
 /// A reduction's combining function and identity.

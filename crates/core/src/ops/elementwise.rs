@@ -1,7 +1,8 @@
 //! Elementwise operations: unary functions, broadcasting binary arithmetic, comparisons,
 //! `where`, `clamp` and dtype conversion.
 
-use super::{BinaryOp, CmpOp, Op, UnaryOp, apply};
+use super::apply;
+use crate::op::{BinaryOp, CmpOp, Op, UnaryOp};
 use crate::{DType, Error, Result, Tensor, shape::broadcast_shapes};
 
 macro_rules! unary_methods {

@@ -1,6 +1,7 @@
 //! Indexing with i64 index tensors: gather, scatter-add, index_select and one-hot encoding.
 
-use super::{Op, apply};
+use super::apply;
+use crate::op::Op;
 use crate::{DType, Error, Result, Tensor, shape::normalize_dim};
 
 impl Tensor {

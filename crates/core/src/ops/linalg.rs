@@ -1,7 +1,8 @@
 //! Matrix products with PyTorch's `matmul` semantics: vectors, matrices and batches with
 //! broadcast batch dimensions.
 
-use super::{Op, apply};
+use super::apply;
+use crate::op::Op;
 use crate::{Error, Result, Tensor, shape::broadcast_shapes};
 
 impl Tensor {

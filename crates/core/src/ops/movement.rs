@@ -1,7 +1,8 @@
 //! Shape and layout operations: reshape, permute/transpose, broadcast, narrow, squeeze and
 //! unsqueeze are views over the same storage where the layout allows; cat and stack copy.
 
-use super::{Op, apply};
+use super::apply;
+use crate::op::Op;
 use crate::{
     Error, Result, Tensor,
     shape::{broadcast_shapes, normalize_dim, numel},

@@ -1,7 +1,8 @@
 //! Numerically stable softmax and log-softmax (compositions of primitives), and the fused
 //! softmax cross-entropy on logits with integer labels (one primitive, for speed and accuracy).
 
-use super::{Op, apply};
+use super::apply;
+use crate::op::Op;
 use crate::{DType, Error, Result, Tensor, shape::normalize_dim};
 
 impl Tensor {

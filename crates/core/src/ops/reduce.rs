@@ -1,7 +1,8 @@
 //! Reductions over any set of axes, with `keepdim`: sum, mean, max, min, argmax, logsumexp.
 //! An empty axis list reduces over every axis.
 
-use super::{Op, ReduceOp, apply};
+use super::apply;
+use crate::op::{Op, ReduceOp};
 use crate::{
     DType, Error, Result, Tensor,
     shape::{normalize_dim, normalize_dims},

@@ -7,18 +7,54 @@
 //! Several programs over the same index space (the in-place updates of one optimizer step: a
 //! weight's moments, then the weight) run as one *group*: block by block, each member in turn,
 //! so a value one member writes is still in cache when the next one reads it.
+//!
+//! This module holds the program types and the group runner (blocks, operands, threads);
+//! `steps` interprets a program step by step, `update_loops` has the hand-written loops of
+//! Adam's updates.
+
+mod steps;
+mod update_loops;
 
 use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::elementwise::{max_nan, min_nan, with_binary_fn, with_cmp_fn, with_unary_fn};
-use super::{PARALLEL_THRESHOLD, TASK_SIZE, coalesce};
-use crate::graph::passes::{MAX_FUSED_LEAVES, MAX_FUSED_STEPS};
-use crate::graph::{FusedOp, FusedProgram};
-use crate::ops::{BinaryOp, CmpOp, UnaryOp};
+use self::steps::{Arg, run_steps};
+pub(crate) use self::update_loops::UpdateLoop;
+use super::{MAX_OPERANDS, PARALLEL_THRESHOLD, Plan, TASK_SIZE};
+use crate::op::{BinaryOp, CmpOp, UnaryOp};
 use crate::storage::StorageElement;
-use crate::{Element, Float, Layout};
+use crate::{Element, Error, Float, Result};
+
+/// One elementwise step of a fused program, reading and writing registers. Registers
+/// `0..leaves` hold the fused node's inputs; step `k` writes register `leaves + k`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FusedOp {
+    /// A unary function of one register.
+    Unary(UnaryOp, usize),
+    /// `x^c`.
+    Powf(f64, usize),
+    /// A binary function of two registers.
+    Binary(BinaryOp, usize, usize),
+    /// A comparison giving 0/1.
+    Cmp(CmpOp, usize, usize),
+    /// `cond != 0 ? a : b`.
+    Where(usize, usize, usize),
+}
+
+/// A chain (tree) of elementwise ops evaluated in one pass over the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedProgram {
+    /// Number of inputs (registers `0..leaves`), at most [`MAX_FUSED_LEAVES`].
+    pub leaves: usize,
+    /// The steps, in order, at most [`MAX_FUSED_STEPS`]; the last one's register is the output.
+    pub steps: Vec<FusedOp>,
+}
+
+/// Most steps in one fused program.
+pub(crate) const MAX_FUSED_STEPS: usize = 48;
+/// Most inputs of one fused node (the runner reads them without allocating).
+pub(crate) const MAX_FUSED_LEAVES: usize = MAX_OPERANDS;
 
 /// Elements per block: large enough that dispatching a step costs little against its loop,
 /// small enough that a program's registers stay in the L1 cache.
@@ -26,53 +62,13 @@ const BLOCK: usize = 256;
 
 /// Elements per block of a group whose every member has a hand-written loop (which uses no
 /// registers): longer, so the per-block work of picking operands is spread over more elements.
-const NATIVE_BLOCK: usize = 2048;
+const UPDATE_LOOP_BLOCK: usize = 2048;
 
 /// Most programs in one group.
 pub(crate) const MAX_GROUP: usize = 8;
 
 /// Most registers of a fused program: its leaves and its steps.
 const MAX_REGS: usize = MAX_FUSED_LEAVES + MAX_FUSED_STEPS;
-
-/// Rows of the common shape, with each leaf's strides (a run-time count of operands).
-pub(crate) struct RowPlan {
-    outer_shape: Vec<usize>,
-    outer_strides: Vec<Vec<usize>>,
-    offsets: Vec<usize>,
-    inner: usize,
-    inner_strides: Vec<usize>,
-}
-
-impl RowPlan {
-    pub(crate) fn new(shape: &[usize], layouts: &[&Layout]) -> RowPlan {
-        let (mut dims, mut strides) = coalesce(shape, layouts);
-        let inner = dims.pop().unwrap_or(1);
-        let inner_strides = strides.iter_mut().map(|s| s.pop().unwrap_or(0)).collect();
-        RowPlan {
-            outer_shape: dims,
-            outer_strides: strides,
-            offsets: layouts.iter().map(|l| l.offset()).collect(),
-            inner,
-            inner_strides,
-        }
-    }
-
-    /// Whether the whole shape is one row: every leaf is read with a single stride.
-    pub(crate) fn is_flat(&self) -> bool {
-        self.outer_shape.is_empty()
-    }
-
-    fn row_offsets(&self, mut row: usize, off: &mut [usize]) {
-        off.copy_from_slice(&self.offsets);
-        for d in (0..self.outer_shape.len()).rev() {
-            let i = row % self.outer_shape[d];
-            row /= self.outer_shape[d];
-            for (o, s) in off.iter_mut().zip(&self.outer_strides) {
-                *o += i * s[d];
-            }
-        }
-    }
-}
 
 /// Floats the fused kernel runs on, each with per-thread registers.
 pub(crate) trait FusedFloat: Float + StorageElement {
@@ -115,229 +111,10 @@ pub(crate) enum Leaf<'a, T> {
 /// One program of a group, with its plan and where its leaves live.
 pub(crate) struct Member<'a, T> {
     pub(crate) program: &'a FusedProgram,
-    pub(crate) plan: &'a RowPlan,
+    pub(crate) plan: &'a Plan,
     pub(crate) leaves: [Leaf<'a, T>; MAX_FUSED_LEAVES],
     /// The program's hand-written loop, if it has one.
-    pub(crate) native: Option<Native>,
-}
-
-/// Programs with a hand-written loop. A step run over a block writes its result to cache, so
-/// a long program costs a store per step and element; these loops keep every intermediate
-/// value in registers and store only the result, with the same operations in the same order
-/// as the steps (results are bit for bit the same). They are the in-place updates of Adam,
-/// which dominate its training step at small batches; any other program runs step by step.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Native {
-    /// `a * s + b * t` with scalars `s`, `t` (leaves a, s, b, t): a moving average.
-    Ema,
-    /// `a * s + b^2 * t` (leaves a, s, b, t): a moving average of squares.
-    EmaOfSquares,
-    /// `p - m / (sqrt(v) / c + e) * s` with scalars `c`, `e`, `s` (leaves v, c, e, m, s, p):
-    /// Adam's step.
-    AdamStep,
-}
-
-impl Native {
-    const ALL: [Native; 3] = [Native::Ema, Native::EmaOfSquares, Native::AdamStep];
-
-    /// The steps the loop computes.
-    fn steps(self) -> &'static [FusedOp] {
-        use BinaryOp::{Add, Div, Mul, Sub};
-        use FusedOp::{Binary, Powf, Unary};
-        match self {
-            Native::Ema => &[Binary(Mul, 0, 1), Binary(Mul, 2, 3), Binary(Add, 4, 5)],
-            Native::EmaOfSquares => &[
-                Binary(Mul, 0, 1),
-                Powf(2.0, 2),
-                Binary(Mul, 5, 3),
-                Binary(Add, 4, 6),
-            ],
-            Native::AdamStep => &[
-                Unary(UnaryOp::Sqrt, 0),
-                Binary(Div, 6, 1),
-                Binary(Add, 7, 2),
-                Binary(Div, 3, 8),
-                Binary(Mul, 9, 4),
-                Binary(Sub, 5, 10),
-            ],
-        }
-    }
-
-    /// Its leaves, and which of them are scalars.
-    fn leaves(self) -> (usize, &'static [usize]) {
-        match self {
-            Native::Ema | Native::EmaOfSquares => (4, &[1, 3]),
-            Native::AdamStep => (6, &[1, 2, 4]),
-        }
-    }
-
-    /// The hand-written loop computing `program`, when its leaves at the scalar positions are
-    /// single values for the whole (flat) plan and the others are contiguous.
-    pub(crate) fn of(program: &FusedProgram, plan: &RowPlan) -> Option<Native> {
-        let native = Native::ALL
-            .into_iter()
-            .find(|n| n.steps() == program.steps.as_slice())?;
-        let (leaves, scalars) = native.leaves();
-        let stride = |k: usize| if scalars.contains(&k) { 0 } else { 1 };
-        (program.leaves == leaves
-            && plan.is_flat()
-            && (0..leaves).all(|k| plan.inner_strides.get(k) == Some(&stride(k))))
-        .then_some(native)
-    }
-
-    /// Runs the loop over one block into `y`; leaf `alias`, if any, is `y` itself (an update
-    /// in place, read before it is written). `false` if the operands are not of the kinds the
-    /// loop expects.
-    #[inline(always)]
-    fn run<T: Float>(self, v: &[Arg<'_, T>], alias: Option<usize>, y: &mut [T]) -> bool {
-        use Arg::{Scalar as S, Slice as V};
-        match (self, alias, v) {
-            (Native::Ema, None, &[V(a), S(s), V(b), S(t), ..]) => {
-                for ((o, &x), &g) in y.iter_mut().zip(a).zip(b) {
-                    *o = x * s + g * t;
-                }
-            }
-            (Native::Ema, Some(0), &[_, S(s), V(b), S(t), ..]) => {
-                for (o, &g) in y.iter_mut().zip(b) {
-                    *o = *o * s + g * t;
-                }
-            }
-            (Native::EmaOfSquares, None, &[V(a), S(s), V(b), S(t), ..]) => {
-                for ((o, &x), &g) in y.iter_mut().zip(a).zip(b) {
-                    *o = x * s + g * g * t;
-                }
-            }
-            (Native::EmaOfSquares, Some(0), &[_, S(s), V(b), S(t), ..]) => {
-                for (o, &g) in y.iter_mut().zip(b) {
-                    *o = *o * s + g * g * t;
-                }
-            }
-            (Native::AdamStep, None, &[V(v), S(c), S(e), V(m), S(s), V(p), ..]) => {
-                for (((o, &v), &m), &p) in y.iter_mut().zip(v).zip(m).zip(p) {
-                    *o = p - m / (v.sqrt() / c + e) * s;
-                }
-            }
-            (Native::AdamStep, Some(5), &[V(v), S(c), S(e), V(m), S(s), ..]) => {
-                for ((o, &v), &m) in y.iter_mut().zip(v).zip(m) {
-                    *o = *o - m / (v.sqrt() / c + e) * s;
-                }
-            }
-            _ => return false,
-        }
-        true
-    }
-}
-
-/// A step's operand over one block.
-#[derive(Clone, Copy)]
-enum Arg<'a, T> {
-    Slice(&'a [T]),
-    Scalar(T),
-}
-
-impl<T: Copy> Arg<'_, T> {
-    #[inline(always)]
-    fn at(self, i: usize) -> T {
-        match self {
-            Arg::Slice(s) => s[i],
-            Arg::Scalar(v) => v,
-        }
-    }
-}
-
-#[inline(always)]
-fn map1<T: Copy>(x: Arg<'_, T>, y: &mut [T], f: impl Fn(T) -> T) {
-    match x {
-        Arg::Slice(x) => {
-            for (o, &v) in y.iter_mut().zip(x) {
-                *o = f(v);
-            }
-        }
-        Arg::Scalar(v) => y.fill(f(v)),
-    }
-}
-
-#[inline(always)]
-fn map2<T: Copy>(a: Arg<'_, T>, b: Arg<'_, T>, y: &mut [T], f: impl Fn(T, T) -> T) {
-    match (a, b) {
-        (Arg::Slice(a), Arg::Slice(b)) => {
-            for ((o, &u), &v) in y.iter_mut().zip(a).zip(b) {
-                *o = f(u, v);
-            }
-        }
-        (Arg::Slice(a), Arg::Scalar(v)) => {
-            for (o, &u) in y.iter_mut().zip(a) {
-                *o = f(u, v);
-            }
-        }
-        (Arg::Scalar(u), Arg::Slice(b)) => {
-            for (o, &v) in y.iter_mut().zip(b) {
-                *o = f(u, v);
-            }
-        }
-        (Arg::Scalar(u), Arg::Scalar(v)) => y.fill(f(u, v)),
-    }
-}
-
-/// Computes one step over a block into `y`; `arg(r)` is register `r`.
-#[inline(always)]
-fn eval_step<'a, T: Float>(step: &FusedOp, arg: impl Fn(usize) -> Arg<'a, T>, y: &mut [T]) {
-    match *step {
-        FusedOp::Unary(op, a) => with_unary_fn!(op, T, f => map1(arg(a), y, f)),
-        FusedOp::Powf(e, a) => {
-            // The same special cases as the eager kernel, for identical results.
-            if e == 2.0 {
-                map1(arg(a), y, |v| v * v);
-            } else if e == 1.0 {
-                map1(arg(a), y, |v| v);
-            } else {
-                let e = T::from_f64(e);
-                map1(arg(a), y, |v| v.powf(e));
-            }
-        }
-        FusedOp::Binary(op, a, b) => with_binary_fn!(op, T, f => map2(arg(a), arg(b), y, f)),
-        FusedOp::Cmp(op, a, b) => with_cmp_fn!(op, T, f => map2(arg(a), arg(b), y, f)),
-        FusedOp::Where(c, a, b) => {
-            let (c, a, b) = (arg(c), arg(a), arg(b));
-            for (i, o) in y.iter_mut().enumerate() {
-                *o = if c.at(i) != T::ZERO { a.at(i) } else { b.at(i) };
-            }
-        }
-    }
-}
-
-/// Runs the steps of `program` over one block whose leaves are `views`: all but the last into
-/// `regs` (one block each), the last into `y`.
-#[inline(always)]
-fn run_steps<T: Float>(program: &FusedProgram, views: &[Arg<'_, T>], regs: &mut [T], y: &mut [T]) {
-    let (len, l) = (y.len(), program.leaves);
-    let Some((last, steps)) = program.steps.split_last() else {
-        return;
-    };
-    for (k, step) in steps.iter().enumerate() {
-        let (done, rest) = regs.split_at_mut(k * BLOCK);
-        let done: &[T] = done;
-        eval_step(step, |a| register(views, done, l, len, a), &mut rest[..len]);
-    }
-    let done: &[T] = regs;
-    eval_step(last, |a| register(views, done, l, len, a), y);
-}
-
-/// Register `a` over a block of `len`: a leaf's operand (`a < l`), or the block of a step
-/// computed before, in `done`.
-#[inline(always)]
-fn register<'a, T: Copy>(
-    views: &[Arg<'a, T>],
-    done: &'a [T],
-    l: usize,
-    len: usize,
-    a: usize,
-) -> Arg<'a, T> {
-    if a < l {
-        views[a]
-    } else {
-        Arg::Slice(&done[(a - l) * BLOCK..][..len])
-    }
+    pub(crate) update_loop: Option<UpdateLoop>,
 }
 
 /// The operand of each leaf of member `m` over the block of `len` elements at `at` in the
@@ -406,9 +183,9 @@ fn run_member<T: Float>(
     let Some((mine, later)) = rest.split_first_mut() else {
         return;
     };
-    if let Some(native) = m.native {
+    if let Some(update_loop) = m.update_loop {
         let views = leaf_views(m, off, at, len, earlier, &[], later, gathered);
-        if native.run(&views, alias, &mut mine[at..at + len]) {
+        if update_loop.run(&views, alias, &mut mine[at..at + len]) {
             return;
         }
     }
@@ -485,8 +262,8 @@ fn run_piece_any<T: Float>(
         return;
     };
     let inner = first.plan.inner.max(1);
-    let block = if members.iter().all(|m| m.native.is_some()) {
-        NATIVE_BLOCK
+    let block = if members.iter().all(|m| m.update_loop.is_some()) {
+        UPDATE_LOOP_BLOCK
     } else {
         BLOCK
     };
@@ -499,7 +276,7 @@ fn run_piece_any<T: Float>(
         let len = (inner - col).min(n - done).min(block);
         for (j, m) in members.iter().enumerate() {
             let l = m.program.leaves;
-            m.plan.row_offsets(row, &mut off[..l]);
+            m.plan.row_offsets_into(row, &mut off[..l]);
             for (o, s) in off[..l].iter_mut().zip(&m.plan.inner_strides) {
                 *o += col * s;
             }
@@ -520,21 +297,51 @@ unsafe impl<T: Send> Send for Outputs<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for Outputs<T> {}
 
-/// Evaluates a group of programs over one index space: member `j` writes `outs[j]` (all of one
-/// length, distinct storages none of the data leaves reads). Every member of a group of more
-/// than one has a flat plan. Runs on the calling thread's registers below the parallel
-/// threshold, and then allocates nothing.
-pub(crate) fn run_group<T: FusedFloat>(members: &[Member<'_, T>], outs: &mut [&mut [T]]) {
+/// Evaluates a group of programs over one index space: member `j` writes `outs[j]` (distinct
+/// storages none of the data leaves reads). Runs on the calling thread's registers below the
+/// parallel threshold, and then allocates nothing.
+///
+/// # Errors
+/// [`Error::Internal`] when the group breaks the runner's contract: as many members as
+/// outputs, at most [`MAX_GROUP`], outputs all of one length, programs within the register
+/// limits, and flat plans for every member of a group of more than one.
+pub(crate) fn run_group<T: FusedFloat>(
+    members: &[Member<'_, T>],
+    outs: &mut [&mut [T]],
+) -> Result<()> {
     let n = outs.first().map_or(0, |o| o.len());
-    debug_assert!(members.len() == outs.len() && outs.len() <= MAX_GROUP);
-    debug_assert!(members.len() == 1 || members.iter().all(|m| m.plan.is_flat()));
+    let broken = if members.len() != outs.len() || outs.len() > MAX_GROUP {
+        Some(format!(
+            "{} programs for {} outputs (at most {MAX_GROUP})",
+            members.len(),
+            outs.len()
+        ))
+    } else if let Some(o) = outs.iter().find(|o| o.len() != n) {
+        Some(format!("outputs of {} and {n} elements", o.len()))
+    } else if let Some(m) = members
+        .iter()
+        .find(|m| m.program.leaves > MAX_FUSED_LEAVES || m.program.steps.len() > MAX_FUSED_STEPS)
+    {
+        Some(format!(
+            "a program of {} leaves and {} steps",
+            m.program.leaves,
+            m.program.steps.len()
+        ))
+    } else if members.len() > 1 && !members.iter().all(|m| m.plan.is_flat()) {
+        Some("a group member with a strided plan".to_string())
+    } else {
+        None
+    };
+    if let Some(what) = broken {
+        return Err(Error::Internal(format!("fused group: {what}")));
+    }
     if n < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
         T::with_regs(|regs| run_piece(members, 0, outs, regs));
-        return;
+        return Ok(());
     }
     let mut shared = Outputs {
         ptrs: [std::ptr::null_mut(); MAX_GROUP],
-        count: outs.len().min(MAX_GROUP),
+        count: outs.len(),
     };
     for (p, o) in shared.ptrs.iter_mut().zip(outs.iter_mut()) {
         *p = o.as_mut_ptr();
@@ -545,8 +352,9 @@ pub(crate) fn run_group<T: FusedFloat>(members: &[Member<'_, T>], outs: &mut [&m
         let len = TASK_SIZE.min(n - start);
         let mut pieces: [&mut [T]; MAX_GROUP] = std::array::from_fn(|i| {
             if i < shared.count {
-                // SAFETY: each output holds `n` elements and this task alone takes
-                // `start..start + len` of it.
+                // SAFETY: `shared.ptrs[i]` points to output `i`, which holds `n` elements
+                // (checked above) and stays mutably borrowed for this call; the tasks take
+                // disjoint ranges `start..start + len` of it, with `start + len <= n`.
                 unsafe { std::slice::from_raw_parts_mut(shared.ptrs[i].add(start), len) }
             } else {
                 &mut []
@@ -554,6 +362,7 @@ pub(crate) fn run_group<T: FusedFloat>(members: &[Member<'_, T>], outs: &mut [&m
         });
         T::with_regs(|regs| run_piece(members, start, &mut pieces[..shared.count], regs));
     });
+    Ok(())
 }
 
 impl<T: Element> Leaf<'_, T> {
@@ -564,6 +373,7 @@ impl<T: Element> Leaf<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Layout;
 
     /// Runs `program` over `n` elements with leaves `data` (scalars at the positions of
     /// one-element vectors), in place into leaf `alias` if given, with or without its
@@ -579,7 +389,7 @@ mod tests {
             .iter()
             .map(|d| Layout::contiguous(&[d.len()]).broadcast_to(&[n]))
             .collect();
-        let plan = RowPlan::new(&[n], &layouts.iter().collect::<Vec<_>>());
+        let plan = Plan::of(&[n], &layouts.iter().collect::<Vec<_>>()).unwrap();
         let mut leaves = [Leaf::NONE; MAX_FUSED_LEAVES];
         for (k, d) in data.iter().enumerate() {
             leaves[k] = if alias == Some(k) {
@@ -588,16 +398,16 @@ mod tests {
                 Leaf::Data(d)
             };
         }
-        let found = Native::of(program, &plan);
+        let found = UpdateLoop::of(program, &plan);
         assert!(found.is_some(), "{program:?} has a hand-written loop");
         let member = Member {
             program,
             plan: &plan,
             leaves,
-            native: if native { found } else { None },
+            update_loop: if native { found } else { None },
         };
         let mut out = alias.map_or(vec![0.0; n], |k| data[k].clone());
-        run_group(std::slice::from_ref(&member), &mut [out.as_mut_slice()]);
+        run_group(std::slice::from_ref(&member), &mut [out.as_mut_slice()]).unwrap();
         out
     }
 
@@ -612,14 +422,14 @@ mod tests {
         };
         let (a, b, p) = (vector(1.0), vector(2.0), vector(1.0));
         let v: Vec<f32> = vector(1.0).iter().map(|x| x * x).collect();
-        let program = |native: Native| FusedProgram {
+        let program = |native: UpdateLoop| FusedProgram {
             leaves: native.leaves().0,
             steps: native.steps().to_vec(),
         };
         let (ema, ema_sq, adam) = (
-            program(Native::Ema),
-            program(Native::EmaOfSquares),
-            program(Native::AdamStep),
+            program(UpdateLoop::Ema),
+            program(UpdateLoop::EmaOfSquares),
+            program(UpdateLoop::AdamStep),
         );
         let moments = vec![a.clone(), vec![0.9], b.clone(), vec![0.1]];
         let step = vec![v, vec![0.7], vec![1e-8], a, vec![1e-3], p];
