@@ -8,10 +8,11 @@
 //! weight's moments, then the weight) run as one *group*: block by block, each member in turn,
 //! so a value one member writes is still in cache when the next one reads it.
 //!
-//! This module holds the program types and the group runner (blocks, operands, threads);
-//! `steps` interprets a program step by step, `update_loops` has the hand-written loops of
-//! Adam's updates.
+//! `program` defines the programs and their register limits; `steps` interprets a program step
+//! by step; `update_loops` has the hand-written loops of Adam's updates; this module runs a
+//! group of programs (blocks, operands, threads).
 
+mod program;
 mod steps;
 mod update_loops;
 
@@ -19,46 +20,14 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
+use self::program::{BLOCK, MAX_REGS};
+pub use self::program::{FusedOp, FusedProgram};
+pub(crate) use self::program::{MAX_FUSED_LEAVES, MAX_FUSED_STEPS};
 use self::steps::{Arg, run_steps};
 pub(crate) use self::update_loops::UpdateLoop;
-use super::{MAX_OPERANDS, PARALLEL_THRESHOLD, Plan, TASK_SIZE};
-use crate::op::{BinaryOp, CmpOp, UnaryOp};
+use super::{PARALLEL_THRESHOLD, Plan, TASK_SIZE};
 use crate::storage::StorageElement;
 use crate::{Element, Error, Float, Result};
-
-/// One elementwise step of a fused program, reading and writing registers. Registers
-/// `0..leaves` hold the fused node's inputs; step `k` writes register `leaves + k`.
-#[derive(Debug, Clone, PartialEq)]
-pub enum FusedOp {
-    /// A unary function of one register.
-    Unary(UnaryOp, usize),
-    /// `x^c`.
-    Powf(f64, usize),
-    /// A binary function of two registers.
-    Binary(BinaryOp, usize, usize),
-    /// A comparison giving 0/1.
-    Cmp(CmpOp, usize, usize),
-    /// `cond != 0 ? a : b`.
-    Where(usize, usize, usize),
-}
-
-/// A chain (tree) of elementwise ops evaluated in one pass over the data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FusedProgram {
-    /// Number of inputs (registers `0..leaves`), at most [`MAX_FUSED_LEAVES`].
-    pub leaves: usize,
-    /// The steps, in order, at most [`MAX_FUSED_STEPS`]; the last one's register is the output.
-    pub steps: Vec<FusedOp>,
-}
-
-/// Most steps in one fused program.
-pub(crate) const MAX_FUSED_STEPS: usize = 48;
-/// Most inputs of one fused node (the runner reads them without allocating).
-pub(crate) const MAX_FUSED_LEAVES: usize = MAX_OPERANDS;
-
-/// Elements per block: large enough that dispatching a step costs little against its loop,
-/// small enough that a program's registers stay in the L1 cache.
-const BLOCK: usize = 256;
 
 /// Elements per block of a group whose every member has a hand-written loop (which uses no
 /// registers): longer, so the per-block work of picking operands is spread over more elements.
@@ -66,9 +35,6 @@ const UPDATE_LOOP_BLOCK: usize = 2048;
 
 /// Most programs in one group.
 pub(crate) const MAX_GROUP: usize = 8;
-
-/// Most registers of a fused program: its leaves and its steps.
-const MAX_REGS: usize = MAX_FUSED_LEAVES + MAX_FUSED_STEPS;
 
 /// Floats the fused kernel runs on, each with per-thread registers.
 pub(crate) trait FusedFloat: Float + StorageElement {

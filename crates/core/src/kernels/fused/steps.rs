@@ -3,7 +3,7 @@
 //! float type (dispatched once per block, not per element), intermediate values kept in
 //! block-sized registers.
 
-use super::{BLOCK, FusedOp, FusedProgram};
+use super::program::{BLOCK, FusedOp, FusedProgram};
 use crate::Float;
 use crate::kernels::elementwise::{
     max_nan, min_nan, with_binary_fn, with_cmp_fn, with_powf_fn, with_unary_fn,

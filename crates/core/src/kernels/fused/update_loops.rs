@@ -10,8 +10,8 @@
 //! `adam_and_sgd_updates_take_the_fast_paths` in `ferrograd-nn`'s `compiled_update` tests fails
 //! when that rule stops matching, and a program that does not match still runs, step by step.
 
+use super::program::{FusedOp, FusedProgram};
 use super::steps::Arg;
-use super::{FusedOp, FusedProgram};
 use crate::Float;
 use crate::kernels::Plan;
 use crate::op::{BinaryOp, UnaryOp};
