@@ -78,6 +78,14 @@ pub enum Error {
     /// An invalid argument value (a permutation, a clamp range, a thread count...).
     #[error("{op}: {msg}")]
     Argument { op: &'static str, msg: String },
+    #[error(
+        "{op}: shape {shape:?} has more elements than a tensor can hold (at most {max} elements)"
+    )]
+    TooLarge {
+        op: &'static str,
+        shape: Vec<usize>,
+        max: usize,
+    },
     /// A broken invariant inside ferrograd (a bug, never the caller's input): what broke.
     #[error("internal error: {0} (a bug in ferrograd; please report it)")]
     Internal(String),

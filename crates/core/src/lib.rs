@@ -5,12 +5,22 @@
 //! vectorised elementwise loops and reductions over rayon), and reverse-mode automatic
 //! differentiation with higher-order gradients and a finite-difference [`gradcheck`].
 //!
-//! Layout of the crate:
-//! - [`shape`], `storage`, `tensor`: layouts and views, shared buffers, the tensor handle;
-//! - `ops`: the closed set of primitive ops ([`ops::Op`]) and the public tensor methods;
-//! - `kernels`: the CPU loops behind the primitives;
+//! Layout of the crate, bottom layer first (a module names only modules above it in this list;
+//! `tests/layering.rs` fails on any cycle):
+//! - `error`, `dtype`, [`shape`], `storage`, `threads`: the error type, element types, layouts
+//!   and checked shape arithmetic, shared buffers, thread pools;
+//! - [`op`]: the closed set of primitive ops ([`op::Op`]) that everything below names;
+//! - `kernels`: the CPU loops behind the primitives (elementwise, reductions, indexing, matrix
+//!   products through `gemm`, the fused elementwise kernel of static graphs);
+//! - `tensor`: the tensor handle and its autograd record;
+//! - `graph::ir`, `graph::trace`: the graph IR and the tracer that `ops` reports to;
+//! - `ops`: the public tensor methods and `apply`, the one place a primitive is executed;
 //! - `autograd`: grad mode, the backward walk and every op's backward rule;
-//! - [`gradcheck`](crate::gradcheck()): numerical verification of gradients.
+//! - [`graph`]: static graphs: optimisation passes, the planner, the runtime, `compile` and
+//!   [`graph::StaticFn`];
+//! - [`gradcheck`](crate::gradcheck()), `random`, `display`: numerical verification of
+//!   gradients, random tensors, printing;
+//! - [`counting_alloc`]: allocation counting for benchmarks and tests.
 //!
 //! ```
 //! use ferrograd_core::{DType, Rng, Tensor};
@@ -24,6 +34,7 @@
 //! ```
 
 #![warn(missing_docs)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod autograd;
 mod display;
@@ -50,4 +61,4 @@ pub use random::Rng;
 pub use shape::Layout;
 pub use storage::{Storage, StorageCell, StorageElement};
 pub use tensor::{Tensor, TensorId};
-pub use threads::{ThreadPool, current_threads, set_flush_denormals};
+pub use threads::{ThreadPool, current_threads};

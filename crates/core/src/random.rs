@@ -5,7 +5,7 @@ use rand::{Rng as _, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::{DType, Error, Result, Storage, Tensor, shape::numel};
+use crate::{DType, Error, Result, Storage, Tensor, shape::checked_numel};
 
 /// A seeded, portable random number generator (ChaCha8).
 #[derive(Debug, Clone)]
@@ -52,7 +52,7 @@ fn float_tensor(
     dtype: DType,
     mut sample: impl FnMut() -> f64,
 ) -> Result<Tensor> {
-    let n = numel(shape);
+    let n = checked_numel(op, shape)?;
     let storage = match dtype {
         DType::F32 => Storage::F32((0..n).map(|_| sample() as f32).collect()),
         DType::F64 => Storage::F64((0..n).map(|_| sample()).collect()),

@@ -3,9 +3,41 @@
 
 use crate::{Error, Result};
 
-/// Number of elements of a shape (1 for a scalar).
+/// Most elements a tensor may have: its bytes (at most 8 per element) must fit in an `isize`,
+/// as Rust's allocations require. Every tensor's shape is checked against it when the shape
+/// comes from outside (creation, reshape, broadcast, products, concatenation), so the plain
+/// [`numel`] of an existing tensor's shape never overflows.
+pub const MAX_ELEMENTS: usize = isize::MAX as usize / 8;
+
+/// Number of elements of a shape that is known to be valid (an existing tensor's, or one checked
+/// by [`checked_numel`]); 1 for a scalar.
 pub fn numel(shape: &[usize]) -> usize {
     shape.iter().product()
+}
+
+/// Number of elements of a shape from outside, without overflow.
+///
+/// ```
+/// use ferrograd_core::shape::checked_numel;
+/// assert_eq!(checked_numel("t", &[2, 3]).unwrap(), 6);
+/// assert!(checked_numel("t", &[2, (1 << 63) + 2]).is_err()); // wraps to 4 unchecked
+/// ```
+///
+/// # Errors
+/// [`Error::TooLarge`] when the product of the sizes (zeros aside) overflows or exceeds
+/// [`MAX_ELEMENTS`].
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    // The sizes other than 0 must multiply without overflow too: strides are their products.
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d.max(1)))
+        .filter(|&n| n <= MAX_ELEMENTS)
+        .map(|_| numel(shape))
+        .ok_or_else(|| Error::TooLarge {
+            op,
+            shape: shape.to_vec(),
+            max: MAX_ELEMENTS,
+        })
 }
 
 /// Row-major (C order) strides of a contiguous tensor of this shape.
@@ -85,6 +117,7 @@ pub fn broadcast_shapes(op: &'static str, lhs: &[usize], rhs: &[usize]) -> Resul
             });
         };
     }
+    checked_numel(op, &out)?;
     Ok(out)
 }
 
@@ -188,6 +221,21 @@ impl Layout {
             strides: self.strides.clone(),
             offset: self.offset + start * self.strides[dim],
         }
+    }
+
+    /// One past the largest storage index this layout reaches (0 when it has no element), or
+    /// `None` if that overflows. A storage of at least this length holds every element.
+    pub fn span(&self) -> Option<usize> {
+        if self.shape.contains(&0) {
+            return Some(0);
+        }
+        self.shape
+            .iter()
+            .zip(&self.strides)
+            .try_fold(self.offset, |end, (&d, &s)| {
+                end.checked_add((d - 1).checked_mul(s)?)
+            })?
+            .checked_add(1)
     }
 
     /// Storage index of the element at a multi-index.

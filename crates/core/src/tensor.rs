@@ -110,9 +110,10 @@ impl Tensor {
     /// ```
     ///
     /// # Errors
-    /// [`Error::ElementCount`] when `data.len()` differs from the product of `shape`.
+    /// [`Error::ElementCount`] when `data.len()` differs from the product of `shape`,
+    /// [`Error::TooLarge`] when that product overflows.
     pub fn from_vec<T: StorageElement>(data: Vec<T>, shape: &[usize]) -> Result<Tensor> {
-        let expected = shape::numel(shape);
+        let expected = shape::checked_numel("from_vec", shape)?;
         if data.len() != expected {
             return Err(Error::ElementCount {
                 op: "from_vec",
@@ -217,6 +218,13 @@ impl Tensor {
             return Err(Error::Argument {
                 op: "arange",
                 msg: format!("step {step} moves away from {end} starting at {start}"),
+            });
+        }
+        if n > shape::MAX_ELEMENTS as f64 {
+            return Err(Error::TooLarge {
+                op: "arange",
+                shape: vec![usize::MAX],
+                max: shape::MAX_ELEMENTS,
             });
         }
         let n = n as usize;

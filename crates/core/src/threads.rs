@@ -1,7 +1,7 @@
 //! Thread control. Kernels use the rayon pool they run in; [`ThreadPool`] lets a caller choose
 //! the thread count for a region of code explicitly (PyTorch `torch.set_num_threads`), and
-//! optionally have its threads flush subnormal floats to zero ([`set_flush_denormals`], PyTorch
-//! `torch.set_flush_denormal`): arithmetic on subnormals takes a slow path in the CPU, and an
+//! optionally have its threads flush subnormal floats to zero
+//! ([`ThreadPool::flushing_denormals`], PyTorch `torch.set_flush_denormal`): arithmetic on subnormals takes a slow path in the CPU, and an
 //! optimizer's running averages of tiny gradients drift into that range.
 
 use crate::{Error, Result};
@@ -26,8 +26,10 @@ impl ThreadPool {
         Self::build(threads, false)
     }
 
-    /// A pool of `threads` workers that flush subnormal floats to zero (see
-    /// [`set_flush_denormals`]); the thread that calls [`ThreadPool::install`] is not changed.
+    /// A pool of `threads` workers that flush subnormal floats to zero: each worker sets the
+    /// FTZ and DAZ bits of its MXCSR register (x86-64) or the FZ bit of its FPCR (AArch64) when
+    /// it starts, and nothing else. The thread that calls [`ThreadPool::install`] is not
+    /// changed, and on other CPUs the workers keep IEEE subnormals.
     ///
     /// # Errors
     /// As [`ThreadPool::new`].
@@ -74,22 +76,16 @@ pub fn current_threads() -> usize {
 }
 
 /// Makes the calling thread's float arithmetic flush subnormal results and inputs to zero (on)
-/// or keep them (off, the IEEE default). Returns whether this CPU supports it (x86-64: the
-/// FTZ and DAZ bits of MXCSR; AArch64: FPCR.FZ); elsewhere it does nothing.
+/// or keep them (off, the IEEE default). Returns whether this CPU supports it; elsewhere it
+/// does nothing.
 ///
-/// Values below 1.2e-38 (f32) or 2.2e-308 (f64) become zero. Training is unaffected in
-/// practice, and operations that would meet subnormals run at full speed.
-///
-/// ```
-/// use ferrograd_core::set_flush_denormals;
-/// let tiny = std::hint::black_box(1e-30f32);
-/// if set_flush_denormals(true) {
-///     assert_eq!(std::hint::black_box(tiny * 1e-10), 0.0);
-///     set_flush_denormals(false);
-/// }
-/// assert!(std::hint::black_box(tiny * 1e-10) > 0.0);
-/// ```
-pub fn set_flush_denormals(on: bool) -> bool {
+/// What it changes, precisely: on x86-64 the FTZ (bit 15) and DAZ (bit 6) bits of the calling
+/// thread's MXCSR register, on AArch64 the FZ bit (24) of its FPCR; every other bit, and every
+/// other thread, is left as it was. Values below 1.2e-38 (f32) or 2.2e-308 (f64) then become
+/// zero. The change lasts for the thread's life, so it is made only on threads the library
+/// owns: the workers of [`ThreadPool::flushing_denormals`], never a caller's thread (whose
+/// other code could depend on IEEE subnormals).
+pub(crate) fn set_flush_denormals(on: bool) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         const FTZ_DAZ: u32 = 0x8040;

@@ -30,9 +30,12 @@ fn batch_offset(l: &Layout, batch: &[usize], mut b: usize) -> usize {
 /// `out = a b`, or with `acc = Some(s)`, `out += s * a b` (gemm reads the destination).
 ///
 /// # Safety
-/// `out` must point to the product's `[.., m, n]` elements, contiguous, valid for writes and,
-/// with `acc`, initialised. Without `acc` every element is written and none is read, so the
-/// memory may be uninitialised.
+/// - `la` and `lb` pass [`check_contract`] for `a.len()` and `b.len()`: equal rank of at least
+///   2, equal batch dims, `la`'s last size equal to `lb`'s second to last, every element of each
+///   layout inside its storage;
+/// - `out` points to the product's `[.., m, n]` elements, contiguous, valid for writes and,
+///   with `acc`, initialised. Without `acc` every element is written and none is read, so the
+///   memory may be uninitialised.
 unsafe fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     a: &[T],
     la: &Layout,
@@ -48,14 +51,13 @@ unsafe fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     if m == 0 || n == 0 || k == 0 {
         if acc.is_none() {
             for i in 0..nb * m * n {
-                // SAFETY: `out` holds nb*m*n elements (the caller's contract).
+                // SAFETY: `out` holds nb*m*n elements (the caller's contract), so element `i`
+                // is inside it and valid for writes.
                 unsafe { out.at(i).0.write(T::ZERO) };
             }
         }
         return;
     }
-    // SAFETY (of every `out.at` below): batch matrix `i` starts at element i*m*n of `out`,
-    // and a band at row `start` (column `start`) of it, inside its m*n elements.
     let (read_dst, alpha, beta) = match acc {
         Some(s) => (true, T::ONE, s),
         None => (false, T::ZERO, T::ONE),
@@ -71,9 +73,9 @@ unsafe fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
         let bo = batch_offset(lb, batch, i) as isize + c0 as isize * b_cs;
         // SAFETY: `dst` points at element (r0, c0) of an output of m*n elements laid out
         // row-major (row stride n, column stride 1), and the block lies inside it; blocks that
-        // run at once are disjoint. The operand pointers start at valid offsets of their
-        // storages, and the layouts were produced by views of tensors whose shapes match (m, k)
-        // and (k, n), so every element gemm reads at `offset + i*rs + j*cs` lies inside them.
+        // run at once are disjoint. The layouts passed `check_contract` (the caller's
+        // contract): every element gemm reads at `offset + i*rs + j*cs`, for the block's rows
+        // and columns and all of k, lies inside its operand's storage.
         unsafe {
             gemm::gemm(
                 rows,
@@ -99,9 +101,11 @@ unsafe fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
         }
     };
     if nb > 1 && !big && threads > 1 && nb * m * n * k >= PARALLEL_FLOPS {
-        (0..nb)
-            .into_par_iter()
-            .for_each(|i| block(unsafe { out.at(i * m * n) }, i, (0, m), (0, n)));
+        (0..nb).into_par_iter().for_each(|i| {
+            // SAFETY: batch matrix `i < nb` starts at element i*m*n of the nb*m*n of `out`.
+            let dst = unsafe { out.at(i * m * n) };
+            block(dst, i, (0, m), (0, n));
+        });
     } else if big && threads > 1 {
         // Each thread computes a band of the output on one core: split along the longer of the
         // output's two sides, in multiples of the micro-kernel's tile. This keeps both cores
@@ -110,19 +114,26 @@ unsafe fn matmul_t<T: 'static + Copy + Default + Send + Sync + crate::Element>(
         let band = long.div_ceil(threads).next_multiple_of(TILE);
         let bands = long.div_ceil(band);
         for i in 0..nb {
+            // SAFETY: batch matrix `i < nb` starts at element i*m*n of the nb*m*n of `out`.
             let base = unsafe { out.at(i * m * n) };
             (0..bands).into_par_iter().for_each(|j| {
                 let (start, len) = (j * band, band.min(long - j * band));
                 if by_rows {
-                    block(unsafe { base.at(start * n) }, i, (start, len), (0, n));
+                    // SAFETY: row `start < m` of the m*n matrix at `base` starts at start*n.
+                    let dst = unsafe { base.at(start * n) };
+                    block(dst, i, (start, len), (0, n));
                 } else {
-                    block(unsafe { base.at(start) }, i, (0, m), (start, len));
+                    // SAFETY: column `start < n` of the matrix's first row is element `start`.
+                    let dst = unsafe { base.at(start) };
+                    block(dst, i, (0, m), (start, len));
                 }
             });
         }
     } else {
         for i in 0..nb {
-            block(unsafe { out.at(i * m * n) }, i, (0, m), (0, n));
+            // SAFETY: batch matrix `i < nb` starts at element i*m*n of the nb*m*n of `out`.
+            let dst = unsafe { out.at(i * m * n) };
+            block(dst, i, (0, m), (0, n));
         }
     }
 }
@@ -176,7 +187,45 @@ pub(crate) fn matmul_acc_into(
     product_into(a, la, b, lb, out, Some(scale))
 }
 
+/// Checks the contract of [`matmul_t`] on the operands' layouts, for storages of `a_len` and
+/// `b_len` elements, and returns the product's element count.
+///
+/// # Errors
+/// [`Error::Internal`] when the layouts do not form a product or reach outside a storage:
+/// callers validate shapes, so this is a bug, reported instead of reading out of bounds.
+fn check_contract(la: &Layout, a_len: usize, lb: &Layout, b_len: usize) -> Result<usize> {
+    let (sa, sb) = (la.shape(), lb.shape());
+    let r = sa.len();
+    let product = r >= 2 && sb.len() == r && sa[..r - 2] == sb[..r - 2] && sa[r - 1] == sb[r - 2];
+    let inside = |l: &Layout, len: usize| l.span().is_some_and(|end| end <= len);
+    let count = product
+        .then(|| {
+            sa[..r - 1]
+                .iter()
+                .chain(&sb[r - 1..])
+                .try_fold(1usize, |n, &d| n.checked_mul(d))
+        })
+        .flatten();
+    match count {
+        Some(count) if inside(la, a_len) && inside(lb, b_len) => Ok(count),
+        _ => Err(Error::Internal(format!(
+            "matmul: operands {sa:?} (strides {:?}, offset {}, storage of {a_len}) and {sb:?} \
+             (strides {:?}, offset {}, storage of {b_len}) do not form a product inside their \
+             storages",
+            la.strides(),
+            la.offset(),
+            lb.strides(),
+            lb.offset(),
+        ))),
+    }
+}
+
 /// `out = a b`, or with `acc = Some(s)`, `out += s * a b`, for float storages of one dtype.
+///
+/// # Errors
+/// [`Error::DTypeMismatch`] / [`Error::UnsupportedDType`] for operands that are not two float
+/// storages of `out`'s dtype; [`Error::Internal`] when the layouts break [`check_contract`] or
+/// `out` is not of the product's size.
 fn product_into(
     a: &Storage,
     la: &Layout,
@@ -185,15 +234,23 @@ fn product_into(
     out: &mut Storage,
     acc: Option<f64>,
 ) -> Result<()> {
-    // SAFETY: `out` is contiguous and of the product's shape (the callers' contract), and
-    // initialised, as `acc` requires.
+    let count = check_contract(la, a.len(), lb, b.len())?;
+    if out.len() != count {
+        return Err(Error::Internal(format!(
+            "matmul: an output of {} elements for a product of {count}",
+            out.len()
+        )));
+    }
     match (a, b, out) {
-        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => unsafe {
-            matmul_t(a, la, b, lb, Dst(o.as_mut_ptr()), acc.map(|s| s as f32));
-        },
-        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => unsafe {
-            matmul_t(a, la, b, lb, Dst(o.as_mut_ptr()), acc);
-        },
+        (Storage::F32(a), Storage::F32(b), Storage::F32(o)) => {
+            // SAFETY: the layouts passed `check_contract` for these storages, and `o` is a
+            // contiguous, initialised buffer of exactly the product's `count` elements.
+            unsafe { matmul_t(a, la, b, lb, Dst(o.as_mut_ptr()), acc.map(|s| s as f32)) };
+        }
+        (Storage::F64(a), Storage::F64(b), Storage::F64(o)) => {
+            // SAFETY: as above.
+            unsafe { matmul_t(a, la, b, lb, Dst(o.as_mut_ptr()), acc) };
+        }
         (a, b, _) => return Err(dtype_error(a, b)),
     }
     Ok(())
@@ -214,33 +271,36 @@ fn dtype_error(a: &Storage, b: &Storage) -> Error {
     }
 }
 
-/// The product of `[.., m, k]` and `[.., k, n]` in a new vector of `len` elements, written by
-/// gemm into fresh memory (no zeroing first).
+/// The product of `[.., m, k]` and `[.., k, n]` in a new vector, written by gemm into fresh
+/// memory (no zeroing first).
+///
+/// # Errors
+/// [`Error::Internal`] when the layouts break [`check_contract`].
 fn fresh_product<T: 'static + Copy + Default + Send + Sync + crate::Element>(
     a: &[T],
     la: &Layout,
     b: &[T],
     lb: &Layout,
-    len: usize,
-) -> Vec<T> {
+) -> Result<Vec<T>> {
+    let len = check_contract(la, a.len(), lb, b.len())?;
     let mut out = Vec::with_capacity(len);
-    // SAFETY: the vector has room for the product's `len` elements; without `acc`,
-    // `matmul_t` writes every one of them and reads none, so they are initialised when the
-    // length is set.
-    unsafe {
-        matmul_t(a, la, b, lb, Dst(out.as_mut_ptr()), None);
-        out.set_len(len);
-    }
-    out
+    // SAFETY: the layouts passed `check_contract` for these slices, and the vector has room
+    // for the product's `len` elements; without `acc`, `matmul_t` writes every one of them and
+    // reads none.
+    unsafe { matmul_t(a, la, b, lb, Dst(out.as_mut_ptr()), None) };
+    // SAFETY: the `len <= capacity` elements were all initialised by `matmul_t` just above.
+    unsafe { out.set_len(len) };
+    Ok(out)
 }
 
 /// Batched matrix product into a new contiguous storage.
+///
+/// # Errors
+/// As [`product_into`].
 pub(crate) fn matmul(a: &Storage, la: &Layout, b: &Storage, lb: &Layout) -> Result<Storage> {
-    let r = la.shape().len();
-    let len = la.shape()[..r - 1].iter().product::<usize>() * lb.shape()[r - 1];
     match (a, b) {
-        (Storage::F32(x), Storage::F32(y)) => Ok(Storage::F32(fresh_product(x, la, y, lb, len))),
-        (Storage::F64(x), Storage::F64(y)) => Ok(Storage::F64(fresh_product(x, la, y, lb, len))),
+        (Storage::F32(x), Storage::F32(y)) => Ok(Storage::F32(fresh_product(x, la, y, lb)?)),
+        (Storage::F64(x), Storage::F64(y)) => Ok(Storage::F64(fresh_product(x, la, y, lb)?)),
         _ => Err(dtype_error(a, b)),
     }
 }

@@ -3,7 +3,8 @@
 
 use super::apply;
 use crate::op::Op;
-use crate::{Error, Result, Tensor, shape::broadcast_shapes};
+use crate::shape::{broadcast_shapes, checked_numel};
+use crate::{Error, Result, Tensor};
 
 impl Tensor {
     /// Matrix product (PyTorch `torch.matmul`): 1-D operands act as row/column vectors and are
@@ -67,6 +68,7 @@ impl Tensor {
             s.extend_from_slice(&[x, y]);
             s
         };
+        checked_numel("matmul", &with(m, n))?;
         let a = a.broadcast_to(&with(m, k))?;
         let b = b.broadcast_to(&with(k, n))?;
         let mut out = apply(Op::MatMul, &[&a, &b])?;

@@ -5,7 +5,7 @@ use super::apply;
 use crate::op::Op;
 use crate::{
     Error, Result, Tensor,
-    shape::{broadcast_shapes, normalize_dim, numel},
+    shape::{broadcast_shapes, checked_numel, normalize_dim},
 };
 
 impl Tensor {
@@ -24,12 +24,13 @@ impl Tensor {
     /// # Errors
     /// [`Error::ElementCount`] when the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
-        if numel(shape) != self.numel() {
+        let expected = checked_numel("reshape", shape)?;
+        if expected != self.numel() {
             return Err(Error::ElementCount {
                 op: "reshape",
                 shape: shape.to_vec(),
                 len: self.numel(),
-                expected: numel(shape),
+                expected,
             });
         }
         if shape == self.shape() {
@@ -316,6 +317,12 @@ impl Tensor {
         if tensors.len() == 1 {
             return Ok((*first).clone());
         }
+        let mut shape = first.shape().to_vec();
+        shape[d] = tensors
+            .iter()
+            .try_fold(0usize, |n, t| n.checked_add(t.shape()[d]))
+            .unwrap_or(usize::MAX);
+        checked_numel("cat", &shape)?;
         apply(Op::Cat { dim: d }, tensors)
     }
 
