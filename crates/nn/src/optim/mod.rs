@@ -1,13 +1,18 @@
 //! Optimizers, learning-rate schedules and gradient clipping.
 //!
-//! Traversal is kept apart from the update rule: [`Optim`] walks the named parameters, fetches
-//! each gradient (reporting a parameter that has none instead of skipping it), and hands one
-//! parameter at a time, with its explicit state buffers, to an [`UpdateRule`] (SGD, Adam/AdamW,
-//! RMSprop, Adagrad). Updates are written in place under `no_grad`, weights and state buffers
-//! alike, and the step number and learning rate reach the rules as 0-d tensors ([`Step`]): the
-//! same update can then be traced into a compiled training step, where they are the graph's
-//! run-time inputs rather than constants baked in at trace time. Each rule's config implements
-//! `Default` with PyTorch's defaults.
+//! Traversal is kept apart from the update rule: [`RuleOptimizer`] walks the named parameters,
+//! fetches each gradient (reporting a parameter that has none instead of skipping it), and hands
+//! one parameter at a time, with its explicit state buffers, to an [`UpdateRule`]. A rule holds
+//! no state, so it is nothing but its hyperparameters: [`SgdConfig`], [`AdamConfig`] (Adam and
+//! AdamW), [`RmsPropConfig`] and [`AdagradConfig`] are the hyperparameters of each algorithm
+//! and, through [`UpdateRule`], the update they define; [`Sgd`], [`Adam`], [`RmsProp`] and
+//! [`Adagrad`] are the optimizers driven by them. Each config implements `Default` with
+//! PyTorch's defaults.
+//!
+//! Updates are written in place under `no_grad`, weights and state buffers alike, and the step
+//! number and learning rate reach the rules as 0-d tensors ([`Step`]): the same update can then
+//! be traced into a compiled training step, where they are the graph's run-time inputs rather
+//! than constants baked in at trace time.
 
 mod adagrad;
 mod adam;
@@ -27,13 +32,13 @@ use ferrograd_core::graph::{CompileOptions, CompiledGraph, compile, is_tracing};
 use ferrograd_core::{DType, Error, GradStore, Result, Tensor, no_grad};
 
 /// Gradient descent / SGD with momentum and Nesterov (PyTorch `torch.optim.SGD`).
-pub type Sgd = Optim<SgdConfig>;
+pub type Sgd = RuleOptimizer<SgdConfig>;
 /// Adam and AdamW (PyTorch `torch.optim.Adam`, `torch.optim.AdamW`).
-pub type Adam = Optim<AdamConfig>;
+pub type Adam = RuleOptimizer<AdamConfig>;
 /// RMSprop (PyTorch `torch.optim.RMSprop`).
-pub type RmsProp = Optim<RmsPropConfig>;
+pub type RmsProp = RuleOptimizer<RmsPropConfig>;
 /// Adagrad (PyTorch `torch.optim.Adagrad`).
-pub type Adagrad = Optim<AdagradConfig>;
+pub type Adagrad = RuleOptimizer<AdagradConfig>;
 
 /// An optimizer: updates its parameters from a gradient store.
 pub trait Optimizer {
@@ -120,21 +125,24 @@ macro_rules! forward_optimizer {
 
 forward_optimizer!(Box<O>, &mut O);
 
-/// How one parameter is updated: the rule of an optimizer, with its hyperparameters.
+/// How one parameter is updated: the rule a [`RuleOptimizer`] applies. A rule is stateless (the
+/// optimizer keeps the state buffers), so the type implementing it is the algorithm's
+/// hyperparameters, e.g. [`SgdConfig`].
 pub trait UpdateRule {
     /// Names of the per-parameter state buffers (as PyTorch names them).
     const BUFFERS: &'static [&'static str];
     /// Name used in error messages.
     const NAME: &'static str;
 
-    /// Checks the hyperparameters.
+    /// The learning rate the optimizer starts with (schedules change it later). The optimizer
+    /// checks that it is finite and non-negative.
+    fn initial_lr(&self) -> f64;
+
+    /// Checks the hyperparameters other than the learning rate.
     ///
     /// # Errors
     /// [`Error::Argument`] naming the bad hyperparameter.
     fn validate(&self) -> Result<()>;
-
-    /// The learning rate the optimizer starts with (schedules change it later).
-    fn initial_lr(&self) -> f64;
 
     /// The new value of parameter `p` given its gradient and its buffers (updated in place;
     /// `None` until first set), at step `at`.
@@ -192,8 +200,9 @@ impl Step {
     }
 }
 
-/// An optimizer built from a parameter list and an [`UpdateRule`].
-pub struct Optim<R: UpdateRule> {
+/// The optimizer driven by an [`UpdateRule`]: it owns the parameter list, the step count, the
+/// learning rate and each parameter's state buffers, and applies the rule to every parameter.
+pub struct RuleOptimizer<R: UpdateRule> {
     params: Vec<(String, Tensor)>,
     rule: R,
     lr: f64,
@@ -201,23 +210,25 @@ pub struct Optim<R: UpdateRule> {
     buffers: Vec<Vec<Option<Tensor>>>,
     step: u64,
     /// The update of every parameter traced once into a static graph of fused in-place loops
-    /// and replayed at every eager step (see [`Optim::update`]).
+    /// and replayed at every eager step (see [`RuleOptimizer::update`]).
     compiled: Option<CompiledGraph>,
     /// Set when the rule cannot be traced; the update then always runs op by op.
     untraceable: bool,
 }
 
-impl<R: UpdateRule> Optim<R> {
+impl<R: UpdateRule> RuleOptimizer<R> {
     /// An optimizer over named parameters (from [`crate::named_params`]).
     ///
     /// # Errors
     /// [`Error::Argument`] for invalid hyperparameters.
     pub fn new(params: Vec<(String, Tensor)>, rule: R) -> Result<Self> {
+        let lr = rule.initial_lr();
+        non_negative(R::NAME, &[("lr", lr)])?;
         rule.validate()?;
         let buffers = vec![vec![None; R::BUFFERS.len()]; params.len()];
-        Ok(Optim {
+        Ok(RuleOptimizer {
             params,
-            lr: rule.initial_lr(),
+            lr,
             rule,
             buffers,
             step: 0,
@@ -278,7 +289,7 @@ impl<R: UpdateRule> Optim<R> {
     }
 }
 
-impl<R: UpdateRule> Optimizer for Optim<R> {
+impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
     /// Eagerly, from the second step on, the rule runs as a compiled static graph: traced once
     /// (per set of gradient shapes), its update of each parameter and buffer is one fused loop
     /// written in place, replayed with the step number and learning rate as inputs, with the
@@ -389,6 +400,14 @@ pub(crate) fn check(op: &'static str, name: &str, v: f64, ok: bool) -> Result<()
             msg: format!("invalid {name}: {v}"),
         })
     }
+}
+
+/// Checks hyperparameters that must be finite and non-negative (learning rate, weight decay,
+/// momentum, eps, ...), in order, naming the first bad one.
+pub(crate) fn non_negative(op: &'static str, values: &[(&str, f64)]) -> Result<()> {
+    values
+        .iter()
+        .try_for_each(|&(name, v)| check(op, name, v, v >= 0.0))
 }
 
 /// The gradient with an L2 penalty `weight_decay * p` added (PyTorch's `weight_decay`).
