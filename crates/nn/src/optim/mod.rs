@@ -212,6 +212,10 @@ pub struct RuleOptimizer<R: UpdateRule> {
     /// The update of every parameter traced once into a static graph of fused in-place loops
     /// and replayed at every eager step (see [`RuleOptimizer::update`]).
     compiled: Option<CompiledGraph>,
+    /// Set once an eager update has run since the state was created or loaded: every buffer
+    /// the rule uses exists then, and a traced update needs them to exist (it cannot create
+    /// one).
+    state_ready: bool,
     /// Set when the rule cannot be traced; the update then always runs op by op.
     untraceable: bool,
 }
@@ -233,6 +237,7 @@ impl<R: UpdateRule> RuleOptimizer<R> {
             buffers,
             step: 0,
             compiled: None,
+            state_ready: false,
             untraceable: false,
         })
     }
@@ -247,40 +252,43 @@ impl<R: UpdateRule> RuleOptimizer<R> {
     }
 
     /// The eager update through the compiled graph, compiling it first when there is none for
-    /// these gradients' shapes. `Ok(false)` when it cannot be used for this step.
+    /// these gradients' shapes. `Ok(false)` when the rule reads values (data-dependent control
+    /// flow), which no graph can capture: the update then runs op by op from now on.
+    ///
+    /// # Errors
+    /// Any other error of tracing the rule, and errors of running the graph.
     fn update_compiled(&mut self, grads: &[Tensor], at: &Step) -> Result<bool> {
         let n = grads.len();
         let mut inputs = grads.to_vec();
         inputs.extend([at.t.clone(), at.lr.clone()]);
-        if !self.compiled.as_ref().is_some_and(|c| c.accepts(&inputs)) {
-            self.compiled = None;
-            let traced = compile(
-                |i: &[Tensor]| {
-                    let at = Step {
-                        t: i[n].clone(),
-                        lr: i[n + 1].clone(),
-                    };
-                    self.apply_rule(&i[..n], &at)?;
-                    Ok(Vec::new())
-                },
-                &inputs,
-                CompileOptions::default(),
-            );
-            match traced {
-                Ok(c) => self.compiled = Some(c),
-                // Reads of values: never traceable, so stop trying.
-                Err(Error::DataDependent { .. }) => {
-                    self.untraceable = true;
-                    return Ok(false);
+        let mut compiled = match self.compiled.take() {
+            Some(c) if c.accepts(&inputs) => c,
+            _ => {
+                let traced = compile(
+                    |i: &[Tensor]| {
+                        let at = Step {
+                            t: i[n].clone(),
+                            lr: i[n + 1].clone(),
+                        };
+                        self.apply_rule(&i[..n], &at)?;
+                        Ok(Vec::new())
+                    },
+                    &inputs,
+                    CompileOptions::default(),
+                );
+                match traced {
+                    Ok(c) => c,
+                    Err(Error::DataDependent { .. }) => {
+                        self.untraceable = true;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
                 }
-                // State that does not exist yet: the eager step creates it; try again later.
-                Err(_) => return Ok(false),
             }
-        }
-        match self.compiled.as_mut() {
-            Some(c) => c.execute(&inputs).map(|()| true),
-            None => Ok(false),
-        }
+        };
+        compiled.execute(&inputs)?;
+        self.compiled = Some(compiled);
+        Ok(true)
     }
 
     /// The update rule and its hyperparameters.
@@ -290,11 +298,17 @@ impl<R: UpdateRule> RuleOptimizer<R> {
 }
 
 impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
-    /// Eagerly, from the second step on, the rule runs as a compiled static graph: traced once
+    /// Eagerly, from the second step on (the first creates the state buffers, as does the first
+    /// after [`Optimizer::load_state`]), the rule runs as a compiled static graph: traced once
     /// (per set of gradient shapes), its update of each parameter and buffer is one fused loop
     /// written in place, replayed with the step number and learning rate as inputs, with the
-    /// same results as running the rule op by op. While a training step is being traced, the
-    /// rule's ops are recorded into that trace instead.
+    /// same results as running the rule op by op. A rule that reads values (data-dependent
+    /// control flow) runs op by op from then on; any other error of tracing it is returned.
+    /// While a training step is being traced, the rule's ops are recorded into that trace
+    /// instead.
+    ///
+    /// # Errors
+    /// As [`Optimizer::update`], and errors of tracing or running the compiled update.
     fn update(&mut self, grads: &GradStore, at: &Step) -> Result<()> {
         let _guard = no_grad();
         // Every gradient is fetched first, so a missing one leaves parameters and state as
@@ -309,10 +323,15 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if !is_tracing() && !self.untraceable && self.step > 0 && self.update_compiled(&gs, at)? {
+        if is_tracing() {
+            return self.apply_rule(&gs, at);
+        }
+        if self.state_ready && !self.untraceable && self.update_compiled(&gs, at)? {
             return Ok(());
         }
-        self.apply_rule(&gs, at)
+        self.apply_rule(&gs, at)?;
+        self.state_ready = true;
+        Ok(())
     }
 
     fn advance(&mut self) -> u64 {
@@ -380,8 +399,10 @@ impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
         }
         self.buffers = loaded;
         self.step = step as u64;
-        // The compiled update reads the old buffers.
+        // The compiled update reads the old buffers, and a buffer the rule uses may not have
+        // been saved yet: the next update runs eagerly, then compiles.
         self.compiled = None;
+        self.state_ready = false;
         Ok(())
     }
 
