@@ -1,0 +1,7 @@
+//! # ferrograd-testkit
+//!
+//! Helpers shared by the test suites and benches of the workspace (a dev-dependency only,
+//! never published): the reader and checkers of the frozen PyTorch reference files
+//! ([`reference`]).
+
+pub mod reference;
