@@ -2,6 +2,7 @@
 //!
 //! Helpers shared by the test suites and benches of the workspace (a dev-dependency only,
 //! never published): the reader and checkers of the frozen PyTorch reference files
-//! ([`reference`]).
+//! ([`reference`]) and the MLP training-step fixture ([`fixture`]).
 
+pub mod fixture;
 pub mod reference;
