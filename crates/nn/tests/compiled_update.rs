@@ -192,11 +192,15 @@ fn compiled_updates_follow_the_eager_trajectory() {
     }
 }
 
+/// Also guards the fast path of the compiled Adam update: the fused kernel recognises the exact
+/// op sequences `optim/adam.rs` emits (the two moving averages and the step) and runs each by a
+/// hand-written loop; should the emitted ops change, `native` falls below three per parameter.
 #[test]
 fn the_update_is_stored_and_fused_and_allocates_nothing() {
     let pool = ThreadPool::new(1).unwrap();
     pool.install(|| {
         let m = model(DType::F32);
+        let params = named_params(&m).len();
         let opt = RefCell::new(Adam::new(named_params(&m), AdamConfig::default()).unwrap());
         let data = batches(DType::F32);
         let mut step = TrainStep::new(&m, &opt, 0.0, None, true);
@@ -207,21 +211,28 @@ fn the_update_is_stored_and_fused_and_allocates_nothing() {
         let [x, y] = &data[0];
         let graph = step.compiled(x, y).unwrap().graph().clone();
         // Six parameters, each with a weight, exp_avg and exp_avg_sq written in place.
-        assert_eq!(graph.stores.len(), 18, "{graph}");
+        assert_eq!(params, 6);
+        assert_eq!(graph.stores.len(), 3 * params, "{graph}");
         let fused_stores = graph
             .stores
             .iter()
             .filter(|&&(_, v)| matches!(graph.nodes[v].kind, NodeKind::Fused { .. }))
             .count();
-        assert_eq!(fused_stores, 18, "every update is one fused loop:\n{graph}");
+        assert_eq!(
+            fused_stores,
+            3 * params,
+            "every update is one fused loop:\n{graph}"
+        );
         let memory = step.compiled(x, y).unwrap().memory();
         assert_eq!(
-            memory.in_place, 18,
+            memory.in_place,
+            3 * params,
             "every update written in place: {memory:?}"
         );
-        // Each weight's moments and the weight itself run as one pass, each by its loop.
-        assert_eq!(memory.grouped, 12, "{memory:?}");
-        assert_eq!(memory.native, 18, "{memory:?}");
+        // Each weight's moments and the weight itself run as one pass, each by its loop: the
+        // fast path taken by every parameter.
+        assert_eq!(memory.grouped, 2 * params, "{memory:?}");
+        assert_eq!(memory.native, 3 * params, "{memory:?}");
         let matmuls = graph.to_string().matches("matmul").count() as u64;
         let before = allocations();
         for s in 0..20 {
@@ -246,6 +257,10 @@ fn optimizers_with_a_compiled_update_stay_send() {
     send::<Sgd>();
 }
 
+/// Also guards the fast path of the compiled SGD update: the executor folds the exact sequence
+/// `w - g * lr` that `optim/sgd.rs` emits, for a weight whose gradient is a matrix product, into
+/// that product; should the emitted ops change, `product_updates` falls below the number of
+/// weight matrices.
 #[test]
 fn plain_sgd_accumulates_the_weight_gradient_product_into_the_weights() {
     let m = model(DType::F32);
@@ -263,8 +278,13 @@ fn plain_sgd_accumulates_the_weight_gradient_product_into_the_weights() {
     }
     let [x, y] = &data[0];
     let memory = step.compiled(x, y).unwrap().memory();
-    // Three weight matrices; the biases' gradients are sums, not products.
-    assert_eq!(memory.product_updates, 3, "{memory:?}");
+    // Every weight matrix; the biases' gradients are sums, not products.
+    let weights = named_params(&m)
+        .iter()
+        .filter(|(_, p)| p.shape().len() == 2)
+        .count();
+    assert_eq!(weights, 3);
+    assert_eq!(memory.product_updates, weights, "{memory:?}");
     // The same trajectory as eager mode, to rounding (the fused product rounds once less).
     let m2 = model(DType::F32);
     let opt2 = RefCell::new(Sgd::new(named_params(&m2), sgd).unwrap());

@@ -87,6 +87,10 @@ impl UpdateRule for AdamConfig {
         } else {
             (l2_penalty(grad, p, self.weight_decay)?, p.clone())
         };
+        // The moving averages (`ema`) and the step below are the exact op sequences the fused
+        // kernel of a compiled update recognises and runs by hand-written loops (guarded by
+        // `the_update_is_stored_and_fused_and_allocates_nothing` in
+        // `tests/compiled_update.rs`): keep their ops and operand order.
         let (first, second) = buffers.split_at_mut(1);
         let m = ema(&mut first[0], &g, b1, 1.0 - b1, |g| g.mul_scalar(1.0 - b1))?;
         let g2 = g.square()?;

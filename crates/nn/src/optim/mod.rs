@@ -451,6 +451,8 @@ pub(crate) fn ema(
 ) -> Result<Tensor> {
     match buf.as_ref() {
         Some(b) => {
+            // `b * decay + x * scale`, the sequence the fused kernel runs by a hand-written
+            // loop (see the comment in `adam.rs`).
             let next = b.mul_scalar(decay)?.add(&x.mul_scalar(scale)?)?;
             b.assign(&next)?;
             Ok(next)

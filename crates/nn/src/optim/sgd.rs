@@ -82,6 +82,10 @@ impl UpdateRule for SgdConfig {
                 buf
             };
         }
+        // Exactly `p - g * lr`: a compiled step folds this sequence into the matrix product
+        // that computes a weight's gradient. Guarded by the test
+        // `plain_sgd_accumulates_the_weight_gradient_product_into_the_weights`
+        // (`tests/compiled_update.rs`).
         p.sub(&g.mul(&at.lr_as(p.dtype())?)?)
     }
 }
