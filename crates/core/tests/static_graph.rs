@@ -8,6 +8,7 @@ mod common;
 use common::{Case, all_cases, inputs};
 use ferrograd_core::graph::{CompileOptions, NodeKind, StaticFn, compile};
 use ferrograd_core::{DType, Error, Result, Rng, Tensor};
+use ferrograd_testkit::fixture::two_layer_step;
 
 /// The function compiled for a case: forward output, then the gradient of `sum(out * w)` with
 /// respect to every f64 input (inputs are made leaves inside, so the trace sees them).
@@ -108,21 +109,6 @@ fn gradcheck_in_static_mode() {
     }
 }
 
-fn mlp_step(w1: Tensor, b1: Tensor, w2: Tensor) -> impl Fn(&[Tensor]) -> Result<Vec<Tensor>> {
-    move |i: &[Tensor]| {
-        let h = i[0].matmul(&w1.t()?)?.add(&b1)?.relu()?;
-        let logits = h.matmul(&w2.t()?)?;
-        let loss = logits.softmax_cross_entropy(&i[1])?.mean(&[], false)?;
-        let g = loss.backward()?;
-        let grad = |p: &Tensor| {
-            g.get(p)
-                .cloned()
-                .ok_or(Error::NotDifferentiable { op: "param" })
-        };
-        Ok(vec![loss, logits, grad(&w1)?, grad(&b1)?, grad(&w2)?])
-    }
-}
-
 #[test]
 fn passes_fuse_fold_merge_and_drop_dead_code() {
     let mut rng = Rng::new(1);
@@ -131,15 +117,16 @@ fn passes_fuse_fold_merge_and_drop_dead_code() {
             .unwrap()
             .with_requires_grad(true)
     };
-    let (w1, b1, w2) = (
+    let params = [
         p(&[16, 8], &mut rng),
         p(&[16], &mut rng),
         p(&[4, 16], &mut rng),
-    );
+        p(&[4], &mut rng),
+    ];
     let x = Tensor::randn(&[5, 8], 0.0, 1.0, DType::F32, &mut rng).unwrap();
     let y = Tensor::from_vec(vec![0i64, 1, 2, 3, 0], &[5]).unwrap();
     let compiled = compile(
-        mlp_step(w1.clone(), b1.clone(), w2.clone()),
+        two_layer_step(params),
         &[x.clone(), y.clone()],
         CompileOptions::default(),
     )
@@ -147,7 +134,7 @@ fn passes_fuse_fold_merge_and_drop_dead_code() {
     let r = compiled.report();
     assert!(r.fused_groups >= 1, "{r:?}");
     assert!(r.nodes_final < r.nodes_traced, "{r:?}");
-    assert_eq!(compiled.graph().params.len(), 3);
+    assert_eq!(compiled.graph().params.len(), 4);
     let text = compiled.graph().to_string();
     assert!(text.contains("fused(") && text.contains("matmul"), "{text}");
     let dot = compiled.graph().to_dot("mlp");

@@ -6,8 +6,9 @@
 use std::cell::RefCell;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ferrograd_core::{DType, Rng, Tensor};
-use ferrograd_nn::{Activation, MlpConfig, Sgd, SgdConfig, TrainStep, mlp, named_params};
+use ferrograd_core::Rng;
+use ferrograd_nn::{Sgd, SgdConfig, TrainStep, named_params};
+use ferrograd_testkit::fixture::MlpTask;
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("mlp_sgd_step");
@@ -15,14 +16,8 @@ fn bench(c: &mut Criterion) {
     for batch in [1usize, 32, 128, 1024] {
         for static_mode in [false, true] {
             let mut rng = Rng::new(0);
-            let cfg = MlpConfig {
-                input: 784,
-                hidden: vec![256, 128],
-                output: 10,
-                activation: Activation::Relu,
-                dropout: 0.0,
-            };
-            let model = mlp(&cfg, DType::F32, &mut rng).expect("model");
+            let task = MlpTask::mnist();
+            let model = task.model(&mut rng).expect("model");
             let opt = Sgd::new(
                 named_params(&model),
                 SgdConfig {
@@ -32,14 +27,7 @@ fn bench(c: &mut Criterion) {
             )
             .expect("sgd");
             let opt = RefCell::new(opt);
-            let pool: Vec<[Tensor; 2]> = (0..16)
-                .map(|_| {
-                    let x =
-                        Tensor::randn(&[batch, 784], 0.0, 1.0, DType::F32, &mut rng).expect("x");
-                    let y: Vec<i64> = (0..batch).map(|_| rng.below(10) as i64).collect();
-                    [x, Tensor::from_vec(y, &[batch]).expect("y")]
-                })
-                .collect();
+            let pool = task.batches(16, batch, &mut rng).expect("batches");
             let mut step = TrainStep::new(&model, &opt, 0.0, None, static_mode);
             let mut k = 0;
             let mode = if static_mode { "static" } else { "eager" };

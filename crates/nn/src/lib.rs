@@ -41,7 +41,8 @@ pub use linear::{Linear, LinearConfig};
 pub use mlp::{MlpConfig, accuracy, mlp};
 pub use module::{Module, Sequential, named_params};
 pub use optim::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optim, Optimizer, RmsProp, RmsPropConfig,
-    Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm, clip_grad_norm_traceable,
+    Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optimizer, RmsProp, RmsPropConfig,
+    RuleOptimizer, Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm,
+    clip_grad_norm_traceable,
 };
 pub use step::{TrainStep, classifier_step, classifier_train_step, grad_store};

@@ -10,9 +10,10 @@ use std::cell::{Cell, RefCell};
 use ferrograd_core::graph::NodeKind;
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool};
 use ferrograd_nn::{
-    Activation, Adagrad, AdagradConfig, Adam, AdamConfig, MlpConfig, Optimizer, RmsProp,
-    RmsPropConfig, Sequential, Sgd, SgdConfig, TrainStep, mlp, named_params,
+    Activation, Adagrad, AdagradConfig, Adam, AdamConfig, Optimizer, RmsProp, RmsPropConfig,
+    Sequential, Sgd, SgdConfig, TrainStep, named_params,
 };
+use ferrograd_testkit::fixture::MlpTask;
 
 struct Counting;
 
@@ -47,26 +48,24 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn model(dtype: DType) -> Sequential {
-    let cfg = MlpConfig {
+/// The MLP 12-16-8-4 (tanh) these tests train, in `dtype`.
+fn task(dtype: DType) -> MlpTask {
+    MlpTask {
         input: 12,
         hidden: vec![16, 8],
-        output: 4,
+        classes: 4,
         activation: Activation::Tanh,
-        dropout: 0.0,
-    };
-    mlp(&cfg, dtype, &mut Rng::new(3)).unwrap()
+        dtype,
+    }
 }
 
-fn batches(dtype: DType) -> Vec<(Tensor, Tensor)> {
-    let mut rng = Rng::new(11);
-    (0..4)
-        .map(|_| {
-            let x = Tensor::randn(&[8, 12], 0.0, 1.0, dtype, &mut rng).unwrap();
-            let y: Vec<i64> = (0..8).map(|_| rng.below(4) as i64).collect();
-            (x, Tensor::from_vec(y, &[8]).unwrap())
-        })
-        .collect()
+fn model(dtype: DType) -> Sequential {
+    task(dtype).model(&mut Rng::new(3)).unwrap()
+}
+
+/// Four batches of eight samples.
+fn batches(dtype: DType) -> Vec<[Tensor; 2]> {
+    task(dtype).batches(4, 8, &mut Rng::new(11)).unwrap()
 }
 
 type MakeOpt = fn(Vec<(String, Tensor)>) -> Box<dyn Optimizer>;
@@ -83,7 +82,7 @@ fn trajectory(make: MakeOpt, compile: bool, clip: Option<f64>) -> (Vec<f64>, Vec
             let lr = opt.borrow().learning_rate();
             opt.borrow_mut().set_learning_rate(lr * 0.5);
         }
-        let (x, y) = &data[s % data.len()];
+        let [x, y] = &data[s % data.len()];
         losses.push(step.run(x, y).unwrap()[0].item().unwrap());
     }
     if compile {
@@ -193,40 +192,51 @@ fn compiled_updates_follow_the_eager_trajectory() {
     }
 }
 
+/// Also guards the fast path of the compiled Adam update: the fused kernel recognises the exact
+/// op sequences `optim/adam.rs` emits (the two moving averages and the step) and runs each by a
+/// hand-written loop; should the emitted ops change, `native` falls below three per parameter.
 #[test]
 fn the_update_is_stored_and_fused_and_allocates_nothing() {
     let pool = ThreadPool::new(1).unwrap();
     pool.install(|| {
         let m = model(DType::F32);
+        let params = named_params(&m).len();
         let opt = RefCell::new(Adam::new(named_params(&m), AdamConfig::default()).unwrap());
         let data = batches(DType::F32);
         let mut step = TrainStep::new(&m, &opt, 0.0, None, true);
         for s in 0..3 {
-            let (x, y) = &data[s % data.len()];
+            let [x, y] = &data[s % data.len()];
             step.run(x, y).unwrap();
         }
-        let (x, y) = &data[0];
+        let [x, y] = &data[0];
         let graph = step.compiled(x, y).unwrap().graph().clone();
         // Six parameters, each with a weight, exp_avg and exp_avg_sq written in place.
-        assert_eq!(graph.stores.len(), 18, "{graph}");
+        assert_eq!(params, 6);
+        assert_eq!(graph.stores.len(), 3 * params, "{graph}");
         let fused_stores = graph
             .stores
             .iter()
             .filter(|&&(_, v)| matches!(graph.nodes[v].kind, NodeKind::Fused { .. }))
             .count();
-        assert_eq!(fused_stores, 18, "every update is one fused loop:\n{graph}");
+        assert_eq!(
+            fused_stores,
+            3 * params,
+            "every update is one fused loop:\n{graph}"
+        );
         let memory = step.compiled(x, y).unwrap().memory();
         assert_eq!(
-            memory.in_place, 18,
+            memory.in_place,
+            3 * params,
             "every update written in place: {memory:?}"
         );
-        // Each weight's moments and the weight itself run as one pass, each by its loop.
-        assert_eq!(memory.grouped, 12, "{memory:?}");
-        assert_eq!(memory.native, 18, "{memory:?}");
+        // Each weight's moments and the weight itself run as one pass, each by its loop: the
+        // fast path taken by every parameter.
+        assert_eq!(memory.grouped, 2 * params, "{memory:?}");
+        assert_eq!(memory.native, 3 * params, "{memory:?}");
         let matmuls = graph.to_string().matches("matmul").count() as u64;
         let before = allocations();
         for s in 0..20 {
-            let (x, y) = &data[s % data.len()];
+            let [x, y] = &data[s % data.len()];
             step.run(x, y).unwrap();
         }
         let per_step = (allocations() - before) / 20;
@@ -247,6 +257,10 @@ fn optimizers_with_a_compiled_update_stay_send() {
     send::<Sgd>();
 }
 
+/// Also guards the fast path of the compiled SGD update: the executor folds the exact sequence
+/// `w - g * lr` that `optim/sgd.rs` emits, for a weight whose gradient is a matrix product, into
+/// that product; should the emitted ops change, `product_updates` falls below the number of
+/// weight matrices.
 #[test]
 fn plain_sgd_accumulates_the_weight_gradient_product_into_the_weights() {
     let m = model(DType::F32);
@@ -259,19 +273,24 @@ fn plain_sgd_accumulates_the_weight_gradient_product_into_the_weights() {
     let mut step = TrainStep::new(&m, &opt, 0.0, None, true);
     let mut losses = Vec::new();
     for s in 0..12 {
-        let (x, y) = &data[s % data.len()];
+        let [x, y] = &data[s % data.len()];
         losses.push(step.run(x, y).unwrap()[0].item().unwrap());
     }
-    let (x, y) = &data[0];
+    let [x, y] = &data[0];
     let memory = step.compiled(x, y).unwrap().memory();
-    // Three weight matrices; the biases' gradients are sums, not products.
-    assert_eq!(memory.product_updates, 3, "{memory:?}");
+    // Every weight matrix; the biases' gradients are sums, not products.
+    let weights = named_params(&m)
+        .iter()
+        .filter(|(_, p)| p.shape().len() == 2)
+        .count();
+    assert_eq!(weights, 3);
+    assert_eq!(memory.product_updates, weights, "{memory:?}");
     // The same trajectory as eager mode, to rounding (the fused product rounds once less).
     let m2 = model(DType::F32);
     let opt2 = RefCell::new(Sgd::new(named_params(&m2), sgd).unwrap());
     let mut eager = TrainStep::new(&m2, &opt2, 0.0, None, false);
     for (s, l) in losses.iter().enumerate() {
-        let (x, y) = &data[s % data.len()];
+        let [x, y] = &data[s % data.len()];
         let e = eager.run(x, y).unwrap()[0].item().unwrap();
         assert!(
             (e - l).abs() <= 1e-5 * (1.0 + e.abs()),

@@ -4,20 +4,20 @@
 use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor};
 use ferrograd_nn::{
-    Activation, MlpConfig, Optimizer, Sgd, SgdConfig, classifier_step, grad_store, mlp,
-    named_params,
+    Activation, Optimizer, Sgd, SgdConfig, classifier_step, grad_store, named_params,
 };
+use ferrograd_testkit::fixture::MlpTask;
 
 fn train(static_mode: bool) -> Vec<f64> {
     let mut rng = Rng::new(7);
-    let cfg = MlpConfig {
+    let task = MlpTask {
         input: 20,
         hidden: vec![32, 16],
-        output: 5,
+        classes: 5,
         activation: Activation::Tanh,
-        dropout: 0.0,
+        dtype: DType::F64,
     };
-    let model = mlp(&cfg, DType::F64, &mut rng).unwrap();
+    let model = task.model(&mut rng).unwrap();
     let params = named_params(&model);
     let tensors: Vec<Tensor> = params.iter().map(|(_, p)| p.clone()).collect();
     let mut opt = Sgd::new(
@@ -29,27 +29,16 @@ fn train(static_mode: bool) -> Vec<f64> {
         },
     )
     .unwrap();
-    let batches: Vec<(Tensor, Tensor)> = (0..10)
-        .map(|_| {
-            let x = Tensor::randn(&[16, 20], 0.0, 1.0, DType::F64, &mut rng).unwrap();
-            let y = Tensor::from_vec(
-                (0..16).map(|_| rng.below(5) as i64).collect::<Vec<_>>(),
-                &[16],
-            )
-            .unwrap();
-            (x, y)
-        })
-        .collect();
+    let batches = task.batches(10, 16, &mut rng).unwrap();
     let step = classifier_step(&model, &tensors, 0.0);
     let mut compiled = StaticFn::new(&step, CompileOptions::default());
     let mut losses = Vec::new();
     for s in 0..100 {
-        let (x, y) = &batches[s % batches.len()];
-        let inputs = [x.clone(), y.clone()];
+        let inputs = &batches[s % batches.len()];
         let out = if static_mode {
-            compiled.call(&inputs).unwrap()
+            compiled.call(inputs).unwrap()
         } else {
-            step(&inputs).unwrap()
+            step(inputs).unwrap()
         };
         opt.step(&grad_store(&tensors, &out[2..])).unwrap();
         losses.push(out[0].item().unwrap());

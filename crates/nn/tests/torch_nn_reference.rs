@@ -6,13 +6,13 @@
 //! `/path/to/python crates/nn/tests/reference/generate.py`). Each section has one generic
 //! driver here and one table mapping a case name to the ferrograd code that rebuilds it, so
 //! adding a case is one line in `generate.py` and one line in a table. A JSON case without a
-//! table entry, or a table entry without a JSON case, fails the test.
+//! table entry, or a table entry without a JSON case, fails the test. The file is read, and
+//! its activation and loss cases checked, by `ferrograd_testkit::reference` (shared with
+//! ferrograd-core's reference test).
 //!
 //! Tolerances (each as `|got - want| <= tol * (1 + |want|)`): forward values and gradients
 //! 1e-10 in f64 (f32 forward values 1e-5), optimizer trajectories 1e-9, clipping and
 //! schedules 1e-12.
-
-use std::collections::BTreeSet;
 
 use ferrograd_core::{DType, GradStore, Result, Tensor};
 use ferrograd_nn::activation::{self as act, Activation};
@@ -20,16 +20,21 @@ use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Maxout, Module, Optimizer, PRelu,
     RmsProp, RmsPropConfig, Schedule, Sgd, SgdConfig, clip_grad_norm, loss,
 };
-use serde_json::Value;
+use ferrograd_testkit::reference::{
+    Check, Differentiated, ForwardCheck, ForwardFn, Reference, Stored, Value, all_passed, close,
+    compare,
+};
 
 const REFERENCE: &str = include_str!("reference/torch_nn_reference.json");
-const TOL_F64: f64 = 1e-10;
-const TOL_F32: f64 = 1e-5;
 const TOL_TRAJECTORY: f64 = 1e-9;
 const TOL_EXACTISH: f64 = 1e-12;
 
-/// Rebuilds an activation or loss case from its inputs, in the order the JSON lists them.
-type ForwardFn = fn(&[Tensor]) -> Result<Tensor>;
+/// Activations and losses: each input says whether it is differentiated.
+const FORWARD: ForwardCheck = ForwardCheck {
+    differentiated: Differentiated::Flagged,
+    tol_f64: 1e-10,
+    tol_f32: 1e-5,
+};
 
 /// `table! { "name" => entry; ... }`: a `&[(name, entry)]` table, one line per case.
 macro_rules! table {
@@ -195,231 +200,25 @@ fn schedule(base_lr: f64, schedule: Schedule, warmup: usize) -> LrSchedule {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// JSON helpers and comparison.
-
-type Check = std::result::Result<(), String>;
-
 fn err(e: ferrograd_core::Error) -> String {
     e.to_string()
 }
 
-/// A `{"shape": [...], "values": [...]}` object of the JSON.
-struct Stored {
-    shape: Vec<usize>,
-    values: Vec<f64>,
-}
-
-impl Stored {
-    fn f64_tensor(&self) -> std::result::Result<Tensor, String> {
-        Tensor::from_vec(self.values.clone(), &self.shape).map_err(err)
-    }
-}
-
-fn stored(v: &Value) -> std::result::Result<Stored, String> {
-    let shape = v["shape"]
-        .as_array()
-        .ok_or("missing shape")?
-        .iter()
-        .map(|d| d.as_u64().map(|d| d as usize).ok_or("bad dimension"))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    let values = v["values"]
-        .as_array()
-        .ok_or("missing values")?
-        .iter()
-        .map(|x| x.as_f64().ok_or("non-numeric value"))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    if values.len() != shape.iter().product::<usize>() {
-        return Err(format!("{} values for shape {shape:?}", values.len()));
-    }
-    Ok(Stored { shape, values })
-}
-
-/// `|got - want| <= tol * (1 + |want|)`; false for NaN.
-fn close(got: f64, want: f64, tol: f64) -> bool {
-    (got - want).abs() <= tol * (1.0 + want.abs())
-}
-
-/// Compares `got` with the reference `want` (dtype, shape and values).
-fn compare(what: &str, got: &Tensor, dtype: DType, want: &Stored, tol: f64) -> Check {
-    if got.dtype() != dtype {
-        return Err(format!(
-            "{what}: dtype {:?}, expected {dtype:?}",
-            got.dtype()
-        ));
-    }
-    if got.shape() != want.shape.as_slice() {
-        return Err(format!(
-            "{what}: shape {:?}, expected {:?}",
-            got.shape(),
-            want.shape
-        ));
-    }
-    let bad: Vec<String> = got
-        .to_vec_f64()
-        .iter()
-        .zip(&want.values)
-        .enumerate()
-        .filter(|(_, (g, w))| !close(**g, **w, tol))
-        .map(|(i, (g, w))| format!("[{i}] got {g:e}, want {w:e}, diff {:.3e}", (g - w).abs()))
-        .collect();
-    if bad.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what}: {} mismatches (tol {tol:e}): {}",
-            bad.len(),
-            bad.join("; ")
-        ))
-    }
-}
-
-fn root() -> Value {
-    serde_json::from_str(REFERENCE).expect("torch_nn_reference.json is not JSON")
-}
-
-/// Runs every case of JSON section `section` through its table entry; a case without an entry,
-/// an entry without a case and duplicate names are failures too. Panics listing every failure.
-fn run_section<T>(section: &str, table: &[(&str, T)], run: impl Fn(&Value, &T) -> Check) {
-    let root = root();
-    assert_eq!(
-        root["meta"]["dtype"], "float64",
-        "reference must be float64"
-    );
-    let cases = root[section]
-        .as_array()
-        .unwrap_or_else(|| panic!("no {section:?} array in torch_nn_reference.json"));
-    assert!(
-        !cases.is_empty(),
-        "no {section} cases in torch_nn_reference.json"
-    );
-    let table_names: BTreeSet<&str> = table.iter().map(|(n, _)| *n).collect();
-    assert_eq!(
-        table_names.len(),
-        table.len(),
-        "duplicate name in the {section} table"
-    );
-
-    let mut seen = BTreeSet::new();
-    let mut failures = Vec::new();
-    for case in cases {
-        let Some(name) = case["name"].as_str() else {
-            failures.push("a JSON case has no name".to_string());
-            continue;
-        };
-        if !seen.insert(name) {
-            failures.push(format!("{name}: duplicate JSON case"));
-        }
-        match table.iter().find(|(n, _)| *n == name) {
-            Some((_, entry)) => {
-                if let Err(msg) = run(case, entry) {
-                    failures.push(format!("{name} ({}):\n    {msg}", case["expr"]));
-                }
-            }
-            None => failures.push(format!("{name}: JSON case has no Rust entry in the table")),
-        }
-    }
-    for name in table_names.difference(&seen) {
-        failures.push(format!(
-            "{name}: in the Rust table but not in the JSON {section}"
-        ));
-    }
-    assert!(
-        failures.is_empty(),
-        "{} of {} {section} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+fn reference() -> Reference {
+    Reference::parse(REFERENCE, "torch_nn_reference.json")
 }
 
 // ---------------------------------------------------------------------------------------------
 // Activations and losses: forward and gradients of `(out * weight).sum()`.
 
-/// Runs one activation or loss case: forward and gradients in f64, forward in f32.
-fn check_forward_case(case: &Value, f: &ForwardFn) -> Check {
-    let mut names = Vec::new();
-    let mut inputs64 = Vec::new();
-    let mut inputs32 = Vec::new();
-    let mut differentiated = BTreeSet::new();
-    for input in case["inputs"].as_array().ok_or("missing inputs")? {
-        let name = input["name"].as_str().ok_or("input without name")?;
-        let s = stored(input).map_err(|m| format!("input {name}: {m}"))?;
-        let grad = input["grad"].as_bool().ok_or("input without grad flag")?;
-        let (t64, t32) = match input["dtype"].as_str() {
-            Some("float64") => (
-                s.f64_tensor()?.with_requires_grad(grad),
-                Tensor::from_vec(s.values.iter().map(|&v| v as f32).collect(), &s.shape)
-                    .map_err(err)?,
-            ),
-            Some("int64") if !grad => {
-                let t = Tensor::from_vec(s.values.iter().map(|&v| v as i64).collect(), &s.shape)
-                    .map_err(err)?;
-                (t.clone(), t)
-            }
-            other => return Err(format!("input {name}: unsupported dtype {other:?}")),
-        };
-        if grad {
-            differentiated.insert(name);
-        }
-        names.push(name);
-        inputs64.push(t64);
-        inputs32.push(t32);
-    }
-    let grads_json = case["grads"].as_object().ok_or("missing grads")?;
-    let grad_names: BTreeSet<&str> = grads_json.keys().map(String::as_str).collect();
-    if grad_names != differentiated {
-        return Err(format!(
-            "JSON grads for {grad_names:?}, but the differentiated inputs are {differentiated:?}"
-        ));
-    }
-    let want_out = stored(&case["output"]).map_err(|m| format!("output: {m}"))?;
-    let w = stored(&case["weight"])
-        .map_err(|m| format!("weight: {m}"))?
-        .f64_tensor()?;
-
-    let mut failures = Vec::new();
-    let out = f(&inputs64).map_err(|e| format!("f64 forward: {e}"))?;
-    failures.extend(compare("f64 forward", &out, DType::F64, &want_out, TOL_F64).err());
-    let grads = out
-        .mul(&w)
-        .and_then(|l| l.sum_all())
-        .and_then(|l| l.backward())
-        .map_err(|e| format!("backward: {e}"))?;
-    for (name, t) in names.iter().zip(&inputs64) {
-        if !differentiated.contains(name) {
-            continue;
-        }
-        let want = stored(&grads_json[*name]).map_err(|m| format!("grad {name}: {m}"))?;
-        match grads.get(t) {
-            Some(g) => {
-                let what = format!("f64 grad of {name}");
-                failures.extend(compare(&what, g, DType::F64, &want, TOL_F64).err());
-            }
-            None => failures.push(format!("no gradient for input {name}")),
-        }
-    }
-    match f(&inputs32) {
-        Ok(out) => {
-            failures.extend(compare("f32 forward", &out, DType::F32, &want_out, TOL_F32).err())
-        }
-        Err(e) => failures.push(format!("f32 forward: {e}")),
-    }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("\n    "))
-    }
-}
-
 #[test]
 fn activations_match_pytorch() {
-    run_section("activations", ACTIVATIONS, check_forward_case);
+    reference().run_section("activations", ACTIVATIONS, |case, f| FORWARD.run(case, *f));
 }
 
 #[test]
 fn losses_match_pytorch() {
-    run_section("losses", LOSSES, check_forward_case);
+    reference().run_section("losses", LOSSES, |case, f| FORWARD.run(case, *f));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -440,7 +239,8 @@ fn problem(root: &Value) -> Problem {
         p["expr"], "sum((tanh(x @ W + b) - y)^2) + 0.5 * sum(sin(2 W))",
         "the problem's loss changed in generate.py: update problem_loss"
     );
-    let get = |v: &Value, what: &str| stored(v).unwrap_or_else(|m| panic!("problem {what}: {m}"));
+    let get =
+        |v: &Value, what: &str| Stored::parse(v).unwrap_or_else(|m| panic!("problem {what}: {m}"));
     Problem {
         x: get(&p["x"], "x").f64_tensor().unwrap(),
         y: get(&p["y"], "y").f64_tensor().unwrap(),
@@ -476,22 +276,20 @@ fn check_optimizer_case(pb: &Problem, case: &Value, make: &MakeOptimizer) -> Che
         opt.step(&grads)
             .map_err(|e| format!("step {}: {e}", i + 1))?;
         for (name, p) in [("W", &w), ("b", &b)] {
-            let want = stored(&want[name]).map_err(|m| format!("step {}: {name}: {m}", i + 1))?;
+            let want =
+                Stored::parse(&want[name]).map_err(|m| format!("step {}: {name}: {m}", i + 1))?;
             let what = format!("{name} after step {}", i + 1);
             failures.extend(compare(&what, p, DType::F64, &want, TOL_TRAJECTORY).err());
         }
     }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("\n    "))
-    }
+    all_passed(failures)
 }
 
 #[test]
 fn optimizers_match_pytorch() {
-    let pb = problem(&root());
-    run_section("optimizers", OPTIMIZERS, |case, make| {
+    let reference = reference();
+    let pb = problem(reference.root());
+    reference.run_section("optimizers", OPTIMIZERS, |case, make| {
         check_optimizer_case(&pb, case, make)
     });
 }
@@ -514,13 +312,13 @@ fn check_clip_case(case: &Value) -> Check {
         let shape = if b.is_null() {
             vec![1]
         } else {
-            stored(b)?.shape
+            Stored::parse(b)?.shape
         };
         let p = Tensor::zeros(&shape, DType::F64).with_requires_grad(true);
         if !b.is_null() {
             grads.insert(
                 &p,
-                stored(b)
+                Stored::parse(b)
                     .map_err(|m| format!("before[{i}]: {m}"))?
                     .f64_tensor()?,
             );
@@ -542,22 +340,18 @@ fn check_clip_case(case: &Value) -> Check {
             (Some(_), true) => failures.push(format!("param {i} gained a gradient")),
             (None, false) => failures.push(format!("param {i} lost its gradient")),
             (Some(g), false) => {
-                let want = stored(a).map_err(|m| format!("after[{i}]: {m}"))?;
+                let want = Stored::parse(a).map_err(|m| format!("after[{i}]: {m}"))?;
                 let what = format!("grad {i} after clipping");
                 failures.extend(compare(&what, g, DType::F64, &want, TOL_EXACTISH).err());
             }
         }
     }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(failures.join("\n    "))
-    }
+    all_passed(failures)
 }
 
 #[test]
 fn clip_grad_norm_matches_pytorch() {
-    run_section("clip", CLIP, |case, _| check_clip_case(case));
+    reference().run_section("clip", CLIP, |case, _| check_clip_case(case));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -589,7 +383,7 @@ fn check_schedule_case(case: &Value, make: &MakeSchedule) -> Check {
 
 #[test]
 fn schedules_match_pytorch() {
-    run_section("schedules", SCHEDULES, check_schedule_case);
+    reference().run_section("schedules", SCHEDULES, check_schedule_case);
 }
 
 /// Past `T_max` PyTorch's recursive `CosineAnnealingLR` rises again (it is periodic), so the

@@ -3,9 +3,10 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{Step, UpdateRule, check, ema, l2_penalty};
+use super::{Step, UpdateRule, ema, l2_penalty, non_negative};
 
-/// Hyperparameters of [`super::Adagrad`] (PyTorch's defaults).
+/// Hyperparameters of [`super::Adagrad`] (PyTorch's defaults); as its [`UpdateRule`] they also
+/// define its update.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdagradConfig {
     /// Learning rate (default 0.01).
@@ -36,22 +37,20 @@ impl UpdateRule for AdagradConfig {
     const BUFFERS: &'static [&'static str] = &["sum"];
     const NAME: &'static str = "adagrad";
 
-    fn validate(&self) -> Result<()> {
-        check(Self::NAME, "lr", self.lr, self.lr >= 0.0)?;
-        check(Self::NAME, "lr_decay", self.lr_decay, self.lr_decay >= 0.0)?;
-        check(
-            Self::NAME,
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-        )?;
-        let init = self.initial_accumulator_value;
-        check(Self::NAME, "initial_accumulator_value", init, init >= 0.0)?;
-        check(Self::NAME, "eps", self.eps, self.eps >= 0.0)
-    }
-
     fn initial_lr(&self) -> f64 {
         self.lr
+    }
+
+    fn validate(&self) -> Result<()> {
+        non_negative(
+            Self::NAME,
+            &[
+                ("lr_decay", self.lr_decay),
+                ("weight_decay", self.weight_decay),
+                ("initial_accumulator_value", self.initial_accumulator_value),
+                ("eps", self.eps),
+            ],
+        )
     }
 
     fn update(

@@ -4,9 +4,9 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{Step, UpdateRule, check, ema, l2_penalty};
+use super::{Step, UpdateRule, check, ema, l2_penalty, non_negative};
 
-/// Hyperparameters of [`super::Adam`].
+/// Hyperparameters of [`super::Adam`]; as its [`UpdateRule`] they also define its update.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdamConfig {
     /// Learning rate.
@@ -49,8 +49,11 @@ impl UpdateRule for AdamConfig {
     const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
     const NAME: &'static str = "adam";
 
+    fn initial_lr(&self) -> f64 {
+        self.lr
+    }
+
     fn validate(&self) -> Result<()> {
-        check(Self::NAME, "lr", self.lr, self.lr >= 0.0)?;
         check(
             Self::NAME,
             "beta1",
@@ -63,17 +66,10 @@ impl UpdateRule for AdamConfig {
             self.betas.1,
             (0.0..1.0).contains(&self.betas.1),
         )?;
-        check(Self::NAME, "eps", self.eps, self.eps >= 0.0)?;
-        check(
+        non_negative(
             Self::NAME,
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
+            &[("eps", self.eps), ("weight_decay", self.weight_decay)],
         )
-    }
-
-    fn initial_lr(&self) -> f64 {
-        self.lr
     }
 
     fn update(
@@ -91,6 +87,10 @@ impl UpdateRule for AdamConfig {
         } else {
             (l2_penalty(grad, p, self.weight_decay)?, p.clone())
         };
+        // The moving averages (`ema`) and the step below are the exact op sequences the fused
+        // kernel of a compiled update recognises and runs by hand-written loops (guarded by
+        // `the_update_is_stored_and_fused_and_allocates_nothing` in
+        // `tests/compiled_update.rs`): keep their ops and operand order.
         let (first, second) = buffers.split_at_mut(1);
         let m = ema(&mut first[0], &g, b1, 1.0 - b1, |g| g.mul_scalar(1.0 - b1))?;
         let g2 = g.square()?;

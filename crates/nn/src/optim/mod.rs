@@ -1,13 +1,18 @@
 //! Optimizers, learning-rate schedules and gradient clipping.
 //!
-//! Traversal is kept apart from the update rule: [`Optim`] walks the named parameters, fetches
-//! each gradient (reporting a parameter that has none instead of skipping it), and hands one
-//! parameter at a time, with its explicit state buffers, to an [`UpdateRule`] (SGD, Adam/AdamW,
-//! RMSprop, Adagrad). Updates are written in place under `no_grad`, weights and state buffers
-//! alike, and the step number and learning rate reach the rules as 0-d tensors ([`Step`]): the
-//! same update can then be traced into a compiled training step, where they are the graph's
-//! run-time inputs rather than constants baked in at trace time. Each rule's config implements
-//! `Default` with PyTorch's defaults.
+//! Traversal is kept apart from the update rule: [`RuleOptimizer`] walks the named parameters,
+//! fetches each gradient (reporting a parameter that has none instead of skipping it), and hands
+//! one parameter at a time, with its explicit state buffers, to an [`UpdateRule`]. A rule holds
+//! no state, so it is nothing but its hyperparameters: [`SgdConfig`], [`AdamConfig`] (Adam and
+//! AdamW), [`RmsPropConfig`] and [`AdagradConfig`] are the hyperparameters of each algorithm
+//! and, through [`UpdateRule`], the update they define; [`Sgd`], [`Adam`], [`RmsProp`] and
+//! [`Adagrad`] are the optimizers driven by them. Each config implements `Default` with
+//! PyTorch's defaults.
+//!
+//! Updates are written in place under `no_grad`, weights and state buffers alike, and the step
+//! number and learning rate reach the rules as 0-d tensors ([`Step`]): the same update can then
+//! be traced into a compiled training step, where they are the graph's run-time inputs rather
+//! than constants baked in at trace time.
 
 mod adagrad;
 mod adam;
@@ -27,13 +32,13 @@ use ferrograd_core::graph::{CompileOptions, CompiledGraph, compile, is_tracing};
 use ferrograd_core::{DType, Error, GradStore, Result, Tensor, no_grad};
 
 /// Gradient descent / SGD with momentum and Nesterov (PyTorch `torch.optim.SGD`).
-pub type Sgd = Optim<SgdConfig>;
+pub type Sgd = RuleOptimizer<SgdConfig>;
 /// Adam and AdamW (PyTorch `torch.optim.Adam`, `torch.optim.AdamW`).
-pub type Adam = Optim<AdamConfig>;
+pub type Adam = RuleOptimizer<AdamConfig>;
 /// RMSprop (PyTorch `torch.optim.RMSprop`).
-pub type RmsProp = Optim<RmsPropConfig>;
+pub type RmsProp = RuleOptimizer<RmsPropConfig>;
 /// Adagrad (PyTorch `torch.optim.Adagrad`).
-pub type Adagrad = Optim<AdagradConfig>;
+pub type Adagrad = RuleOptimizer<AdagradConfig>;
 
 /// An optimizer: updates its parameters from a gradient store.
 pub trait Optimizer {
@@ -120,21 +125,24 @@ macro_rules! forward_optimizer {
 
 forward_optimizer!(Box<O>, &mut O);
 
-/// How one parameter is updated: the rule of an optimizer, with its hyperparameters.
+/// How one parameter is updated: the rule a [`RuleOptimizer`] applies. A rule is stateless (the
+/// optimizer keeps the state buffers), so the type implementing it is the algorithm's
+/// hyperparameters, e.g. [`SgdConfig`].
 pub trait UpdateRule {
     /// Names of the per-parameter state buffers (as PyTorch names them).
     const BUFFERS: &'static [&'static str];
     /// Name used in error messages.
     const NAME: &'static str;
 
-    /// Checks the hyperparameters.
+    /// The learning rate the optimizer starts with (schedules change it later). The optimizer
+    /// checks that it is finite and non-negative.
+    fn initial_lr(&self) -> f64;
+
+    /// Checks the hyperparameters other than the learning rate.
     ///
     /// # Errors
     /// [`Error::Argument`] naming the bad hyperparameter.
     fn validate(&self) -> Result<()>;
-
-    /// The learning rate the optimizer starts with (schedules change it later).
-    fn initial_lr(&self) -> f64;
 
     /// The new value of parameter `p` given its gradient and its buffers (updated in place;
     /// `None` until first set), at step `at`.
@@ -192,8 +200,9 @@ impl Step {
     }
 }
 
-/// An optimizer built from a parameter list and an [`UpdateRule`].
-pub struct Optim<R: UpdateRule> {
+/// The optimizer driven by an [`UpdateRule`]: it owns the parameter list, the step count, the
+/// learning rate and each parameter's state buffers, and applies the rule to every parameter.
+pub struct RuleOptimizer<R: UpdateRule> {
     params: Vec<(String, Tensor)>,
     rule: R,
     lr: f64,
@@ -201,27 +210,34 @@ pub struct Optim<R: UpdateRule> {
     buffers: Vec<Vec<Option<Tensor>>>,
     step: u64,
     /// The update of every parameter traced once into a static graph of fused in-place loops
-    /// and replayed at every eager step (see [`Optim::update`]).
+    /// and replayed at every eager step (see [`RuleOptimizer::update`]).
     compiled: Option<CompiledGraph>,
+    /// Set once an eager update has run since the state was created or loaded: every buffer
+    /// the rule uses exists then, and a traced update needs them to exist (it cannot create
+    /// one).
+    state_ready: bool,
     /// Set when the rule cannot be traced; the update then always runs op by op.
     untraceable: bool,
 }
 
-impl<R: UpdateRule> Optim<R> {
+impl<R: UpdateRule> RuleOptimizer<R> {
     /// An optimizer over named parameters (from [`crate::named_params`]).
     ///
     /// # Errors
     /// [`Error::Argument`] for invalid hyperparameters.
     pub fn new(params: Vec<(String, Tensor)>, rule: R) -> Result<Self> {
+        let lr = rule.initial_lr();
+        non_negative(R::NAME, &[("lr", lr)])?;
         rule.validate()?;
         let buffers = vec![vec![None; R::BUFFERS.len()]; params.len()];
-        Ok(Optim {
+        Ok(RuleOptimizer {
             params,
-            lr: rule.initial_lr(),
+            lr,
             rule,
             buffers,
             step: 0,
             compiled: None,
+            state_ready: false,
             untraceable: false,
         })
     }
@@ -236,40 +252,43 @@ impl<R: UpdateRule> Optim<R> {
     }
 
     /// The eager update through the compiled graph, compiling it first when there is none for
-    /// these gradients' shapes. `Ok(false)` when it cannot be used for this step.
+    /// these gradients' shapes. `Ok(false)` when the rule reads values (data-dependent control
+    /// flow), which no graph can capture: the update then runs op by op from now on.
+    ///
+    /// # Errors
+    /// Any other error of tracing the rule, and errors of running the graph.
     fn update_compiled(&mut self, grads: &[Tensor], at: &Step) -> Result<bool> {
         let n = grads.len();
         let mut inputs = grads.to_vec();
         inputs.extend([at.t.clone(), at.lr.clone()]);
-        if !self.compiled.as_ref().is_some_and(|c| c.accepts(&inputs)) {
-            self.compiled = None;
-            let traced = compile(
-                |i: &[Tensor]| {
-                    let at = Step {
-                        t: i[n].clone(),
-                        lr: i[n + 1].clone(),
-                    };
-                    self.apply_rule(&i[..n], &at)?;
-                    Ok(Vec::new())
-                },
-                &inputs,
-                CompileOptions::default(),
-            );
-            match traced {
-                Ok(c) => self.compiled = Some(c),
-                // Reads of values: never traceable, so stop trying.
-                Err(Error::DataDependent { .. }) => {
-                    self.untraceable = true;
-                    return Ok(false);
+        let mut compiled = match self.compiled.take() {
+            Some(c) if c.accepts(&inputs) => c,
+            _ => {
+                let traced = compile(
+                    |i: &[Tensor]| {
+                        let at = Step {
+                            t: i[n].clone(),
+                            lr: i[n + 1].clone(),
+                        };
+                        self.apply_rule(&i[..n], &at)?;
+                        Ok(Vec::new())
+                    },
+                    &inputs,
+                    CompileOptions::default(),
+                );
+                match traced {
+                    Ok(c) => c,
+                    Err(Error::DataDependent { .. }) => {
+                        self.untraceable = true;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(e),
                 }
-                // State that does not exist yet: the eager step creates it; try again later.
-                Err(_) => return Ok(false),
             }
-        }
-        match self.compiled.as_mut() {
-            Some(c) => c.execute(&inputs).map(|()| true),
-            None => Ok(false),
-        }
+        };
+        compiled.execute(&inputs)?;
+        self.compiled = Some(compiled);
+        Ok(true)
     }
 
     /// The update rule and its hyperparameters.
@@ -278,12 +297,18 @@ impl<R: UpdateRule> Optim<R> {
     }
 }
 
-impl<R: UpdateRule> Optimizer for Optim<R> {
-    /// Eagerly, from the second step on, the rule runs as a compiled static graph: traced once
+impl<R: UpdateRule> Optimizer for RuleOptimizer<R> {
+    /// Eagerly, from the second step on (the first creates the state buffers, as does the first
+    /// after [`Optimizer::load_state`]), the rule runs as a compiled static graph: traced once
     /// (per set of gradient shapes), its update of each parameter and buffer is one fused loop
     /// written in place, replayed with the step number and learning rate as inputs, with the
-    /// same results as running the rule op by op. While a training step is being traced, the
-    /// rule's ops are recorded into that trace instead.
+    /// same results as running the rule op by op. A rule that reads values (data-dependent
+    /// control flow) runs op by op from then on; any other error of tracing it is returned.
+    /// While a training step is being traced, the rule's ops are recorded into that trace
+    /// instead.
+    ///
+    /// # Errors
+    /// As [`Optimizer::update`], and errors of tracing or running the compiled update.
     fn update(&mut self, grads: &GradStore, at: &Step) -> Result<()> {
         let _guard = no_grad();
         // Every gradient is fetched first, so a missing one leaves parameters and state as
@@ -298,10 +323,15 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if !is_tracing() && !self.untraceable && self.step > 0 && self.update_compiled(&gs, at)? {
+        if is_tracing() {
+            return self.apply_rule(&gs, at);
+        }
+        if self.state_ready && !self.untraceable && self.update_compiled(&gs, at)? {
             return Ok(());
         }
-        self.apply_rule(&gs, at)
+        self.apply_rule(&gs, at)?;
+        self.state_ready = true;
+        Ok(())
     }
 
     fn advance(&mut self) -> u64 {
@@ -369,8 +399,10 @@ impl<R: UpdateRule> Optimizer for Optim<R> {
         }
         self.buffers = loaded;
         self.step = step as u64;
-        // The compiled update reads the old buffers.
+        // The compiled update reads the old buffers, and a buffer the rule uses may not have
+        // been saved yet: the next update runs eagerly, then compiles.
         self.compiled = None;
+        self.state_ready = false;
         Ok(())
     }
 
@@ -389,6 +421,14 @@ pub(crate) fn check(op: &'static str, name: &str, v: f64, ok: bool) -> Result<()
             msg: format!("invalid {name}: {v}"),
         })
     }
+}
+
+/// Checks hyperparameters that must be finite and non-negative (learning rate, weight decay,
+/// momentum, eps, ...), in order, naming the first bad one.
+pub(crate) fn non_negative(op: &'static str, values: &[(&str, f64)]) -> Result<()> {
+    values
+        .iter()
+        .try_for_each(|&(name, v)| check(op, name, v, v >= 0.0))
 }
 
 /// The gradient with an L2 penalty `weight_decay * p` added (PyTorch's `weight_decay`).
@@ -411,6 +451,8 @@ pub(crate) fn ema(
 ) -> Result<Tensor> {
     match buf.as_ref() {
         Some(b) => {
+            // `b * decay + x * scale`, the sequence the fused kernel runs by a hand-written
+            // loop (see the comment in `adam.rs`).
             let next = b.mul_scalar(decay)?.add(&x.mul_scalar(scale)?)?;
             b.assign(&next)?;
             Ok(next)

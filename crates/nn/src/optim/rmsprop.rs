@@ -3,9 +3,10 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{Step, UpdateRule, check, ema, l2_penalty};
+use super::{Step, UpdateRule, check, ema, l2_penalty, non_negative};
 
-/// Hyperparameters of [`super::RmsProp`] (PyTorch's defaults).
+/// Hyperparameters of [`super::RmsProp`] (PyTorch's defaults); as its [`UpdateRule`] they also
+/// define its update.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RmsPropConfig {
     /// Learning rate (default 0.01).
@@ -39,26 +40,25 @@ impl UpdateRule for RmsPropConfig {
     const BUFFERS: &'static [&'static str] = &["square_avg", "grad_avg", "momentum_buffer"];
     const NAME: &'static str = "rmsprop";
 
+    fn initial_lr(&self) -> f64 {
+        self.lr
+    }
+
     fn validate(&self) -> Result<()> {
-        check(Self::NAME, "lr", self.lr, self.lr >= 0.0)?;
         check(
             Self::NAME,
             "alpha",
             self.alpha,
             (0.0..=1.0).contains(&self.alpha),
         )?;
-        check(Self::NAME, "eps", self.eps, self.eps >= 0.0)?;
-        check(
+        non_negative(
             Self::NAME,
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
-        )?;
-        check(Self::NAME, "momentum", self.momentum, self.momentum >= 0.0)
-    }
-
-    fn initial_lr(&self) -> f64 {
-        self.lr
+            &[
+                ("eps", self.eps),
+                ("weight_decay", self.weight_decay),
+                ("momentum", self.momentum),
+            ],
+        )
     }
 
     fn update(

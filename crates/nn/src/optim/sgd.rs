@@ -4,9 +4,9 @@
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{Step, UpdateRule, check, ema, l2_penalty};
+use super::{Step, UpdateRule, check, ema, l2_penalty, non_negative};
 
-/// Hyperparameters of [`super::Sgd`].
+/// Hyperparameters of [`super::Sgd`]; as its [`UpdateRule`] they also define its update.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SgdConfig {
     /// Learning rate.
@@ -38,16 +38,19 @@ impl UpdateRule for SgdConfig {
     const BUFFERS: &'static [&'static str] = &["momentum_buffer"];
     const NAME: &'static str = "sgd";
 
+    fn initial_lr(&self) -> f64 {
+        self.lr
+    }
+
     fn validate(&self) -> Result<()> {
-        check(Self::NAME, "lr", self.lr, self.lr >= 0.0)?;
-        check(Self::NAME, "momentum", self.momentum, self.momentum >= 0.0)?;
-        check(Self::NAME, "dampening", self.dampening, true)?;
-        check(
+        non_negative(
             Self::NAME,
-            "weight_decay",
-            self.weight_decay,
-            self.weight_decay >= 0.0,
+            &[
+                ("momentum", self.momentum),
+                ("weight_decay", self.weight_decay),
+            ],
         )?;
+        check(Self::NAME, "dampening", self.dampening, true)?;
         let nesterov_ok = !self.nesterov || (self.momentum > 0.0 && self.dampening == 0.0);
         check(
             Self::NAME,
@@ -55,10 +58,6 @@ impl UpdateRule for SgdConfig {
             self.momentum,
             nesterov_ok,
         )
-    }
-
-    fn initial_lr(&self) -> f64 {
-        self.lr
     }
 
     fn update(
@@ -83,6 +82,10 @@ impl UpdateRule for SgdConfig {
                 buf
             };
         }
+        // Exactly `p - g * lr`: a compiled step folds this sequence into the matrix product
+        // that computes a weight's gradient. Guarded by the test
+        // `plain_sgd_accumulates_the_weight_gradient_product_into_the_weights`
+        // (`tests/compiled_update.rs`).
         p.sub(&g.mul(&at.lr_as(p.dtype())?)?)
     }
 }
