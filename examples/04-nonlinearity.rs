@@ -137,7 +137,10 @@ fn collapse(model: &Sequential) -> ferrograd::Result<(Tensor, Tensor)> {
         op: "collapse",
         msg: "the model has no linear layer".into(),
     })?;
-    let c = c.unwrap_or_else(|| Tensor::zeros(&[m.shape()[1]], m.dtype()));
+    let c = match c {
+        Some(c) => c,
+        None => Tensor::zeros(&[m.shape()[1]], m.dtype())?,
+    };
     Ok((m, c))
 }
 

@@ -35,7 +35,7 @@ use std::process::Command;
 
 use ferrograd::graph::{CompileOptions, Graph, Node, NodeKind, compile, trace};
 use ferrograd::lesson::LessonArgs;
-use ferrograd::ops::Op;
+use ferrograd::op::Op;
 use ferrograd::plot::plotters::prelude::*;
 use ferrograd::plot::{err, render};
 use ferrograd::{BackwardOptions, DType, Rng, Tensor, TensorId};

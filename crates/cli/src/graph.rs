@@ -51,7 +51,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     let model = mlp(&cfg, DType::F32, &mut rng)?;
     let params: Vec<Tensor> = named_params(&model).into_iter().map(|(_, p)| p).collect();
     let x = Tensor::randn(&[args.batch, args.features], 0.0, 1.0, DType::F32, &mut rng)?;
-    let y = Tensor::zeros(&[args.batch], DType::I64);
+    let y = Tensor::zeros(&[args.batch], DType::I64)?;
     let forward = |i: &[Tensor]| -> ferrograd_core::Result<Vec<Tensor>> {
         let logits = model.forward(&i[0])?;
         Ok(vec![loss::cross_entropy(&logits, &i[1], 0.0)?])

@@ -28,8 +28,8 @@ fn main() -> Result<()> {
         }
         Ok(out)
     };
-    let x = Tensor::zeros(&[32, 8], DType::F32);
-    let y = Tensor::zeros(&[32], DType::I64);
+    let x = Tensor::zeros(&[32, 8], DType::F32)?;
+    let y = Tensor::zeros(&[32], DType::I64)?;
     let raw = compile(step, &[x.clone(), y.clone()], CompileOptions::NONE)?;
     println!(
         "== traced ({} nodes)\n{}",

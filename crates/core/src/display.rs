@@ -171,7 +171,7 @@ mod tests {
 
     #[test]
     fn elides_large_tensors() {
-        let t = Tensor::zeros(&[100, 100], DType::F64);
+        let t = Tensor::zeros(&[100, 100], DType::F64).unwrap();
         let s = t.to_string();
         assert!(s.contains("..."), "{s}");
         assert!(s.lines().count() < 10, "{s}");

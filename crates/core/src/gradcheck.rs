@@ -225,7 +225,7 @@ pub fn hessian_vector_product(
         ..Default::default()
     };
     let mut grads = y.backward_with(&y.ones_like(), opts)?;
-    let mut dot = Tensor::zeros(&[], y.dtype());
+    let mut dot = Tensor::zeros(&[], y.dtype())?;
     for (x, vi) in leaves.iter().zip(v) {
         if let Some(g) = grads.remove(x) {
             dot = dot.add(&g.mul(vi)?.sum_all()?)?;

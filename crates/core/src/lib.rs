@@ -26,7 +26,7 @@
 //! use ferrograd_core::{DType, Rng, Tensor};
 //! let mut rng = Rng::new(0);
 //! let w = Tensor::randn(&[3, 2], 0.0, 1.0, DType::F64, &mut rng)?.with_requires_grad(true);
-//! let x = Tensor::ones(&[4, 3], DType::F64);
+//! let x = Tensor::ones(&[4, 3], DType::F64)?;
 //! let loss = x.matmul(&w)?.tanh()?.sum_all()?;
 //! let grads = loss.backward()?;
 //! assert_eq!(grads.get(&w).unwrap().shape(), &[3, 2]);

@@ -65,7 +65,7 @@ impl Drop for Inner {
 /// ```
 /// use ferrograd_core::{Tensor, DType};
 /// let x = Tensor::from_vec(vec![1.0f32, 2.0, 3.0, 4.0], &[2, 2])?;
-/// let y = x.matmul(&x)?.add(&Tensor::ones(&[2], DType::F32))?;
+/// let y = x.matmul(&x)?.add(&Tensor::ones(&[2], DType::F32)?)?;
 /// assert_eq!(y.to_vec::<f32>()?, vec![8.0, 11.0, 16.0, 23.0]);
 /// # Ok::<(), ferrograd_core::Error>(())
 /// ```
@@ -149,11 +149,46 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let t = Tensor::full(2.5, &[2, 3], DType::F64);
+    /// let t = Tensor::full(2.5, &[2, 3], DType::F64)?;
     /// assert_eq!(t.to_vec::<f64>()?, vec![2.5; 6]);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```
-    pub fn full(value: f64, shape: &[usize], dtype: DType) -> Tensor {
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the shape's element count overflows.
+    pub fn full(value: f64, shape: &[usize], dtype: DType) -> Result<Tensor> {
+        shape::checked_numel("full", shape)?;
+        Ok(Tensor::filled(value, shape, dtype))
+    }
+
+    /// A tensor of zeros (`torch.zeros`).
+    ///
+    /// ```
+    /// use ferrograd_core::{DType, Tensor};
+    /// let z = Tensor::zeros(&[2, 2], DType::I64)?;
+    /// assert_eq!(z.to_vec::<i64>()?, vec![0; 4]);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the shape's element count overflows.
+    pub fn zeros(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        shape::checked_numel("zeros", shape)?;
+        Ok(Tensor::filled(0.0, shape, dtype))
+    }
+
+    /// A tensor of ones (`torch.ones`).
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] when the shape's element count overflows.
+    pub fn ones(shape: &[usize], dtype: DType) -> Result<Tensor> {
+        shape::checked_numel("ones", shape)?;
+        Ok(Tensor::filled(1.0, shape, dtype))
+    }
+
+    /// A tensor of a shape known to be valid (checked, or an existing tensor's) filled with
+    /// `value`.
+    fn filled(value: f64, shape: &[usize], dtype: DType) -> Tensor {
         let n = shape::numel(shape);
         let storage = match dtype {
             DType::F32 => Storage::F32(vec![value as f32; n]),
@@ -163,36 +198,19 @@ impl Tensor {
         Tensor::from_storage(storage, shape)
     }
 
-    /// A tensor of zeros (`torch.zeros`).
-    ///
-    /// ```
-    /// use ferrograd_core::{DType, Tensor};
-    /// let z = Tensor::zeros(&[2, 2], DType::I64);
-    /// assert_eq!(z.to_vec::<i64>()?, vec![0; 4]);
-    /// # Ok::<(), ferrograd_core::Error>(())
-    /// ```
-    pub fn zeros(shape: &[usize], dtype: DType) -> Tensor {
-        Tensor::full(0.0, shape, dtype)
-    }
-
-    /// A tensor of ones (`torch.ones`).
-    pub fn ones(shape: &[usize], dtype: DType) -> Tensor {
-        Tensor::full(1.0, shape, dtype)
-    }
-
     /// Zeros with this tensor's shape and dtype (`torch.zeros_like`).
     pub fn zeros_like(&self) -> Tensor {
-        Tensor::zeros(self.shape(), self.dtype())
+        Tensor::filled(0.0, self.shape(), self.dtype())
     }
 
     /// Ones with this tensor's shape and dtype (`torch.ones_like`).
     pub fn ones_like(&self) -> Tensor {
-        Tensor::ones(self.shape(), self.dtype())
+        Tensor::filled(1.0, self.shape(), self.dtype())
     }
 
     /// A 0-d tensor of this tensor's dtype holding `value`.
     pub fn scalar_like(&self, value: f64) -> Tensor {
-        Tensor::full(value, &[], self.dtype())
+        Tensor::filled(value, &[], self.dtype())
     }
 
     /// Values `start, start + step, ...` below `end` (`torch.arange`).

@@ -15,7 +15,7 @@ impl ThreadPool {
     /// ```
     /// use ferrograd_core::{DType, Tensor, ThreadPool};
     /// let pool = ThreadPool::new(1)?;
-    /// let y = pool.install(|| Tensor::ones(&[4, 4], DType::F32).matmul(&Tensor::ones(&[4, 4], DType::F32)))?;
+    /// let y = pool.install(|| Tensor::ones(&[4, 4], DType::F32)?.matmul(&Tensor::ones(&[4, 4], DType::F32)?))?;
     /// assert_eq!(y.to_vec::<f32>()?[0], 4.0);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```

@@ -9,7 +9,7 @@ fn leaf(v: Vec<f64>, shape: &[usize]) -> Tensor {
 
 #[test]
 fn nothing_is_recorded_without_a_tracked_input_or_under_no_grad() {
-    let x = Tensor::ones(&[3], DType::F32);
+    let x = Tensor::ones(&[3], DType::F32).unwrap();
     let y = x.exp().unwrap();
     assert!(!y.tracks_grad() && y.is_leaf());
     let w = x.with_requires_grad(true);
@@ -240,11 +240,11 @@ fn backward_needs_a_scalar_or_a_matching_gradient() {
     let err = y.backward().err().unwrap();
     assert!(err.to_string().contains("backward"), "{err}");
     assert!(
-        y.backward_with(&Tensor::ones(&[3], DType::F64), Default::default())
+        y.backward_with(&Tensor::ones(&[3], DType::F64).unwrap(), Default::default())
             .is_err()
     );
     assert!(
-        y.backward_with(&Tensor::ones(&[2], DType::F32), Default::default())
+        y.backward_with(&Tensor::ones(&[2], DType::F32).unwrap(), Default::default())
             .is_err()
     );
     let g = y

@@ -145,10 +145,12 @@ fn passes_fuse_fold_merge_and_drop_dead_code() {
         let a = i[0].exp()?;
         let b = i[0].exp()?;
         let _dead = i[0].sin()?;
-        let c = Tensor::full(2.0, &[3], DType::F64).mul_scalar(3.0)?;
+        let c = Tensor::full(2.0, &[3], DType::F64)
+            .unwrap()
+            .mul_scalar(3.0)?;
         Ok(vec![a.add(&b)?.add(&c)?])
     };
-    let x = Tensor::ones(&[3], DType::F64);
+    let x = Tensor::ones(&[3], DType::F64).unwrap();
     let mut c = compile(
         f,
         std::slice::from_ref(&x),
@@ -178,32 +180,43 @@ fn passes_fuse_fold_merge_and_drop_dead_code() {
 
 #[test]
 fn parameters_are_read_live_and_new_shapes_retrace() {
-    let w = Tensor::ones(&[3], DType::F64).with_requires_grad(true);
+    let w = Tensor::ones(&[3], DType::F64)
+        .unwrap()
+        .with_requires_grad(true);
     let w2 = w.clone();
     let mut f = StaticFn::new(
         move |i: &[Tensor]| Ok(vec![i[0].mul(&w2)?.sum_all()?]),
         CompileOptions::default(),
     );
-    let x = Tensor::ones(&[3], DType::F64);
+    let x = Tensor::ones(&[3], DType::F64).unwrap();
     assert_eq!(
         f.call(std::slice::from_ref(&x)).unwrap()[0].item().unwrap(),
         3.0
     );
     {
         let _g = ferrograd_core::no_grad();
-        w.assign(&Tensor::full(2.0, &[3], DType::F64)).unwrap();
+        w.assign(&Tensor::full(2.0, &[3], DType::F64).unwrap())
+            .unwrap();
     }
     assert_eq!(
         f.call(std::slice::from_ref(&x)).unwrap()[0].item().unwrap(),
         6.0
     );
     assert_eq!(f.traces(), 1);
-    let x2 = Tensor::ones(&[2, 3], DType::F64);
+    let x2 = Tensor::ones(&[2, 3], DType::F64).unwrap();
     assert_eq!(f.call(&[x2]).unwrap()[0].item().unwrap(), 12.0);
     assert_eq!(f.traces(), 2);
     let compiled = f.compiled(&[x]).unwrap();
-    assert!(compiled.run(&[Tensor::ones(&[4], DType::F64)]).is_err());
-    assert!(compiled.run(&[Tensor::ones(&[3], DType::F32)]).is_err());
+    assert!(
+        compiled
+            .run(&[Tensor::ones(&[4], DType::F64).unwrap()])
+            .is_err()
+    );
+    assert!(
+        compiled
+            .run(&[Tensor::ones(&[3], DType::F32).unwrap()])
+            .is_err()
+    );
 }
 
 #[test]
@@ -217,7 +230,7 @@ fn data_dependent_control_flow_is_refused_with_a_pointer_to_eager_mode() {
             Ok(vec![i[0].neg()?])
         }
     };
-    let x = Tensor::ones(&[3], DType::F64);
+    let x = Tensor::ones(&[3], DType::F64).unwrap();
     assert!(f(std::slice::from_ref(&x)).is_ok());
     let err = compile(f, std::slice::from_ref(&x), CompileOptions::default())
         .err()
@@ -279,7 +292,7 @@ fn writes_into_outside_tensors_are_recorded_and_replayed_in_place() {
     assert_eq!(compiled.memory().in_place, 2, "{:?}", compiled.memory());
     // `q <- p` then `p <- p * 2`: each store goes to its own tensor.
     let pp = Tensor::from_vec(vec![1.0f64, 2.0], &[2]).unwrap();
-    let qq = Tensor::zeros(&[2], DType::F64);
+    let qq = Tensor::zeros(&[2], DType::F64).unwrap();
     let chain = |_: &[Tensor]| -> Result<Vec<Tensor>> {
         qq.assign(&pp)?;
         pp.assign(&pp.mul_scalar(2.0)?)?;
@@ -443,8 +456,12 @@ fn in_place_updates_grouped_block_by_block_match_running_them_one_by_one() {
 fn backward_computes_no_gradient_for_inputs_that_do_not_need_one() {
     // The batch `x` needs no gradient: the backward pass of `x @ w` is one product (w's
     // gradient), not two, even before dead-code elimination; `x * w` likewise one product.
-    let w = Tensor::full(0.5, &[3, 2], DType::F64).with_requires_grad(true);
-    let v = Tensor::full(0.5, &[4, 3], DType::F64).with_requires_grad(true);
+    let w = Tensor::full(0.5, &[3, 2], DType::F64)
+        .unwrap()
+        .with_requires_grad(true);
+    let v = Tensor::full(0.5, &[4, 3], DType::F64)
+        .unwrap()
+        .with_requires_grad(true);
     let step = |i: &[Tensor]| -> Result<Vec<Tensor>> {
         let loss = i[0].matmul(&w)?.sum_all()?.add(&i[0].mul(&v)?.sum_all()?)?;
         let grads = loss.backward()?;
@@ -453,7 +470,7 @@ fn backward_computes_no_gradient_for_inputs_that_do_not_need_one() {
             grads.get(&v).unwrap().clone(),
         ])
     };
-    let x = Tensor::ones(&[4, 3], DType::F64);
+    let x = Tensor::ones(&[4, 3], DType::F64).unwrap();
     // Everything the step ran, before any pass.
     let graph = ferrograd_core::graph::trace(step, std::slice::from_ref(&x))
         .unwrap()

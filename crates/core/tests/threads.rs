@@ -43,8 +43,8 @@ fn random_tensors_are_reproducible() {
 #[test]
 fn flushing_pools_flush_subnormals_and_plain_pools_keep_them() {
     use ferrograd_core::{DType, Tensor, ThreadPool};
-    let tiny = Tensor::full(1e-30, &[4], DType::F32);
-    let scale = Tensor::full(1e-10, &[4], DType::F32);
+    let tiny = Tensor::full(1e-30, &[4], DType::F32).unwrap();
+    let scale = Tensor::full(1e-10, &[4], DType::F32).unwrap();
     let product =
         |pool: &ThreadPool| pool.install(|| tiny.mul(&scale).unwrap().to_vec::<f32>().unwrap());
     let flushed = product(&ThreadPool::flushing_denormals(1).unwrap());

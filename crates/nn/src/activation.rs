@@ -355,11 +355,14 @@ impl PRelu {
     pub const INITIAL_SLOPE: f64 = 0.25;
 
     /// A PReLU with `num_parameters` slopes (1, or the feature count), initialised to 0.25.
-    pub fn new(num_parameters: usize, dtype: DType) -> Self {
-        PRelu {
-            weight: Tensor::full(Self::INITIAL_SLOPE, &[num_parameters.max(1)], dtype)
+    ///
+    /// # Errors
+    /// [`ferrograd_core::Error::TooLarge`] for more slopes than a tensor can hold.
+    pub fn new(num_parameters: usize, dtype: DType) -> Result<Self> {
+        Ok(PRelu {
+            weight: Tensor::full(Self::INITIAL_SLOPE, &[num_parameters.max(1)], dtype)?
                 .with_requires_grad(true),
-        }
+        })
     }
 }
 

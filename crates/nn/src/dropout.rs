@@ -64,7 +64,7 @@ mod tests {
     #[test]
     fn drops_and_rescales_in_training_only() {
         let d = Dropout::new(0.25, Rng::new(1)).unwrap();
-        let x = Tensor::ones(&[10_000], DType::F64);
+        let x = Tensor::ones(&[10_000], DType::F64).unwrap();
         let y = d.forward(&x).unwrap().to_vec::<f64>().unwrap();
         let zeros = y.iter().filter(|v| **v == 0.0).count();
         assert!((2200..2800).contains(&zeros), "{zeros}");

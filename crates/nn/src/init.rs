@@ -101,7 +101,7 @@ impl Init {
             FanMode::FanOut => fan_out,
         } as f64;
         match *self {
-            Init::Constant(v) => Ok(Tensor::full(v, shape, dtype)),
+            Init::Constant(v) => Ok(Tensor::full(v, shape, dtype)?),
             Init::Uniform { low, high } => Tensor::rand_uniform(shape, low, high, dtype, rng),
             Init::Normal { mean, std } => Tensor::randn(shape, mean, std, dtype, rng),
             Init::XavierUniform { gain } => {

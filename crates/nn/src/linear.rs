@@ -41,7 +41,7 @@ impl Linear {
     /// use ferrograd_core::{DType, Rng, Tensor};
     /// use ferrograd_nn::{Linear, LinearConfig, Module};
     /// let l = Linear::new(3, 2, LinearConfig::default(), DType::F32, &mut Rng::new(0))?;
-    /// let y = l.forward(&Tensor::ones(&[5, 3], DType::F32))?;
+    /// let y = l.forward(&Tensor::ones(&[5, 3], DType::F32)?)?;
     /// assert_eq!(y.shape(), &[5, 2]);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```

@@ -34,7 +34,7 @@ pub struct MlpConfig {
 /// let m = mlp(&cfg, DType::F32, &mut Rng::new(0))?;
 /// let names: Vec<String> = named_params(&m).into_iter().map(|(n, _)| n).collect();
 /// assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.3.weight", "layers.3.bias", "layers.6.weight", "layers.6.bias"]);
-/// assert_eq!(m.forward(&Tensor::ones(&[2, 64], DType::F32))?.shape(), &[2, 10]);
+/// assert_eq!(m.forward(&Tensor::ones(&[2, 64], DType::F32)?)?.shape(), &[2, 10]);
 /// # Ok::<(), ferrograd_core::Error>(())
 /// ```
 ///
@@ -65,7 +65,7 @@ pub fn mlp(cfg: &MlpConfig, dtype: DType, rng: &mut Rng) -> Result<Sequential> {
             rng,
         )?);
         match cfg.activation {
-            Activation::PRelu => seq.push(PRelu::new(1, dtype)),
+            Activation::PRelu => seq.push(PRelu::new(1, dtype)?),
             Activation::Maxout(k) => seq.push(Maxout(k)),
             a => seq.push(a),
         }

@@ -21,7 +21,7 @@ use crate::optim::{Optimizer, Step, clip_grad_norm_traceable};
 /// let model = mlp(&MlpConfig { input: 4, hidden: vec![], output: 3, activation: Activation::Relu, dropout: 0.0 }, DType::F64, &mut Rng::new(0))?;
 /// let params: Vec<Tensor> = named_params(&model).into_iter().map(|(_, p)| p).collect();
 /// let step = classifier_step(&model, &params, 0.0);
-/// let out = step(&[Tensor::ones(&[2, 4], DType::F64), Tensor::from_vec(vec![0i64, 2], &[2])?])?;
+/// let out = step(&[Tensor::ones(&[2, 4], DType::F64)?, Tensor::from_vec(vec![0i64, 2], &[2])?])?;
 /// assert_eq!(out.len(), 2 + params.len());
 /// assert_eq!(out[1].shape(), &[2, 3]);
 /// # Ok::<(), ferrograd_core::Error>(())
@@ -116,7 +116,7 @@ type StepFn<'a> = Box<dyn Fn(&[Tensor]) -> Result<Vec<Tensor>> + 'a>;
 /// let model = mlp(&MlpConfig { input: 4, hidden: vec![8], output: 3, activation: Activation::Relu, dropout: 0.0 }, DType::F32, &mut Rng::new(0))?;
 /// let opt = RefCell::new(Sgd::new(named_params(&model), SgdConfig { lr: 0.1, ..Default::default() })?);
 /// let mut step = TrainStep::new(&model, &opt, 0.0, None, true);
-/// let (x, y) = (Tensor::ones(&[2, 4], DType::F32), Tensor::from_vec(vec![0i64, 2], &[2])?);
+/// let (x, y) = (Tensor::ones(&[2, 4], DType::F32)?, Tensor::from_vec(vec![0i64, 2], &[2])?);
 /// let first = step.run(&x, &y)?[0].item()?;
 /// for _ in 0..20 {
 ///     step.run(&x, &y)?;

@@ -194,7 +194,7 @@ fn compiled_updates_follow_the_eager_trajectory() {
 
 /// Also guards the fast path of the compiled Adam update: the fused kernel recognises the exact
 /// op sequences `optim/adam.rs` emits (the two moving averages and the step) and runs each by a
-/// hand-written loop; should the emitted ops change, `native` falls below three per parameter.
+/// hand-written loop; should the emitted ops change, `update_loops` falls below three per parameter.
 #[test]
 fn the_update_is_stored_and_fused_and_allocates_nothing() {
     let pool = ThreadPool::new(1).unwrap();
@@ -232,7 +232,7 @@ fn the_update_is_stored_and_fused_and_allocates_nothing() {
         // Each weight's moments and the weight itself run as one pass, each by its loop: the
         // fast path taken by every parameter.
         assert_eq!(memory.grouped, 2 * params, "{memory:?}");
-        assert_eq!(memory.native, 3 * params, "{memory:?}");
+        assert_eq!(memory.update_loops, 3 * params, "{memory:?}");
         let matmuls = graph.to_string().matches("matmul").count() as u64;
         let before = allocations();
         for s in 0..20 {

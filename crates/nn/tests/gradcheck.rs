@@ -171,9 +171,17 @@ fn linear_forward_is_x_w_transposed_plus_b() {
     }
 
     // Bad input width, bad bias shape.
-    assert!(layer.forward(&Tensor::ones(&[5, 3], DType::F64)).is_err());
     assert!(
-        Linear::from_tensors(layer.weight.clone(), Some(Tensor::ones(&[4], DType::F64))).is_err()
+        layer
+            .forward(&Tensor::ones(&[5, 3], DType::F64).unwrap())
+            .is_err()
+    );
+    assert!(
+        Linear::from_tensors(
+            layer.weight.clone(),
+            Some(Tensor::ones(&[4], DType::F64).unwrap())
+        )
+        .is_err()
     );
 }
 
@@ -268,7 +276,7 @@ fn mlp_parameter_names_and_shapes() {
         ])
     );
     assert_eq!(
-        m.forward(&Tensor::ones(&[2, 4], DType::F64))
+        m.forward(&Tensor::ones(&[2, 4], DType::F64).unwrap())
             .unwrap()
             .shape(),
         &[2, 3]
@@ -558,7 +566,7 @@ fn load_state_rejects_wrong_shapes_and_missing_step() {
 
     let mut wrong = copy_state(&state);
     let slot = wrong.iter_mut().find(|(k, _)| k == "W.exp_avg_sq").unwrap();
-    slot.1 = Tensor::zeros(&[2, 3], DType::F64);
+    slot.1 = Tensor::zeros(&[2, 3], DType::F64).unwrap();
     let mut fresh = Adam::new(problem_params(), AdamConfig::default()).unwrap();
     let msg = fresh
         .load_state(&wrong)
@@ -572,7 +580,7 @@ fn load_state_rejects_wrong_shapes_and_missing_step() {
     assert_eq!(fresh.state().len(), 1, "a failed load left buffers behind");
 
     let mut wrong_dtype = copy_state(&state);
-    wrong_dtype[1].1 = Tensor::zeros(&[3, 2], DType::F32);
+    wrong_dtype[1].1 = Tensor::zeros(&[3, 2], DType::F32).unwrap();
     assert!(
         fresh.load_state(&wrong_dtype).is_err(),
         "wrong dtype must be rejected"

@@ -314,7 +314,9 @@ fn check_clip_case(case: &Value) -> Check {
         } else {
             Stored::parse(b)?.shape
         };
-        let p = Tensor::zeros(&shape, DType::F64).with_requires_grad(true);
+        let p = Tensor::zeros(&shape, DType::F64)
+            .unwrap()
+            .with_requires_grad(true);
         if !b.is_null() {
             grads.insert(
                 &p,

@@ -35,7 +35,7 @@ fn set(enabled: bool) -> GradModeGuard {
 ///
 /// ```
 /// use ferrograd_core::{DType, Tensor, no_grad};
-/// let w = Tensor::ones(&[2], DType::F32).with_requires_grad(true);
+/// let w = Tensor::ones(&[2], DType::F32)?.with_requires_grad(true);
 /// {
 ///     let _guard = no_grad();
 ///     assert!(!w.mul(&w)?.tracks_grad());

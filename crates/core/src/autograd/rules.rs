@@ -179,7 +179,7 @@ pub(crate) fn backward(
                 s[*dim] = n;
                 Tensor::zeros(&s, g.dtype())
             };
-            let (before, after) = (zeros(*start), zeros(size - start - len));
+            let (before, after) = (zeros(*start)?, zeros(size - start - len)?);
             one(Tensor::cat(&[&before, g, &after], *dim as isize))
         }
         Op::Cat { dim } => {

@@ -15,13 +15,13 @@ use crate::{Result, Tensor};
 ///
 /// ```
 /// use ferrograd_core::{DType, Tensor, graph::{compile, CompileOptions}};
-/// let w = Tensor::full(0.5, &[3, 2], DType::F64).with_requires_grad(true);
+/// let w = Tensor::full(0.5, &[3, 2], DType::F64)?.with_requires_grad(true);
 /// let step = |i: &[Tensor]| -> ferrograd_core::Result<Vec<Tensor>> {
 ///     let loss = i[0].matmul(&w)?.tanh()?.sum_all()?;
 ///     let grads = loss.backward()?;
 ///     Ok(vec![loss, grads.get(&w).unwrap().clone()])
 /// };
-/// let x = Tensor::ones(&[4, 3], DType::F64);
+/// let x = Tensor::ones(&[4, 3], DType::F64)?;
 /// let mut compiled = compile(step, &[x.clone()], CompileOptions::default())?;
 /// let out = compiled.run(&[x.clone()])?;
 /// let eager = step(&[x])?;

@@ -167,8 +167,8 @@ impl Drop for Active {
 ///
 /// ```
 /// use ferrograd_core::{DType, Tensor, graph::trace};
-/// let w = Tensor::ones(&[3, 2], DType::F32).with_requires_grad(true);
-/// let x = Tensor::zeros(&[4, 3], DType::F32);
+/// let w = Tensor::ones(&[3, 2], DType::F32)?.with_requires_grad(true);
+/// let x = Tensor::zeros(&[4, 3], DType::F32)?;
 /// let g = trace(|i| Ok(vec![i[0].matmul(&w)?.relu()?]), &[x])?;
 /// assert_eq!(g.params.len(), 1);
 /// assert!(g.to_string().contains("matmul"));

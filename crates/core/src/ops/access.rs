@@ -27,7 +27,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let w = Tensor::ones(&[2], DType::F32).with_requires_grad(true);
+    /// let w = Tensor::ones(&[2], DType::F32)?.with_requires_grad(true);
     /// let y = w.exp()?.detach();
     /// assert!(!y.tracks_grad());
     /// # Ok::<(), ferrograd_core::Error>(())
@@ -99,11 +99,11 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor, no_grad};
-    /// let w = Tensor::zeros(&[2], DType::F32).with_requires_grad(true);
-    /// assert!(w.assign(&Tensor::ones(&[2], DType::F32)).is_err()); // grad mode is on
+    /// let w = Tensor::zeros(&[2], DType::F32)?.with_requires_grad(true);
+    /// assert!(w.assign(&Tensor::ones(&[2], DType::F32)?).is_err()); // grad mode is on
     /// {
     ///     let _g = no_grad();
-    ///     w.assign(&Tensor::ones(&[2], DType::F32))?;
+    ///     w.assign(&Tensor::ones(&[2], DType::F32)?)?;
     /// }
     /// assert_eq!(w.to_vec::<f32>()?, vec![1.0, 1.0]);
     /// # Ok::<(), ferrograd_core::Error>(())
@@ -170,7 +170,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let lr = Tensor::zeros(&[], DType::F32);
+    /// let lr = Tensor::zeros(&[], DType::F32)?;
     /// lr.fill(0.5)?;
     /// assert_eq!(lr.item()?, 0.5);
     /// # Ok::<(), ferrograd_core::Error>(())

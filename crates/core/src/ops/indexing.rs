@@ -54,7 +54,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let base = Tensor::zeros(&[3], DType::F64);
+    /// let base = Tensor::zeros(&[3], DType::F64)?;
     /// let i = Tensor::from_vec(vec![0i64, 2, 0], &[3])?;
     /// let src = Tensor::from_vec(vec![1.0f64, 2.0, 3.0], &[3])?;
     /// assert_eq!(base.scatter_add(0, &i, &src)?.to_vec::<f64>()?, vec![4.0, 0.0, 2.0]);

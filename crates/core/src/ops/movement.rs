@@ -43,7 +43,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let x = Tensor::zeros(&[2, 3, 4], DType::F32);
+    /// let x = Tensor::zeros(&[2, 3, 4], DType::F32)?;
     /// assert_eq!(x.flatten(1, -1)?.shape(), &[2, 12]);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```
@@ -72,7 +72,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let x = Tensor::zeros(&[3], DType::F32);
+    /// let x = Tensor::zeros(&[3], DType::F32)?;
     /// assert_eq!(x.unsqueeze(0)?.shape(), &[1, 3]);
     /// assert_eq!(x.unsqueeze(-1)?.shape(), &[3, 1]);
     /// # Ok::<(), ferrograd_core::Error>(())
@@ -91,7 +91,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let x = Tensor::zeros(&[3, 1], DType::F32);
+    /// let x = Tensor::zeros(&[3, 1], DType::F32)?;
     /// assert_eq!(x.squeeze(-1)?.shape(), &[3]);
     /// assert!(x.squeeze(0).is_err());
     /// # Ok::<(), ferrograd_core::Error>(())
@@ -118,7 +118,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let x = Tensor::zeros(&[2, 3, 4], DType::F32);
+    /// let x = Tensor::zeros(&[2, 3, 4], DType::F32)?;
     /// assert_eq!(x.permute(&[2, 0, 1])?.shape(), &[4, 2, 3]);
     /// assert!(x.permute(&[0, 0, 1]).is_err());
     /// # Ok::<(), ferrograd_core::Error>(())
@@ -172,7 +172,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let x = Tensor::zeros(&[5, 2, 3], DType::F32);
+    /// let x = Tensor::zeros(&[5, 2, 3], DType::F32)?;
     /// assert_eq!(x.t()?.shape(), &[5, 3, 2]);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```
@@ -275,8 +275,8 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let a = Tensor::ones(&[2, 1], DType::F32);
-    /// let b = Tensor::zeros(&[2, 2], DType::F32);
+    /// let a = Tensor::ones(&[2, 1], DType::F32)?;
+    /// let b = Tensor::zeros(&[2, 2], DType::F32)?;
     /// let c = Tensor::cat(&[&a, &b], 1)?;
     /// assert_eq!(c.to_vec::<f32>()?, vec![1.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
     /// # Ok::<(), ferrograd_core::Error>(())
@@ -330,7 +330,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// let a = Tensor::ones(&[3], DType::F64);
+    /// let a = Tensor::ones(&[3], DType::F64)?;
     /// assert_eq!(Tensor::stack(&[&a, &a], 0)?.shape(), &[2, 3]);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```

@@ -52,7 +52,7 @@ impl Tensor {
     ///
     /// ```
     /// use ferrograd_core::{DType, Tensor};
-    /// assert_eq!(Tensor::ones(&[2, 3], DType::F64).sum_all()?.item()?, 6.0);
+    /// assert_eq!(Tensor::ones(&[2, 3], DType::F64)?.sum_all()?.item()?, 6.0);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```
     ///

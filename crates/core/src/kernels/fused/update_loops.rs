@@ -7,8 +7,9 @@
 //! averages `a * s + b * t` and `a * s + b^2 * t`, and Adam's step
 //! `p - m / (sqrt(v) / c + e) * s`. They are general in their operands (any tensors, any
 //! scalars), but the step order is the one `ferrograd-nn`'s Adam rule emits; the test
-//! `adam_and_sgd_updates_take_the_fast_paths` in `ferrograd-nn`'s `compiled_update` tests fails
-//! when that rule stops matching, and a program that does not match still runs, step by step.
+//! `the_update_is_stored_and_fused_and_allocates_nothing` in `ferrograd-nn`'s
+//! `compiled_update` tests fails when that rule stops matching (a program that does not match
+//! still runs, step by step, so nothing else would show it).
 
 use super::program::{FusedOp, FusedProgram};
 use super::steps::Arg;
