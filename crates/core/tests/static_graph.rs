@@ -478,3 +478,16 @@ fn backward_computes_no_gradient_for_inputs_that_do_not_need_one() {
     assert_eq!(graph.matches("matmul").count(), 2, "{graph}");
     assert_eq!(graph.matches(" mul(").count(), 2, "{graph}");
 }
+
+#[test]
+fn distinct_i64_constants_above_2_pow_53_are_not_merged() {
+    // 2^53 and 2^53 + 1 are one f64: merging constants by their f64 values would alias them.
+    let a = Tensor::from_vec(vec![1i64 << 53], &[1]).unwrap();
+    let b = Tensor::from_vec(vec![(1i64 << 53) + 1], &[1]).unwrap();
+    let f = |i: &[Tensor]| Ok(vec![i[0].add(&a)?, i[0].add(&b)?]);
+    let x = Tensor::from_vec(vec![0i64], &[1]).unwrap();
+    let mut c = compile(f, std::slice::from_ref(&x), CompileOptions::default()).unwrap();
+    let out = c.run(&[x]).unwrap();
+    assert_eq!(out[0].to_vec::<i64>().unwrap(), vec![1 << 53]);
+    assert_eq!(out[1].to_vec::<i64>().unwrap(), vec![(1 << 53) + 1]);
+}

@@ -23,7 +23,7 @@ pub struct PassReport {
     pub simplified: usize,
     /// Duplicate nodes merged.
     pub merged: usize,
-    /// Fused nodes created, and the elementwise ops they absorbed.
+    /// Fused nodes created.
     pub fused_groups: usize,
     /// Elementwise ops now inside fused nodes.
     pub fused_ops: usize,
@@ -203,7 +203,9 @@ fn eliminate_common(g: &Graph) -> (Graph, usize) {
                 format!("{op:?} {args:?}")
             }
             NodeKind::Const(t) if t.numel() <= 16 => {
-                format!("const {} {:?} {:?}", t.dtype(), t.shape(), t.to_vec_f64())
+                // The exact elements (i64 beyond 2^53 included), with their dtype.
+                let values = t.contiguous_copy();
+                format!("const {:?} {:?}", t.shape(), *values.storage())
             }
             _ => continue,
         };

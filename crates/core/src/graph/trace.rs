@@ -191,9 +191,8 @@ pub fn trace(
     let placeholders: Vec<Tensor> = examples.iter().map(Tensor::detach).collect();
     TRACER.with(|t| {
         let mut tr = Tracer::default();
-        for p in &placeholders {
-            let id = tr.nodes.len();
-            let id = tr.push(p, NodeKind::Input(id));
+        for (k, p) in placeholders.iter().enumerate() {
+            let id = tr.push(p, NodeKind::Input(k));
             tr.inputs.push(id);
         }
         *t.borrow_mut() = Some(tr);
@@ -206,10 +205,6 @@ pub fn trace(
         return Err(Error::DataDependent { op });
     }
     let outs = result?;
-    // Fix input indices (Input(k) is the k-th placeholder).
-    for (k, &id) in tr.inputs.iter().enumerate() {
-        tr.nodes[id].kind = NodeKind::Input(k);
-    }
     let outputs = outs.iter().map(|t| tr.node_of(t)).collect();
     Ok(Graph {
         nodes: tr.nodes,
