@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod autograd;
+pub mod counting_alloc;
 mod display;
 mod dtype;
 mod error;
