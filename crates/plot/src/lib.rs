@@ -66,7 +66,7 @@ pub fn render(
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     let png = encode_png_rgb(&rgb, size.0, size.1).map_err(fail)?;
-    ferrograd_data::write_atomic(path, &png).map_err(|e| fail(e.to_string()))
+    ferrograd_io::write_atomic(path, &png).map_err(|e| fail(e.to_string()))
 }
 
 /// Encodes 8-bit RGB pixels (row-major, 3 bytes each) as PNG.
