@@ -9,6 +9,7 @@ mod error;
 mod evaluate;
 mod graph;
 mod image;
+mod metrics;
 mod output;
 mod plot;
 mod plot_activations;
