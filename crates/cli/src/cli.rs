@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferrograd_data::DatasetKind;
-use ferrograd_nn::{Activation, Schedule};
+use ferrograd_nn::{Activation, Schedule, activation_curve};
 
 /// Train, evaluate and use neural-network image classifiers on the CPU.
 #[derive(Parser, Debug)]
@@ -30,7 +30,7 @@ pub enum Command {
     /// inference; one line per measurement, JSON lines with --json.
     Bench(BenchArgs),
     /// Draw activation functions and their derivatives (by autodiff) into one PNG.
-    PlotActivations(crate::plot_activations::PlotActivationsArgs),
+    PlotActivations(PlotActivationsArgs),
 }
 
 /// Which network to train.
@@ -85,6 +85,18 @@ fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
 
 fn parse_activation(s: &str) -> Result<Activation, String> {
     s.parse::<Activation>().map_err(|e| e.to_string())
+}
+
+/// Parses an activation name and refuses those without a curve `f(x)`.
+fn parse_elementwise(s: &str) -> Result<Activation, String> {
+    let a = parse_activation(s)?;
+    if activation_curve::is_elementwise(a) {
+        Ok(a)
+    } else {
+        Err(format!(
+            "{a} mixes the elements of its input, so it has no curve f(x)"
+        ))
+    }
 }
 
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
@@ -328,4 +340,19 @@ pub struct BenchArgs {
     /// Folder with MNIST's IDX files (or a `mnist/` subfolder), for the epoch workload.
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PlotActivationsArgs {
+    /// The PNG file to write.
+    #[arg(long, default_value = "runs/activations.png", value_name = "FILE.png")]
+    pub out: PathBuf,
+    /// Activations, comma separated (default: sigmoid, tanh, hard-sigmoid, hard-tanh, relu,
+    /// leaky-relu:0.1, prelu, elu, softplus, silu, gelu); parameters after a colon, as in
+    /// `train --activation`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_elementwise)]
+    pub activations: Vec<Activation>,
+    /// The x axis runs from -X to X.
+    #[arg(long, default_value_t = 5.0, value_name = "X", value_parser = positive)]
+    pub range: f64,
 }

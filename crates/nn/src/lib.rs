@@ -25,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod activation_curve;
 pub mod checkpoint;
 mod dropout;
 pub mod init;
