@@ -45,7 +45,7 @@
 //! every fresh activation and gradient of an eager step is new memory to be paged in. That is
 //! part of what eager mode pays per step: run with `MALLOC_MMAP_THRESHOLD_=1000000000
 //! MALLOC_TRIM_THRESHOLD_=1000000000` to keep freed memory in the process and the gap narrows
-//! (`ferrograd bench`, which uses mimalloc, measures it that way).
+//! (`ferrograd-bench`, which uses mimalloc, measures it that way).
 //!
 //! The figure (`dynamic-vs-static.png`) shows, per mode, the median time per training step,
 //! the heap allocations per step, and memory: bytes allocated per step, and the compiled
@@ -99,7 +99,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// The MNIST-shaped MLP 784-256-128-10 of `ferrograd bench`, batch 64.
+    /// The MNIST-shaped MLP 784-256-128-10 of `ferrograd-bench`, batch 64.
     pub fn full() -> Self {
         Config {
             input: 784,

@@ -26,9 +26,6 @@ pub enum Command {
     /// Write the computation graph of a training step as Graphviz DOT (and SVG where `dot` is
     /// installed): forward only, forward and backward, and after the optimisation passes.
     Graph(GraphArgs),
-    /// Measure throughput: GEMM, the MNIST-shaped MLP training step (eager and static), and
-    /// inference; one line per measurement, JSON lines with --json.
-    Bench(BenchArgs),
     /// Draw activation functions and their derivatives (by autodiff) into one PNG.
     PlotActivations(PlotActivationsArgs),
 }
@@ -122,7 +119,8 @@ fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
         .map(HiddenSizes)
 }
 
-fn positive_usize(s: &str) -> Result<usize, String> {
+/// A clap value parser: an integer above 0.
+pub fn positive_usize(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{s:?} is not a positive integer")),
@@ -136,7 +134,8 @@ fn non_negative(s: &str) -> Result<f64, String> {
     }
 }
 
-fn positive(s: &str) -> Result<f64, String> {
+/// A clap value parser: a finite number above 0.
+pub fn positive(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a positive number")),
@@ -305,41 +304,6 @@ pub struct GraphArgs {
     /// Output folder for the .dot (and .svg) files.
     #[arg(long, default_value = "runs/graph", value_name = "DIR")]
     pub out: PathBuf,
-}
-
-#[derive(Args, Debug, Clone)]
-pub struct BenchArgs {
-    /// Workloads: gemm, mlp-sgd, mlp-adam, infer, epoch (comma separated; epoch needs
-    /// --data-dir with MNIST's IDX files).
-    #[arg(long, default_value = "mlp-sgd", value_delimiter = ',')]
-    pub workload: Vec<String>,
-    /// Batch sizes of the MLP workloads.
-    #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',', value_parser = positive_usize)]
-    pub batch: Vec<usize>,
-    /// Thread counts.
-    #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = positive_usize)]
-    pub threads: Vec<usize>,
-    /// Modes of the MLP training workloads: eager, static.
-    #[arg(long, default_value = "eager,static", value_delimiter = ',')]
-    pub mode: Vec<String>,
-    /// Matrix sizes of the gemm workload.
-    #[arg(long, default_value = "256,512,1024,2048", value_delimiter = ',', value_parser = positive_usize)]
-    pub n: Vec<usize>,
-    /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 5, value_parser = positive_usize)]
-    pub reps: usize,
-    /// Approximate seconds per repetition.
-    #[arg(long, default_value_t = 0.3, value_parser = positive)]
-    pub seconds: f64,
-    /// Print one JSON object per line.
-    #[arg(long)]
-    pub json: bool,
-    /// Keep subnormal floats (IEEE default) instead of flushing them to zero.
-    #[arg(long)]
-    pub keep_denormals: bool,
-    /// Folder with MNIST's IDX files (or a `mnist/` subfolder), for the epoch workload.
-    #[arg(long)]
-    pub data_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
