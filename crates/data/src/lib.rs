@@ -33,6 +33,7 @@
 //! # Ok::<(), ferrograd_data::DataError>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod cifar;

@@ -22,6 +22,7 @@
 //! # Ok::<(), ferrograd_core::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod activation;

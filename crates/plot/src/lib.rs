@@ -4,6 +4,8 @@
 //! embedded DejaVu Sans, so figures look the same on machines without system fonts, and every
 //! file is written atomically.
 
+#![forbid(unsafe_code)]
+
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
