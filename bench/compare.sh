@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs `ferrograd bench` and bench/pytorch_reference.py alternately (A B A B ...) on the same
+# Runs `ferrograd-bench` and bench/pytorch_reference.py alternately (A B A B ...) on the same
 # machine, then prints and writes a markdown table of ferrograd / PyTorch ratios with the date,
 # CPU model, versions and thread counts (bench/ratio_table.py).
 #
@@ -61,8 +61,8 @@ if [[ ",$workloads," == *",epoch,"* && -z "$data_dir" ]]; then
     exit 2
 fi
 
-cargo build --release -p ferrograd-cli --quiet
-ferrograd=target/release/ferrograd
+cargo build --release -p ferrograd-cli --bin ferrograd-bench --quiet
+ferrograd_bench=target/release/ferrograd-bench
 for p in ${peers//,/ }; do
     [[ $p == candle || $p == burn ]] || { echo "error: --peers: expected candle and/or burn, got $p" >&2; exit 2; }
 done
@@ -80,7 +80,7 @@ steady=$(echo ",$workloads," | sed 's/,epoch,/,/; s/^,//; s/,$//')
 for ((r = 1; r <= rounds; r++)); do
     echo "round $r/$rounds" >&2
     if [[ -n "$steady" ]]; then
-        "$ferrograd" bench --json --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
+        "$ferrograd_bench" --json --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
         "$python" bench/pytorch_reference.py --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
         for p in ${peers//,/ }; do
             "$peer_bin" --system "$p" --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
@@ -89,7 +89,7 @@ for ((r = 1; r <= rounds; r++)); do
     if [[ ",$workloads," == *",epoch,"* ]]; then
         for t in ${threads//,/ }; do
             for mode in eager static; do
-                "$ferrograd" bench --json --workload epoch --mode "$mode" --threads "$t" \
+                "$ferrograd_bench" --json --workload epoch --mode "$mode" --threads "$t" \
                     --data-dir "$data_dir" ${denormals[@]+"${denormals[@]}"} >> "$results/rows.jsonl"
             done
             "$python" bench/pytorch_reference.py --workload epoch --threads "$t" \
@@ -98,7 +98,7 @@ for ((r = 1; r <= rounds; r++)); do
     fi
 done
 
-versions="ferrograd $("$ferrograd" --version | awk '{print $2}'), $(rustc --version | awk '{print $1, $2}'), PyTorch $("$python" -c 'import torch; print(torch.__version__)')"
+versions="ferrograd $("$ferrograd_bench" --version | awk '{print $2}'), $(rustc --version | awk '{print $1, $2}'), PyTorch $("$python" -c 'import torch; print(torch.__version__)')"
 if [[ -n "$peers" ]]; then
     versions+=", $(awk '/^name = "candle-core"$/ {getline; print "candle " $3} /^name = "burn"$/ {getline; print "burn " $3 " (flex backend)"}' bench/peers/Cargo.lock | tr -d '"' | paste -sd, - | sed 's/,/, /g')"
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The benchmark workloads of `ferrograd bench`, in PyTorch (CPU), with identical definitions.
+"""The benchmark workloads of `ferrograd-bench`, in PyTorch (CPU), with identical definitions.
 
-Prints one JSON object per line with the same schema as `ferrograd bench --json` and
+Prints one JSON object per line with the same schema as `ferrograd-bench --json` and
 "system": "pytorch":
 
 - gemm: f32 C = A @ B, square n; GFLOP/s = 2 n^3 / time.
@@ -16,7 +16,7 @@ Prints one JSON object per line with the same schema as `ferrograd bench --json`
 Each figure is the median of --reps timed repetitions after a warm-up, each repetition sized
 to about --seconds. Threads are set with torch.set_num_threads (intra-op) and
 torch.set_num_interop_threads(1). Subnormal floats are flushed to zero
-(torch.set_flush_denormal(True)) as `ferrograd bench` does, unless --keep-denormals.
+(torch.set_flush_denormal(True)) as `ferrograd-bench` does, unless --keep-denormals.
 
     python bench/pytorch_reference.py --workload mlp-sgd --batch 1,32 --threads 1,2
 """
@@ -59,7 +59,7 @@ def reset_peak_rss():
 
 
 def measure(reps, seconds, body):
-    """Median seconds per iteration of body(iters), after a warm-up (as ferrograd bench)."""
+    """Median seconds per iteration of body(iters), after a warm-up (as ferrograd-bench)."""
     start = time.perf_counter()
     body(2)
     once = max((time.perf_counter() - start) / 2.0, 1e-7)

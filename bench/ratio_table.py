@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns benchmark rows (JSON lines from `ferrograd bench --json` and
+"""Turns benchmark rows (JSON lines from `ferrograd-bench --json` and
 bench/pytorch_reference.py) into a markdown table of ferrograd / PyTorch ratios, and, where
 rows of the Rust peers (bench/peers: "candle", "burn") are present, a second table of
 ferrograd / peer ratios.

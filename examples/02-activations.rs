@@ -31,8 +31,9 @@ use std::path::PathBuf;
 
 use ferrograd::Tensor;
 use ferrograd::lesson::LessonArgs;
-use ferrograd::lesson::activations::{self, Curve, Summary};
 use ferrograd::nn::Activation;
+use ferrograd::nn::activation_curve::{self, Curve, Summary};
+use ferrograd::plot::{FunctionCurve, function_figure};
 
 /// What to compute.
 #[derive(Debug, Clone)]
@@ -56,7 +57,7 @@ impl Config {
             x_max: 5.0,
             points: 1001,
             fd_step: 1e-5,
-            activations: activations::DEFAULT.to_vec(),
+            activations: activation_curve::DEFAULT.to_vec(),
             out: PathBuf::from("runs/lessons/02-activations"),
         }
     }
@@ -123,10 +124,10 @@ pub fn finite_difference(a: Activation, xs: &[f64], h: f64) -> ferrograd::Result
 
 /// Computes every curve, checks it against finite differences and writes the figure.
 pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn std::error::Error>> {
-    let xs = activations::grid(-cfg.x_max, cfg.x_max, cfg.points);
+    let xs = activation_curve::grid(-cfg.x_max, cfg.x_max, cfg.points);
     let mut rows = Vec::new();
     for &a in &cfg.activations {
-        let curve = activations::curve(a, &xs)?;
+        let curve = activation_curve::curve(a, &xs)?;
         let fd = finite_difference(a, &xs, cfg.fd_step)?;
         // Skip points whose finite-difference stencil straddles a kink.
         let smooth = |x: f64| kinks(a).iter().all(|k| (x - k).abs() > 2.0 * cfg.fd_step);
@@ -144,8 +145,16 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn std::error::Error>> {
         });
     }
     let figure = cfg.out.join("02-activations.png");
-    let curves: Vec<Curve> = rows.iter().map(|r| r.curve.clone()).collect();
-    activations::figure(&figure, &curves)?;
+    let curves: Vec<FunctionCurve<'_>> = rows
+        .iter()
+        .map(|r| FunctionCurve {
+            name: &r.curve.name,
+            xs: &r.curve.xs,
+            values: &r.curve.values,
+            derivatives: &r.curve.derivatives,
+        })
+        .collect();
+    function_figure(&figure, &curves)?;
     Ok(Outcome { rows, figure })
 }
 
@@ -171,7 +180,7 @@ fn main() {
                 let s = r.summary;
                 println!(
                     "{:<16} {:>22} {:>9.4} {:>9.4} {:>16.1e}",
-                    activations::label(r.curve.activation),
+                    r.curve.name,
                     format!("[{:.4}, {:.4}]", s.min, s.max),
                     s.max_derivative,
                     s.derivative_at_zero,

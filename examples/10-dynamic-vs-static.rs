@@ -45,17 +45,17 @@
 //! every fresh activation and gradient of an eager step is new memory to be paged in. That is
 //! part of what eager mode pays per step: run with `MALLOC_MMAP_THRESHOLD_=1000000000
 //! MALLOC_TRIM_THRESHOLD_=1000000000` to keep freed memory in the process and the gap narrows
-//! (`ferrograd bench`, which uses mimalloc, measures it that way).
+//! (`ferrograd-bench`, which uses mimalloc, measures it that way).
 //!
 //! The figure (`dynamic-vs-static.png`) shows, per mode, the median time per training step,
 //! the heap allocations per step, and memory: bytes allocated per step, and the compiled
 //! graph's workspace (allocated once, on the first run) with and without buffer reuse.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use ferrograd::counting_alloc::{CountingAllocator, Counts, Scope};
 use ferrograd::graph::{MemoryPlan, trace};
 use ferrograd::lesson::LessonArgs;
 use ferrograd::nn::{Activation, MlpConfig, Sgd, SgdConfig, TrainStep, mlp, named_params};
@@ -64,53 +64,16 @@ use ferrograd::plot::plotters::style::text_anchor::{HPos, Pos, VPos};
 use ferrograd::plot::{color, err, render};
 use ferrograd::{DType, Rng, Tensor, ThreadPool, no_grad};
 
-/// Counts heap allocations and bytes, per thread, forwarding everything to the system
-/// allocator.
-struct Counting;
-
-thread_local! {
-    // Per thread, so that work on other threads (tests running side by side) is not counted.
-    static COUNTS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-}
-
-fn count(bytes: usize) {
-    COUNTS.with(|c| {
-        let (n, b) = c.get();
-        c.set((n + 1, b + bytes as u64));
-    });
-}
-
-/// (allocations, bytes) made by this thread so far.
-fn counts() -> (u64, u64) {
-    COUNTS.with(Cell::get)
-}
-
-// SAFETY: every call is forwarded unchanged to the system allocator; counting only touches a
-// thread-local cell with a const initialiser (no allocation, no destructor).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count(layout.size());
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
-        count(size);
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.realloc(ptr, layout, size) }
-    }
-}
-
+/// Counts heap allocations and bytes, per thread (so that work on other threads, such as tests
+/// running side by side, is not counted), forwarding everything to the system allocator.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator<std::alloc::System> =
+    CountingAllocator::new(std::alloc::System, Scope::Thread);
+
+/// Allocations and bytes made by this thread so far.
+fn counts() -> Counts {
+    GLOBAL.counts()
+}
 
 /// What the lesson runs.
 #[derive(Debug, Clone)]
@@ -136,7 +99,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// The MNIST-shaped MLP 784-256-128-10 of `ferrograd bench`, batch 64.
+    /// The MNIST-shaped MLP 784-256-128-10 of `ferrograd-bench`, batch 64.
     pub fn full() -> Self {
         Config {
             input: 784,
@@ -320,11 +283,11 @@ fn train(cfg: &Config, compile: bool) -> ferrograd::Result<(ModeStats, Option<Co
         let (c0, t0) = (counts(), Instant::now());
         let out = step.run(x, y)?;
         let seconds = t0.elapsed().as_secs_f64();
-        let c1 = counts();
+        let counted = counts().since(c0);
         if k >= WARMUP {
             samples[0].push(seconds);
-            samples[1].push((c1.0 - c0.0) as f64);
-            samples[2].push((c1.1 - c0.1) as f64);
+            samples[1].push(counted.allocations as f64);
+            samples[2].push(counted.bytes as f64);
         }
         stats.losses.push(out[0].item()?);
     }

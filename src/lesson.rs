@@ -1,8 +1,7 @@
 //! What the numbered lessons in `examples/` share: where each writes its figures, from the
 //! command line (`--out DIR`, default `runs/lessons/<lesson>`), and the `--quick` switch that
-//! runs a lesson on its small test setting. [`activations`] computes the activation curves that
-//! lesson 02 and the `ferrograd plot-activations` command draw; [`regions`] trains a classifier
-//! on a two-dimensional toy set and draws its decision regions (lessons 01, 04 and 05).
+//! runs a lesson on its small test setting. [`regions`] trains a classifier on a
+//! two-dimensional toy set and draws its decision regions (lessons 01, 04 and 05).
 //!
 //! A lesson's `main` starts with
 //!
@@ -23,7 +22,6 @@
 
 use std::path::PathBuf;
 
-pub mod activations;
 pub mod regions;
 
 /// The command-line options every lesson takes.

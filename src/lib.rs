@@ -14,6 +14,8 @@
 //! # Ok::<(), ferrograd::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub use ferrograd_core::*;
 pub use ferrograd_data as data;
 pub use ferrograd_nn as nn;

@@ -1,10 +1,10 @@
-//! The workloads of `ferrograd bench` (gemm, mlp-sgd, mlp-adam, infer) in the Rust peers
+//! The workloads of `ferrograd-bench` (gemm, mlp-sgd, mlp-adam, infer) in the Rust peers
 //! candle and burn (its `flex` CPU backend), with identical definitions, printing one JSON
 //! object per line in the same schema with `"system": "candle"` or `"burn"`.
 //!
 //! Each thread count runs in a process of its own (both libraries size their thread pools once
 //! per process, from `RAYON_NUM_THREADS`); subnormal floats are flushed to zero on every thread,
-//! as `ferrograd bench` and the PyTorch script do.
+//! as `ferrograd-bench` and the PyTorch script do.
 //!
 //!     cargo run --release -- --system candle --workload mlp-sgd --batch 1,32 --threads 1,2
 
@@ -42,10 +42,10 @@ struct Args {
     /// Keep subnormal floats instead of flushing them to zero
     #[arg(long)]
     keep_denormals: bool,
-    /// Accepted for the same command line as `ferrograd bench`; output is always JSON
+    /// Accepted for the same command line as `ferrograd-bench`; output is always JSON
     #[arg(long)]
     json: bool,
-    /// Accepted for the same command line as `ferrograd bench`; both peers run in eager mode
+    /// Accepted for the same command line as `ferrograd-bench`; both peers run in eager mode
     #[arg(long, value_delimiter = ',')]
     mode: Vec<String>,
 }
@@ -108,7 +108,7 @@ pub trait Peer {
 }
 
 /// Median seconds per iteration of `body(iters)` after a warm-up, each repetition sized to
-/// about `seconds` (as `ferrograd bench` and the PyTorch script measure).
+/// about `seconds` (as `ferrograd-bench` and the PyTorch script measure).
 fn measure(reps: usize, seconds: f64, mut body: impl FnMut(usize)) -> f64 {
     let start = Instant::now();
     body(2);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ferrograd_data::DatasetKind;
-use ferrograd_nn::{Activation, Schedule};
+use ferrograd_nn::{Activation, Schedule, activation_curve};
 
 /// Train, evaluate and use neural-network image classifiers on the CPU.
 #[derive(Parser, Debug)]
@@ -26,11 +26,8 @@ pub enum Command {
     /// Write the computation graph of a training step as Graphviz DOT (and SVG where `dot` is
     /// installed): forward only, forward and backward, and after the optimisation passes.
     Graph(GraphArgs),
-    /// Measure throughput: GEMM, the MNIST-shaped MLP training step (eager and static), and
-    /// inference; one line per measurement, JSON lines with --json.
-    Bench(BenchArgs),
     /// Draw activation functions and their derivatives (by autodiff) into one PNG.
-    PlotActivations(crate::plot_activations::PlotActivationsArgs),
+    PlotActivations(PlotActivationsArgs),
 }
 
 /// Which network to train.
@@ -87,6 +84,18 @@ fn parse_activation(s: &str) -> Result<Activation, String> {
     s.parse::<Activation>().map_err(|e| e.to_string())
 }
 
+/// Parses an activation name and refuses those without a curve `f(x)`.
+fn parse_elementwise(s: &str) -> Result<Activation, String> {
+    let a = parse_activation(s)?;
+    if activation_curve::is_elementwise(a) {
+        Ok(a)
+    } else {
+        Err(format!(
+            "{a} mixes the elements of its input, so it has no curve f(x)"
+        ))
+    }
+}
+
 fn parse_schedule(s: &str) -> Result<Schedule, String> {
     s.parse::<Schedule>().map_err(|e| e.to_string())
 }
@@ -110,7 +119,8 @@ fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
         .map(HiddenSizes)
 }
 
-fn positive_usize(s: &str) -> Result<usize, String> {
+/// A clap value parser: an integer above 0.
+pub fn positive_usize(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{s:?} is not a positive integer")),
@@ -124,7 +134,8 @@ fn non_negative(s: &str) -> Result<f64, String> {
     }
 }
 
-fn positive(s: &str) -> Result<f64, String> {
+/// A clap value parser: a finite number above 0.
+pub fn positive(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
         _ => Err(format!("{s:?} is not a positive number")),
@@ -296,36 +307,16 @@ pub struct GraphArgs {
 }
 
 #[derive(Args, Debug, Clone)]
-pub struct BenchArgs {
-    /// Workloads: gemm, mlp-sgd, mlp-adam, infer, epoch (comma separated; epoch needs
-    /// --data-dir with MNIST's IDX files).
-    #[arg(long, default_value = "mlp-sgd", value_delimiter = ',')]
-    pub workload: Vec<String>,
-    /// Batch sizes of the MLP workloads.
-    #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',', value_parser = positive_usize)]
-    pub batch: Vec<usize>,
-    /// Thread counts.
-    #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = positive_usize)]
-    pub threads: Vec<usize>,
-    /// Modes of the MLP training workloads: eager, static.
-    #[arg(long, default_value = "eager,static", value_delimiter = ',')]
-    pub mode: Vec<String>,
-    /// Matrix sizes of the gemm workload.
-    #[arg(long, default_value = "256,512,1024,2048", value_delimiter = ',', value_parser = positive_usize)]
-    pub n: Vec<usize>,
-    /// Timed repetitions (the median is reported).
-    #[arg(long, default_value_t = 5, value_parser = positive_usize)]
-    pub reps: usize,
-    /// Approximate seconds per repetition.
-    #[arg(long, default_value_t = 0.3, value_parser = positive)]
-    pub seconds: f64,
-    /// Print one JSON object per line.
-    #[arg(long)]
-    pub json: bool,
-    /// Keep subnormal floats (IEEE default) instead of flushing them to zero.
-    #[arg(long)]
-    pub keep_denormals: bool,
-    /// Folder with MNIST's IDX files (or a `mnist/` subfolder), for the epoch workload.
-    #[arg(long)]
-    pub data_dir: Option<std::path::PathBuf>,
+pub struct PlotActivationsArgs {
+    /// The PNG file to write.
+    #[arg(long, default_value = "runs/activations.png", value_name = "FILE.png")]
+    pub out: PathBuf,
+    /// Activations, comma separated (default: sigmoid, tanh, hard-sigmoid, hard-tanh, relu,
+    /// leaky-relu:0.1, prelu, elu, softplus, silu, gelu); parameters after a colon, as in
+    /// `train --activation`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_elementwise)]
+    pub activations: Vec<Activation>,
+    /// The x axis runs from -X to X.
+    #[arg(long, default_value_t = 5.0, value_name = "X", value_parser = positive)]
+    pub range: f64,
 }

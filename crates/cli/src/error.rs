@@ -31,6 +31,12 @@ pub enum CliError {
 /// Results of the command.
 pub type Result<T> = std::result::Result<T, CliError>;
 
+impl From<ferrograd_io::Error> for CliError {
+    fn from(e: ferrograd_io::Error) -> Self {
+        CliError::io(e.path, e.source)
+    }
+}
+
 impl CliError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CliError::Io {

@@ -1,6 +1,6 @@
-//! Files the command writes: every file is written atomically (a temporary file in the same
-//! folder, synced, then renamed over the target), so an interrupted run never leaves a
-//! half-written model or metrics file behind.
+//! Files the command writes: every file is written atomically through `ferrograd-io` (a
+//! temporary file in the same folder, synced, then renamed over the target), so an interrupted
+//! run never leaves a half-written model or metrics file behind.
 
 use std::path::Path;
 
@@ -10,7 +10,7 @@ use crate::error::{CliError, Result};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename), creating the folder.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    Ok(ferrograd_data::write_atomic(path, bytes)?)
+    Ok(ferrograd_io::write_atomic(path, bytes)?)
 }
 
 /// Writes a value as pretty JSON, atomically.

@@ -6,7 +6,7 @@ use std::path::Path;
 use ferrograd_plot::{err, plotters::prelude::*};
 
 use crate::error::Result;
-use crate::train::EpochMetrics;
+use crate::metrics::EpochMetrics;
 
 /// Renders with [`ferrograd_plot::render`] (embedded font, atomic PNG write).
 fn render(

@@ -14,49 +14,20 @@ use ferrograd_nn::{
     RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, TrainStep, named_params,
 };
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
 use crate::cli::{Mode, OptimizerKind, TrainArgs};
 use crate::error::{CliError, Result};
 use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
+use crate::metrics::{EpochMetrics, METRICS_FILE, SUMMARY_FILE, Summary};
 use crate::output::{read_json_lines, write_json, write_json_lines};
 use crate::plot;
 use crate::run_config::{
     MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, read_tensors, write_tensors,
 };
 
-pub const METRICS_FILE: &str = "metrics.jsonl";
-pub const SUMMARY_FILE: &str = "summary.json";
 pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
 pub const SAMPLE_FILE: &str = "sample_logits.safetensors";
-
-/// One epoch's figures (a line of `metrics.jsonl`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EpochMetrics {
-    pub epoch: usize,
-    pub lr: f64,
-    pub train_loss: f64,
-    pub train_accuracy: f64,
-    pub val_loss: f64,
-    pub val_accuracy: f64,
-    pub samples_per_s: f64,
-    pub seconds: f64,
-}
-
-/// The final figures (`summary.json`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Summary {
-    pub dataset: String,
-    pub model: String,
-    pub test_accuracy: f64,
-    pub test_loss: f64,
-    pub epochs: usize,
-    pub train_seconds: f64,
-    pub samples_per_s: f64,
-    pub parameters: usize,
-    pub threads: usize,
-}
 
 fn build_optimizer(
     t: &TrainingConfig,

@@ -1,14 +1,23 @@
-//! End-to-end tests of the `ferrograd` binary: training writes every promised file, resume and
-//! eval and predict work on what training wrote, and bad input ends in a clear error.
+//! End-to-end tests of the `ferrograd` and `ferrograd-bench` binaries: training writes every
+//! promised file, resume and eval and predict work on what training wrote, the benchmark prints
+//! its rows, and bad input ends in a clear error.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-fn ferrograd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
+fn run(binary: &str, args: &[&str]) -> Output {
+    Command::new(binary)
         .args(args)
         .output()
         .expect("the binary runs")
+}
+
+fn ferrograd(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_ferrograd"), args)
+}
+
+fn ferrograd_bench(args: &[&str]) -> Output {
+    run(env!("CARGO_BIN_EXE_ferrograd-bench"), args)
 }
 
 fn text(o: &Output) -> (String, String) {
@@ -18,7 +27,7 @@ fn text(o: &Output) -> (String, String) {
     )
 }
 
-/// One JSON object per line, as `bench --json` prints them.
+/// One JSON object per line, as `ferrograd-bench --json` prints them.
 fn json_rows(stdout: &str) -> Vec<serde_json::Value> {
     stdout
         .lines()
@@ -288,8 +297,7 @@ fn static_mode_trains_the_same_model_and_graph_writes_dot() {
 
 #[test]
 fn bench_prints_json_rows() {
-    let o = ferrograd(&[
-        "bench",
+    let o = ferrograd_bench(&[
         "--workload",
         "gemm,mlp-sgd",
         "--n",
@@ -316,9 +324,12 @@ fn bench_prints_json_rows() {
         assert_eq!(row["batch"], 4);
         assert!(row["samples_per_s"].as_f64().unwrap() > 0.0);
     }
-    let o = ferrograd(&["bench", "--workload", "resnet"]);
+    let o = ferrograd_bench(&["--workload", "resnet"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("--workload"));
+    // The benchmark is not a command of the user's binary.
+    let o = ferrograd(&["bench"]);
+    assert_eq!(o.status.code(), Some(2));
 }
 
 #[test]
@@ -376,8 +387,7 @@ fn bench_epoch_reads_the_files_and_reports_time_and_memory() {
     let dir = tempfile::tempdir().unwrap();
     write_tiny_mnist(dir.path(), 300);
     let d = dir.path().to_str().unwrap();
-    let o = ferrograd(&[
-        "bench",
+    let o = ferrograd_bench(&[
         "--workload",
         "epoch",
         "--threads",
@@ -399,7 +409,7 @@ fn bench_epoch_reads_the_files_and_reports_time_and_memory() {
     }
     // Both modes train the same model: the same mean loss.
     assert_eq!(rows[0]["mean_loss"], rows[1]["mean_loss"]);
-    let o = ferrograd(&["bench", "--workload", "epoch"]);
+    let o = ferrograd_bench(&["--workload", "epoch"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("--data-dir"), "{:?}", text(&o));
 }

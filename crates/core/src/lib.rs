@@ -37,6 +37,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 mod autograd;
+pub mod counting_alloc;
 mod display;
 mod dtype;
 mod error;

@@ -4,49 +4,21 @@
 //! buffers, at most two per matrix product. Every parameter must get a gradient: a missing one
 //! fails the step rather than being replaced by zeros.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use ferrograd_core::counting_alloc::{CountingAllocator, Scope};
 use ferrograd_core::graph::{CompileOptions, NodeKind, compile};
 use ferrograd_core::op::Op;
 use ferrograd_core::{DType, Result, Rng, Tensor, ThreadPool};
 use ferrograd_testkit::fixture::{gradients, two_layer_step};
 
-struct Counting;
-
-thread_local! {
-    // Per thread, so tests running side by side do not count each other's allocations.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count() {
-    ALLOCATIONS.with(|c| c.set(c.get() + 1));
-}
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
-// SAFETY: forwards every call unchanged to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
-        count();
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.realloc(ptr, layout, size) }
-    }
-}
-
+// Per thread, so tests running side by side do not count each other's allocations.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator<std::alloc::System> =
+    CountingAllocator::new(std::alloc::System, Scope::Thread);
+
+/// Allocations made by this thread so far.
+fn allocations() -> u64 {
+    GLOBAL.counts().allocations
+}
 
 #[test]
 fn a_compiled_mlp_step_allocates_nothing_in_steady_state() {

@@ -3,15 +3,16 @@
 //! order, shows a progress bar (indicatif hides it when stderr is not a terminal), writes
 //! atomically and verifies the checksum before a file takes its final name.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferrograd_io::TempFile;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::dataset::DatasetKind;
 use crate::error::{DataError, Result};
-use crate::files::{TempFile, decompress_if_gzip, is_gzip, sha256_hex};
+use crate::files::{decompress_if_gzip, is_gzip, sha256_hex};
 
 /// A file of a data set as published: its name on the mirrors and the SHA-256 of its
 /// *decompressed* content (so a re-gzipped copy still verifies).
@@ -214,9 +215,7 @@ fn fetch_verified(
                 )));
             }
         };
-        tmp.file
-            .write_all(&buf[..n])
-            .map_err(|e| DataError::io(&tmp.path, e))?;
+        tmp.write_all(&buf[..n])?;
         received += n as u64;
         bar.inc(n as u64);
     }
@@ -228,9 +227,7 @@ fn fetch_verified(
             "received {received} bytes of the {expected} announced"
         )));
     }
-    tmp.file.flush().map_err(|e| DataError::io(&tmp.path, e))?;
-
-    let raw = std::fs::read(&tmp.path).map_err(|e| DataError::io(&tmp.path, e))?;
+    let raw = std::fs::read(tmp.path()).map_err(|e| DataError::io(tmp.path(), e))?;
     let gzipped = is_gzip(&raw);
     let content = decompress_if_gzip(raw, Path::new(url)).map_err(|e| match e {
         DataError::Format { msg, .. } => download_err(msg),

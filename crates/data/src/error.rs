@@ -52,6 +52,15 @@ pub enum DataError {
     Tensor(#[from] ferrograd_core::Error),
 }
 
+impl From<ferrograd_io::Error> for DataError {
+    fn from(e: ferrograd_io::Error) -> DataError {
+        DataError::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 fn display_dirs(dirs: &[PathBuf]) -> String {
     let names: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
     names.join(", ")

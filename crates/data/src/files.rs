@@ -1,9 +1,10 @@
 //! File helpers shared by the readers and the downloader: reading a file whole, transparently
-//! gunzipping content that starts with the gzip magic bytes, hashing, and atomic writes.
+//! gunzipping content that starts with the gzip magic bytes, and hashing. Atomic writes come
+//! from `ferrograd-io`.
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -51,83 +52,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Writes `bytes` to `path` atomically: into a temporary file in the same folder, synced to
-/// disk, then renamed over `path`. Creates the folder when needed. On failure nothing is left
-/// behind.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = TempFile::create_beside(path)?;
-    tmp.file
-        .write_all(bytes)
-        .map_err(|e| DataError::io(&tmp.path, e))?;
-    tmp.persist(path)
-}
-
-/// A temporary file beside its final destination, removed on drop unless persisted.
-pub(crate) struct TempFile {
-    pub(crate) path: PathBuf,
-    pub(crate) file: fs::File,
-    keep: bool,
-}
-
-impl TempFile {
-    /// Creates a new, uniquely named temporary file in the folder of `dest` (creating the
-    /// folder when needed).
-    pub(crate) fn create_beside(dest: &Path) -> Result<TempFile> {
-        let dir = match dest.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
-        let base = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "data".to_string());
-        let pid = std::process::id();
-        let mut last_err = None;
-        for attempt in 0..100u32 {
-            let path = dir.join(format!(".{base}.{pid}.{attempt}.part"));
-            match fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(file) => {
-                    return Ok(TempFile {
-                        path,
-                        file,
-                        keep: false,
-                    });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_err = Some(e),
-                Err(e) => return Err(DataError::io(&path, e)),
-            }
-        }
-        Err(DataError::io(
-            &dir,
-            last_err.unwrap_or_else(|| std::io::Error::other("no free temporary file name")),
-        ))
-    }
-
-    /// Syncs the file to disk and renames it to `dest`.
-    pub(crate) fn persist(mut self, dest: &Path) -> Result<()> {
-        self.file
-            .sync_all()
-            .map_err(|e| DataError::io(&self.path, e))?;
-        fs::rename(&self.path, dest).map_err(|e| DataError::io(dest, e))?;
-        self.keep = true;
-        Ok(())
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.keep {
-            // Best effort: the file may already be gone.
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,16 +69,6 @@ mod tests {
         fs::write(&bad, [0x1f, 0x8b, 0, 0]).unwrap();
         let err = read_maybe_gzip(&bad).unwrap_err().to_string();
         assert!(err.contains("corrupt gzip") && err.contains("c"), "{err}");
-    }
-
-    #[test]
-    fn atomic_write_leaves_only_the_destination() {
-        let dir = tempfile::tempdir().unwrap();
-        let dest = dir.path().join("sub/out.bin");
-        write_atomic(&dest, b"abc").unwrap();
-        assert_eq!(fs::read(&dest).unwrap(), b"abc");
-        let names: Vec<_> = fs::read_dir(dest.parent().unwrap()).unwrap().collect();
-        assert_eq!(names.len(), 1);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::dataset::{Dataset, DatasetKind};
 use crate::error::{DataError, Result};
-use crate::files::{gzip, read_maybe_gzip, write_atomic};
+use crate::files::{gzip, read_maybe_gzip};
 
 /// Magic number of an IDX file of u8 images `[count, rows, cols]`.
 pub const IDX_IMAGES_MAGIC: u32 = 0x0000_0803;
@@ -304,7 +304,7 @@ pub fn write_idx_labels(path: &Path, labels: &[u8], gzipped: bool) -> Result<()>
 
 fn write_encoded(path: &Path, bytes: Vec<u8>, gzipped: bool) -> Result<()> {
     let bytes = if gzipped { gzip(&bytes, path)? } else { bytes };
-    write_atomic(path, &bytes)
+    Ok(ferrograd_io::write_atomic(path, &bytes)?)
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@
 //! # Ok::<(), ferrograd_data::DataError>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod cifar;
@@ -61,7 +62,7 @@ pub use download::{
     default_mirrors, download_file, remote_files, stored_name,
 };
 pub use error::{DataError, Result};
-pub use files::{sha256_hex, write_atomic};
+pub use files::sha256_hex;
 pub use idx::{
     IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxImages, encode_idx_images, encode_idx_labels,
     parse_idx_images, parse_idx_labels, read_idx_dataset, read_idx_images, read_idx_labels,

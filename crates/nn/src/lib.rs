@@ -22,9 +22,11 @@
 //! # Ok::<(), ferrograd_core::Error>(())
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod activation_curve;
 pub mod checkpoint;
 mod dropout;
 pub mod init;

@@ -4,9 +4,9 @@
 //! written in place through the graph's stores, and no heap allocation per step in steady
 //! state beyond the `gemm` crate's packing buffers and the handles of the returned tensors.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
+use ferrograd_core::counting_alloc::{CountingAllocator, Scope};
 use ferrograd_core::graph::NodeKind;
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool};
 use ferrograd_nn::{
@@ -15,38 +15,15 @@ use ferrograd_nn::{
 };
 use ferrograd_testkit::fixture::MlpTask;
 
-struct Counting;
-
-thread_local! {
-    // Per thread, so tests running side by side do not count each other's allocations.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocations() -> u64 {
-    ALLOCATIONS.with(Cell::get)
-}
-
-// SAFETY: forwards every call unchanged to the system allocator and only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-
-        // SAFETY: forwarded with the caller's layout.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, size: usize) -> *mut u8 {
-        ALLOCATIONS.with(|c| c.set(c.get() + 1));
-        // SAFETY: `ptr` came from `System` with this layout.
-        unsafe { System.realloc(ptr, layout, size) }
-    }
-}
-
+// Per thread, so tests running side by side do not count each other's allocations.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAllocator<std::alloc::System> =
+    CountingAllocator::new(std::alloc::System, Scope::Thread);
+
+/// Allocations made by this thread so far.
+fn allocations() -> u64 {
+    GLOBAL.counts().allocations
+}
 
 /// The MLP 12-16-8-4 (tanh) these tests train, in `dtype`.
 fn task(dtype: DType) -> MlpTask {

@@ -4,6 +4,8 @@
 //! embedded DejaVu Sans, so figures look the same on machines without system fonts, and every
 //! file is written atomically.
 
+#![forbid(unsafe_code)]
+
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -66,7 +68,7 @@ pub fn render(
         root.present().map_err(|e| fail(e.to_string()))?;
     }
     let png = encode_png_rgb(&rgb, size.0, size.1).map_err(fail)?;
-    ferrograd_data::write_atomic(path, &png).map_err(|e| fail(e.to_string()))
+    ferrograd_io::write_atomic(path, &png).map_err(|e| fail(e.to_string()))
 }
 
 /// Encodes 8-bit RGB pixels (row-major, 3 bytes each) as PNG.
@@ -249,6 +251,40 @@ pub fn figure(path: &Path, columns: usize, panel_size: (u32, u32), panels: &[Pan
         }
         Ok(())
     })
+}
+
+/// A function and its derivative sampled on a grid, for [`function_figure`].
+#[derive(Debug, Clone, Copy)]
+pub struct FunctionCurve<'a> {
+    /// The panel's title (the function's name).
+    pub name: &'a str,
+    /// The grid.
+    pub xs: &'a [f64],
+    /// `f(x)` at each grid point.
+    pub values: &'a [f64],
+    /// `f'(x)` at each grid point.
+    pub derivatives: &'a [f64],
+}
+
+/// Writes one panel per function (the function solid, its derivative dashed), four per row;
+/// the first panel carries the legend.
+///
+/// # Errors
+/// When the figure cannot be drawn or written.
+pub fn function_figure(path: &Path, curves: &[FunctionCurve<'_>]) -> Result<()> {
+    let panels: Vec<Panel> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let pts = |ys: &[f64]| c.xs.iter().copied().zip(ys.iter().copied()).collect();
+            let mut panel = Panel::new(c.name, "x", "")
+                .with(Series::line("f(x)", 0, pts(c.values)))
+                .with(Series::line("f'(x)", 3, pts(c.derivatives)).with_style(Style::Dashed));
+            panel.legend = i == 0;
+            panel
+        })
+        .collect();
+    figure(path, 4, (330, 260), &panels)
 }
 
 /// A tick label: up to three decimals, trailing zeros dropped, no "-0".
@@ -537,6 +573,23 @@ mod tests {
         };
         figure(&path, 2, (300, 200), &[line, log, field]).unwrap();
         assert_eq!(png_size(&path), (600, 400));
+    }
+
+    #[test]
+    fn function_figure_puts_four_panels_per_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fns.png");
+        let xs: Vec<f64> = (0..21).map(|i| i as f64 / 10.0 - 1.0).collect();
+        let squares: Vec<f64> = xs.iter().map(|x| x * x).collect();
+        let slopes: Vec<f64> = xs.iter().map(|x| 2.0 * x).collect();
+        let curve = FunctionCurve {
+            name: "square",
+            xs: &xs,
+            values: &squares,
+            derivatives: &slopes,
+        };
+        function_figure(&path, &[curve; 5]).unwrap();
+        assert_eq!(png_size(&path), (4 * 330, 2 * 260));
     }
 
     #[test]

@@ -1,15 +1,13 @@
-//! Activation functions and their derivatives on a grid, for lesson 02 and the `ferrograd
-//! plot-activations` command. The derivative comes from autodiff, not from a formula: the grid
-//! is one tensor `x`, the activation is applied elementwise, and one `backward` of `sum(f(x))`
-//! gives `d sum / d x_i = f'(x_i)` at every grid point at once.
+//! Activation functions and their derivatives on a grid, as plain numbers for figures and
+//! tables. The derivative comes from autodiff, not from a formula: the grid is one tensor `x`,
+//! the activation is applied elementwise, and one `backward` of `sum(f(x))` gives
+//! `d sum / d x_i = f'(x_i)` at every grid point at once.
 
-use std::path::Path;
+use ferrograd_core::{Error, Result, Tensor};
 
-use crate::nn::Activation;
-use crate::plot::{Panel, Series, Style};
-use crate::{Error, Result, Tensor};
+use crate::Activation;
 
-/// The activations lesson 02 and `ferrograd plot-activations` show when none are named. Leaky
+/// The activations drawn when none are named (lesson 02, `ferrograd plot-activations`). Leaky
 /// ReLU uses slope 0.1 (rather than PyTorch's 0.01) so that its negative side is visible;
 /// PReLU is drawn at its initial learnable slope 0.25.
 pub const DEFAULT: [Activation; 11] = [
@@ -50,7 +48,7 @@ pub fn grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// The name shown for an activation (PReLU with its slope).
 pub fn label(a: Activation) -> String {
     match a {
-        Activation::PRelu => format!("prelu:{}", crate::nn::PRelu::INITIAL_SLOPE),
+        Activation::PRelu => format!("prelu:{}", crate::PRelu::INITIAL_SLOPE),
         a => a.to_string(),
     }
 }
@@ -60,6 +58,8 @@ pub fn label(a: Activation) -> String {
 pub struct Curve {
     /// The activation.
     pub activation: Activation,
+    /// Its name as shown in figures and tables ([`label`]).
+    pub name: String,
     /// The grid.
     pub xs: Vec<f64>,
     /// `f(x)` at each grid point.
@@ -106,11 +106,11 @@ impl Curve {
 /// backward pass.
 ///
 /// ```
-/// use ferrograd::lesson::activations::{curve, grid};
-/// use ferrograd::nn::Activation;
+/// use ferrograd_nn::Activation;
+/// use ferrograd_nn::activation_curve::{curve, grid};
 /// let c = curve(Activation::Sigmoid, &grid(-4.0, 4.0, 9))?;
 /// assert_eq!(c.derivatives[4], 0.25); // sigmoid'(0) = 1/4
-/// # Ok::<(), ferrograd::Error>(())
+/// # Ok::<(), ferrograd_core::Error>(())
 /// ```
 ///
 /// # Errors
@@ -133,29 +133,9 @@ pub fn curve(a: Activation, xs: &[f64]) -> Result<Curve> {
     };
     Ok(Curve {
         activation: a,
+        name: label(a),
         xs: xs.to_vec(),
         values: y.to_vec::<f64>()?,
         derivatives,
     })
-}
-
-/// Writes one panel per curve (the function solid, its derivative dashed), four per row; the
-/// first panel carries the legend.
-///
-/// # Errors
-/// When the figure cannot be drawn or written.
-pub fn figure(path: &Path, curves: &[Curve]) -> crate::plot::Result<()> {
-    let panels: Vec<Panel> = curves
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let pts = |ys: &[f64]| c.xs.iter().copied().zip(ys.iter().copied()).collect();
-            let mut panel = Panel::new(label(c.activation), "x", "")
-                .with(Series::line("f(x)", 0, pts(&c.values)))
-                .with(Series::line("f'(x)", 3, pts(&c.derivatives)).with_style(Style::Dashed));
-            panel.legend = i == 0;
-            panel
-        })
-        .collect();
-    crate::plot::figure(path, 4, (330, 260), &panels)
 }

@@ -1,4 +1,6 @@
-//! `ferrograd bench`: the benchmark workloads, with identical definitions for every system.
+//! `ferrograd-bench`: the benchmark workloads, with identical definitions for every system. A
+//! binary of its own, so that only it pays for counting allocations: the `ferrograd` command
+//! installs no global allocator.
 //!
 //! - `gemm`: f32 `C = A B`, square `n`; GFLOP/s = 2n^3 / time.
 //! - `mlp-sgd` / `mlp-adam`: the MNIST-shaped training step 784 -> 256 -> ReLU -> 128 -> ReLU
@@ -15,16 +17,24 @@
 //! says which); the PyTorch reference script does the same with `torch.set_flush_denormal`.
 //!
 //! Each measurement is the median of `--reps` timed repetitions after a warm-up. Heap
-//! allocations are counted by this binary's global allocator. Memory is the peak resident set
-//! (`VmHWM`) during the row: the peak is reset before each row where Linux allows it
-//! (`/proc/self/clear_refs`), so rows do not inherit the peaks of earlier ones; for the `epoch`
-//! row, whose figure is compared with other systems, run it alone in its process.
+//! allocations are counted by this binary's global allocator: mimalloc (which keeps freed
+//! pages for reuse, where the system allocator returns large buffers to the OS and
+//! page-faults them back in at every training step) wrapped in the core's counting allocator.
+//! Memory is the peak resident set (`VmHWM`) during the row: the peak is reset before each row
+//! where Linux allows it (`/proc/self/clear_refs`), so rows do not inherit the peaks of earlier
+//! ones; for the `epoch` row, whose figure is compared with other systems, run it alone in its
+//! process.
 
-use std::alloc::{GlobalAlloc, Layout};
+#![forbid(unsafe_code)]
+
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
+use ferrograd_cli::cli::{positive, positive_usize};
+use ferrograd_cli::error::{CliError, Result};
+use ferrograd_core::counting_alloc::{CountingAllocator, Scope};
 use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool, no_grad};
 use ferrograd_data::{DataSource, DatasetKind, Loader, LoaderConfig, Normalize, load};
@@ -33,47 +43,51 @@ use ferrograd_nn::{
     TrainStep, mlp, named_params,
 };
 
-use crate::cli::BenchArgs;
-use crate::error::{CliError, Result};
-
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-/// The command's allocator: mimalloc, which keeps freed pages for reuse (the system allocator
-/// returns large buffers to the OS and page-faults them back in at every training step),
-/// counting allocations for `bench`.
-pub struct CountingAllocator;
-
-static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-// SAFETY: every call is forwarded unchanged to mimalloc; the counter is a relaxed atomic
-// increment with no effect on the memory handed out.
-unsafe impl GlobalAlloc for CountingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded with the caller's layout, as the GlobalAlloc contract requires.
-        unsafe { INNER.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: as `alloc`.
-        unsafe { INNER.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` was allocated by `INNER` with this layout.
-        unsafe { INNER.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: `ptr` was allocated by `INNER` with this layout.
-        unsafe { INNER.realloc(ptr, layout, new_size) }
-    }
-}
+/// Every thread's allocations, counted for the `allocs_per_step` figures.
+#[global_allocator]
+static ALLOCATOR: CountingAllocator<mimalloc::MiMalloc> =
+    CountingAllocator::new(mimalloc::MiMalloc, Scope::Process);
 
 fn allocations() -> u64 {
-    ALLOCATIONS.load(Ordering::Relaxed)
+    ALLOCATOR.counts().allocations
+}
+
+/// Measure throughput: GEMM, the MNIST-shaped MLP training step (eager and static), inference
+/// and a real MNIST epoch; one line per measurement, JSON lines with --json.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "ferrograd-bench", version, about, long_about = None)]
+struct BenchArgs {
+    /// Workloads: gemm, mlp-sgd, mlp-adam, infer, epoch (comma separated; epoch needs
+    /// --data-dir with MNIST's IDX files).
+    #[arg(long, default_value = "mlp-sgd", value_delimiter = ',')]
+    workload: Vec<String>,
+    /// Batch sizes of the MLP workloads.
+    #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',', value_parser = positive_usize)]
+    batch: Vec<usize>,
+    /// Thread counts.
+    #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = positive_usize)]
+    threads: Vec<usize>,
+    /// Modes of the MLP training workloads: eager, static.
+    #[arg(long, default_value = "eager,static", value_delimiter = ',')]
+    mode: Vec<String>,
+    /// Matrix sizes of the gemm workload.
+    #[arg(long, default_value = "256,512,1024,2048", value_delimiter = ',', value_parser = positive_usize)]
+    n: Vec<usize>,
+    /// Timed repetitions (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = positive_usize)]
+    reps: usize,
+    /// Approximate seconds per repetition.
+    #[arg(long, default_value_t = 0.3, value_parser = positive)]
+    seconds: f64,
+    /// Print one JSON object per line.
+    #[arg(long)]
+    json: bool,
+    /// Keep subnormal floats (IEEE default) instead of flushing them to zero.
+    #[arg(long)]
+    keep_denormals: bool,
+    /// Folder with MNIST's IDX files (or a `mnist/` subfolder), for the epoch workload.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 /// Starts a new peak-memory window: Linux resets `VmHWM` to the current resident set when "5"
@@ -368,8 +382,7 @@ fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     })
 }
 
-/// `ferrograd bench`.
-pub fn run(args: &BenchArgs) -> Result<()> {
+fn run(args: &BenchArgs) -> Result<()> {
     for w in &args.workload {
         if !["gemm", "mlp-sgd", "mlp-adam", "infer", "epoch"].contains(&w.as_str()) {
             return Err(CliError::Flag {
@@ -428,4 +441,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+fn main() -> ExitCode {
+    ferrograd_cli::exit_code(run(&BenchArgs::parse()))
 }

@@ -1,0 +1,48 @@
+//! The `ferrograd` command's library: argument parsing in `cli`, each command in its own
+//! module (`train`, `eval`, `predict`, `graph`, `plot-activations`), the files a run writes
+//! (`output`, `run_config`, `metrics`) and its charts (`plot`). Two binaries use it: the
+//! user's command `ferrograd` (src/main.rs), which installs no global allocator, and the
+//! benchmark `ferrograd-bench` (src/bin/ferrograd-bench.rs), which alone counts allocations.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod error;
+mod evaluate;
+mod graph;
+mod image;
+mod metrics;
+mod output;
+mod plot;
+mod plot_activations;
+mod predict;
+mod run_config;
+mod train;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+use crate::error::Result;
+
+/// Runs one `ferrograd` command.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => evaluate::run(&args),
+        Command::Predict(args) => predict::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::PlotActivations(args) => plot_activations::run(&args),
+    }
+}
+
+/// The process's exit code for a command's result; a failure is printed as one `error: ...`
+/// line on stderr.
+pub fn exit_code(result: Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
