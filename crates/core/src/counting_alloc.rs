@@ -1,21 +1,26 @@
 //! Allocation counting for benchmarks and tests: [`CountingAllocator`] wraps any global
 //! allocator, forwards every call to it unchanged and counts the allocations (and the bytes
-//! requested) either for the whole process or for each thread separately.
+//! requested) either for the whole process or for each thread separately. A test, example or
+//! benchmark binary installs it as its global allocator (a `static`, hence the `const`
+//! constructor) and reads [`CountingAllocator::counts`] around the code it measures; nothing
+//! else in ferrograd installs it.
 //!
 //! ```
+//! use std::alloc::{GlobalAlloc, Layout, System};
 //! use ferrograd_core::counting_alloc::{CountingAllocator, Scope};
 //!
-//! #[global_allocator]
-//! static ALLOCATOR: CountingAllocator<std::alloc::System> =
-//!     CountingAllocator::new(std::alloc::System, Scope::Thread);
+//! static COUNTING: CountingAllocator<System> = CountingAllocator::new(System, Scope::Thread);
 //!
-//! fn main() {
-//!     let before = ALLOCATOR.counts();
-//!     let v = std::hint::black_box(vec![1u8; 100]);
-//!     let counted = ALLOCATOR.counts().since(before);
-//!     assert_eq!((counted.allocations, counted.bytes), (1, 100));
-//!     drop(v);
+//! let before = COUNTING.counts();
+//! let layout = Layout::new::<[u8; 100]>();
+//! // SAFETY: the layout's size is not zero, and the block is freed once with that layout.
+//! unsafe {
+//!     let block = COUNTING.alloc(layout);
+//!     assert!(!block.is_null());
+//!     COUNTING.dealloc(block, layout);
 //! }
+//! let counted = COUNTING.counts().since(before);
+//! assert_eq!((counted.allocations, counted.bytes), (1, 100));
 //! ```
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -60,8 +65,8 @@ thread_local! {
     };
 }
 
-/// A global allocator that forwards to `A` and counts allocations. Install it with
-/// `#[global_allocator]`; [`CountingAllocator::new`] is `const`, so it can be a `static`.
+/// A global allocator that forwards to `A` and counts allocations. [`CountingAllocator::new`]
+/// is `const`, so it can be the `static` a binary installs as its global allocator.
 #[derive(Debug)]
 pub struct CountingAllocator<A> {
     inner: A,

@@ -55,7 +55,7 @@ fn allocations() -> u64 {
 /// Measure throughput: GEMM, the MNIST-shaped MLP training step (eager and static), inference
 /// and a real MNIST epoch; one line per measurement, JSON lines with --json.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "ferrograd-bench", version, about, long_about = None)]
+#[command(name = "ferrograd-bench", version, long_about = None)]
 struct BenchArgs {
     /// Workloads: gemm, mlp-sgd, mlp-adam, infer, epoch (comma separated; epoch needs
     /// --data-dir with MNIST's IDX files).
