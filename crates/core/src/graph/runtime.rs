@@ -32,21 +32,13 @@ pub(super) fn signature(inputs: &[Tensor]) -> Signature {
 /// shapes.
 pub struct CompiledGraph {
     graph: Graph,
-    slots: Vec<Slot>,
-    layouts: Vec<Layout>,
-    kernels: Vec<Kernel>,
-    consts: Vec<Tensor>,
-    /// `(parameter, node)` pairs, to check at each run that parameters kept their layout.
-    param_nodes: Vec<(usize, usize)>,
-    /// The graph's stores with the plan that copies each value into its parameter.
-    stores: Vec<(usize, usize, Plan)>,
-    buffer_specs: Vec<(DType, usize)>,
+    /// Where every node lives and what computes it, decided at compile time.
+    plan: Placement,
     /// The workspace: shared with the tensors `output` hands out; a buffer still shared when
     /// the graph runs again is replaced by a fresh one (copy on write).
     buffers: Vec<Option<Arc<StorageCell>>>,
     signature: Signature,
     report: PassReport,
-    memory: MemoryPlan,
     compile_seconds: f64,
 }
 
@@ -85,29 +77,12 @@ impl CompiledGraph {
         report: PassReport,
         compile_seconds: f64,
     ) -> CompiledGraph {
-        let Placement {
-            slots,
-            layouts,
-            kernels,
-            consts,
-            specs,
-            param_nodes,
-            stores,
-            memory,
-        } = placement;
         CompiledGraph {
             graph,
-            slots,
-            layouts,
-            kernels,
-            consts,
-            param_nodes,
-            stores,
-            buffer_specs: specs,
+            plan: placement,
             buffers: Vec::new(),
             signature,
             report,
-            memory,
             compile_seconds,
         }
     }
@@ -139,8 +114,8 @@ impl CompiledGraph {
                 });
             }
         }
-        for &(k, i) in &self.param_nodes {
-            if self.graph.params[k].layout() != &self.layouts[i] {
+        for &(k, i) in &self.plan.param_nodes {
+            if self.graph.params[k].layout() != &self.plan.layouts[i] {
                 return Err(internal("a parameter changed its layout since tracing"));
             }
         }
@@ -159,16 +134,17 @@ impl CompiledGraph {
         if let Some(owned) = contiguous_inputs(inputs) {
             return self.execute(&owned);
         }
-        if self.buffers.len() != self.buffer_specs.len() {
+        if self.buffers.len() != self.plan.specs.len() {
             self.buffers = self
-                .buffer_specs
+                .plan
+                .specs
                 .iter()
                 .map(|&(d, n)| Some(fresh_buffer(d, n)))
                 .collect();
         }
         let _guard = no_grad();
         for i in 0..self.graph.nodes.len() {
-            match &self.kernels[i] {
+            match &self.plan.kernels[i] {
                 Kernel::Nothing => continue,
                 // Run by the last member of its group.
                 Kernel::Fused { group, .. } if group.is_empty() => continue,
@@ -182,7 +158,7 @@ impl CompiledGraph {
                 }
                 _ => {}
             }
-            let b = match self.slots[i] {
+            let b = match self.plan.slots[i] {
                 Slot::Buffer(b) => b,
                 Slot::Param(k) => {
                     // An update computed in place into the parameter's own storage.
@@ -199,7 +175,7 @@ impl CompiledGraph {
             if Arc::get_mut(&mut cell).is_none() {
                 // A tensor returned by an earlier run still holds this buffer: leave it that
                 // value and compute into a new one.
-                let (d, n) = self.buffer_specs[b];
+                let (d, n) = self.plan.specs[b];
                 cell = fresh_buffer(d, n);
             }
             let result = match Arc::get_mut(&mut cell) {
@@ -215,13 +191,13 @@ impl CompiledGraph {
     /// Performs the recorded in-place writes: each stored value is copied into its parameter's
     /// storage (whose version is bumped), after every node has read the old values.
     fn write_stores(&self, inputs: &[Tensor]) -> Result<()> {
-        for (k, v, plan) in &self.stores {
+        for (k, v, plan) in &self.plan.stores {
             let target = self.graph.params[*k].storage_cell();
             let source = self.cell_of(*v, inputs)?;
             if Arc::ptr_eq(target, &source) {
                 // A parameter assigned a view of itself (`p.assign(&p.t())`): copy through a
                 // temporary, since source and target cannot be locked together.
-                let value = Tensor::from_parts(source, self.layouts[*v].clone(), false, None);
+                let value = Tensor::from_parts(source, self.plan.layouts[*v].clone(), false, None);
                 let copy = ew::contiguous(&value.storage(), value.layout());
                 let mut dst = target.write();
                 ew::cast_into(
@@ -242,14 +218,14 @@ impl CompiledGraph {
     fn compute(&self, i: usize, inputs: &[Tensor], out: &mut Storage) -> Result<()> {
         let node = &self.graph.nodes[i];
         let args = node.args();
-        if let Kernel::Other(op) = &self.kernels[i] {
+        if let Kernel::Other(op) = &self.plan.kernels[i] {
             // No in-place kernel: run the op on tensors sharing the inputs' storage, then copy.
             let tensors = args
                 .iter()
                 .map(|&a| {
                     Ok(Tensor::from_parts(
                         self.cell_of(a, inputs)?,
-                        self.layouts[a].clone(),
+                        self.plan.layouts[a].clone(),
                         false,
                         None,
                     ))
@@ -260,23 +236,30 @@ impl CompiledGraph {
             *out = ew::contiguous(&value.storage(), value.layout());
             return Ok(());
         }
-        if let Kernel::MatMulUpdate(a, b, scale) = self.kernels[i] {
+        if let Kernel::MatMulUpdate(a, b, scale) = self.plan.kernels[i] {
             let (sa, sb, ss) = (
                 self.cell_of(a, inputs)?,
                 self.cell_of(b, inputs)?,
                 self.cell_of(scale, inputs)?,
             );
             let (ga, gb, gs) = (sa.read(), sb.read(), ss.read());
-            let at = self.layouts[scale].offset();
+            let at = self.plan.layouts[scale].offset();
             let s = match &*gs {
                 Storage::F32(v) => v.get(at).map(|&x| f64::from(x)),
                 Storage::F64(v) => v.get(at).copied(),
                 Storage::I64(_) => None,
             }
             .ok_or_else(|| internal("the scale of a fused update is not a float"))?;
-            return matmul::matmul_acc_into(&ga, &self.layouts[a], &gb, &self.layouts[b], -s, out);
+            return matmul::matmul_acc_into(
+                &ga,
+                &self.plan.layouts[a],
+                &gb,
+                &self.plan.layouts[b],
+                -s,
+                out,
+            );
         }
-        if let Kernel::Fused { group, .. } = &self.kernels[i] {
+        if let Kernel::Fused { group, .. } = &self.plan.kernels[i] {
             return match out {
                 Storage::F32(o) => self.run_fused::<f32>(group, inputs, &mut [o.as_mut_slice()]),
                 Storage::F64(o) => self.run_fused::<f64>(group, inputs, &mut [o.as_mut_slice()]),
@@ -297,8 +280,8 @@ impl CompiledGraph {
                 .as_deref()
                 .ok_or_else(|| internal("an input value is missing"))
         };
-        let lay = |k: usize| &self.layouts[args[k]];
-        match &self.kernels[i] {
+        let lay = |k: usize| &self.plan.layouts[args[k]];
+        match &self.plan.kernels[i] {
             Kernel::Nothing => Ok(()),
             Kernel::Unary(op, plan) => ew::unary_into(*op, plan, src(0)?, out),
             Kernel::Powf(e, plan) => ew::powf_into(plan, src(0)?, *e, out),
@@ -333,7 +316,7 @@ impl CompiledGraph {
         }
         let mut writes: [Option<RwLockWriteGuard<'_, Storage>>; MAX_GROUP] = Default::default();
         for (w, &m) in writes.iter_mut().zip(group) {
-            let Slot::Param(k) = self.slots[m] else {
+            let Slot::Param(k) = self.plan.slots[m] else {
                 return Err(internal("a grouped update is not in place"));
             };
             *w = Some(self.graph.params[k].storage_cell().write());
@@ -357,14 +340,18 @@ impl CompiledGraph {
         let mut guards: [Guards<'s>; MAX_GROUP] = Default::default();
         type Program<'p> = (&'p FusedProgram, &'p Plan, Option<UpdateLoop>);
         let mut programs: [Option<Program<'_>>; MAX_GROUP] = [None; MAX_GROUP];
-        let written = |a: usize| group.iter().position(|&o| self.slots[o] == self.slots[a]);
+        let written = |a: usize| {
+            group
+                .iter()
+                .position(|&o| self.plan.slots[o] == self.plan.slots[a])
+        };
         for (j, &m) in group.iter().enumerate().take(MAX_GROUP) {
             let Kernel::Fused {
                 program,
                 plan,
                 update_loop,
                 ..
-            } = &self.kernels[m]
+            } = &self.plan.kernels[m]
             else {
                 return Err(internal("a group member is not fused"));
             };
@@ -412,13 +399,13 @@ impl CompiledGraph {
 
     /// A read lock on the storage holding node `a`'s value.
     fn read<'s>(&'s self, a: usize, inputs: &'s [Tensor]) -> Result<RwLockReadGuard<'s, Storage>> {
-        Ok(match self.slots[a] {
+        Ok(match self.plan.slots[a] {
             Slot::Input(j) => inputs
                 .get(j)
                 .ok_or_else(|| internal("inputs missing"))?
                 .storage(),
             Slot::Param(j) => self.graph.params[j].storage(),
-            Slot::Const(j) => self.consts[j].storage(),
+            Slot::Const(j) => self.plan.consts[j].storage(),
             Slot::Buffer(j) => self.buffers[j]
                 .as_ref()
                 .ok_or_else(|| internal("an input buffer is missing"))?
@@ -428,14 +415,14 @@ impl CompiledGraph {
 
     /// The storage holding node `i`'s value.
     fn cell_of(&self, i: usize, inputs: &[Tensor]) -> Result<Arc<StorageCell>> {
-        Ok(match self.slots[i] {
+        Ok(match self.plan.slots[i] {
             Slot::Input(j) => inputs
                 .get(j)
                 .ok_or_else(|| internal("inputs missing"))?
                 .storage_cell()
                 .clone(),
             Slot::Param(j) => self.graph.params[j].storage_cell().clone(),
-            Slot::Const(j) => self.consts[j].storage_cell().clone(),
+            Slot::Const(j) => self.plan.consts[j].storage_cell().clone(),
             Slot::Buffer(b) => self
                 .buffers
                 .get(b)
@@ -459,7 +446,7 @@ impl CompiledGraph {
         let cell = self.cell_of(o, inputs)?;
         Ok(Tensor::from_parts(
             cell,
-            self.layouts[o].clone(),
+            self.plan.layouts[o].clone(),
             false,
             None,
         ))
@@ -502,7 +489,7 @@ impl CompiledGraph {
 
     /// The memory plan.
     pub fn memory(&self) -> MemoryPlan {
-        self.memory
+        self.plan.memory
     }
 
     /// Seconds spent tracing, optimising and planning.
