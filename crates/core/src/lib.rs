@@ -58,6 +58,7 @@ pub use autograd::{
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};
 pub use gradcheck::{GradcheckOptions, GradcheckReport, gradcheck, hessian_vector_product};
+pub use ops::BatchNormOptions;
 pub use random::Rng;
 pub use shape::Layout;
 pub use storage::{Storage, StorageCell, StorageElement};

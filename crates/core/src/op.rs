@@ -59,6 +59,135 @@ pub enum ReduceOp {
     Min,
 }
 
+/// The geometry of a 2-D convolution over NCHW tensors (PyTorch `F.conv2d`'s `stride`,
+/// `padding`, `dilation` and `groups`), as `[height, width]` pairs.
+///
+/// ```
+/// use ferrograd_core::op::Conv2dParams;
+/// let p = Conv2dParams::default().stride(2).padding(1);
+/// assert_eq!(p.output_size([28, 28], [3, 3]), Some([14, 14]));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Conv2dParams {
+    /// Step between windows.
+    pub stride: [usize; 2],
+    /// Zeros added on both sides.
+    pub padding: [usize; 2],
+    /// Spacing between kernel taps.
+    pub dilation: [usize; 2],
+    /// Input and output channels are split into this many independent groups.
+    pub groups: usize,
+}
+
+impl Default for Conv2dParams {
+    /// Stride 1, no padding, no dilation, one group (PyTorch's defaults).
+    fn default() -> Self {
+        Conv2dParams {
+            stride: [1, 1],
+            padding: [0, 0],
+            dilation: [1, 1],
+            groups: 1,
+        }
+    }
+}
+
+impl Conv2dParams {
+    /// The same stride along both axes.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+
+    /// The same padding along both axes.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+
+    /// The same dilation along both axes.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+
+    /// The number of groups.
+    pub fn groups(mut self, g: usize) -> Self {
+        self.groups = g;
+        self
+    }
+
+    /// The output size `[ho, wo]` for an input of `[h, w]` and a kernel of `[kh, kw]`:
+    /// `(h + 2p - d (k - 1) - 1) / s + 1` per axis, or `None` when the dilated kernel does not
+    /// fit in the padded input or a stride or dilation is zero.
+    pub fn output_size(&self, input: [usize; 2], kernel: [usize; 2]) -> Option<[usize; 2]> {
+        let axis = |a: usize| {
+            let (s, d) = (self.stride[a], self.dilation[a]);
+            if s == 0 || d == 0 || kernel[a] == 0 {
+                return None;
+            }
+            let padded = input[a].checked_add(self.padding[a].checked_mul(2)?)?;
+            let span = d.checked_mul(kernel[a] - 1)?.checked_add(1)?;
+            padded.checked_sub(span).map(|r| r / s + 1)
+        };
+        Some([axis(0)?, axis(1)?])
+    }
+}
+
+/// The geometry of a 2-D pooling window (PyTorch `F.max_pool2d`'s `kernel_size`, `stride`,
+/// `padding` and `dilation`), as `[height, width]` pairs. Output sizes round down
+/// (`ceil_mode=False`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Pool2dParams {
+    /// Window size.
+    pub kernel: [usize; 2],
+    /// Step between windows (PyTorch defaults it to the kernel size).
+    pub stride: [usize; 2],
+    /// Implicit padding on both sides; at most half the kernel.
+    pub padding: [usize; 2],
+    /// Spacing between window taps.
+    pub dilation: [usize; 2],
+}
+
+impl Pool2dParams {
+    /// A square `k x k` window with stride `k`, no padding (PyTorch `nn.MaxPool2d(k)`).
+    pub fn new(k: usize) -> Self {
+        Pool2dParams {
+            kernel: [k, k],
+            stride: [k, k],
+            padding: [0, 0],
+            dilation: [1, 1],
+        }
+    }
+
+    /// The same stride along both axes.
+    pub fn stride(mut self, s: usize) -> Self {
+        self.stride = [s, s];
+        self
+    }
+
+    /// The same padding along both axes.
+    pub fn padding(mut self, p: usize) -> Self {
+        self.padding = [p, p];
+        self
+    }
+
+    /// The same dilation along both axes.
+    pub fn dilation(mut self, d: usize) -> Self {
+        self.dilation = [d, d];
+        self
+    }
+
+    /// The window as a convolution geometry (one group).
+    pub fn as_conv(&self) -> Conv2dParams {
+        Conv2dParams {
+            stride: self.stride,
+            padding: self.padding,
+            dilation: self.dilation,
+            groups: 1,
+        }
+    }
+}
+
 /// A primitive op as recorded in the autograd graph. Axes are normalised (non-negative);
 /// reductions keep reduced axes as size 1 (the public methods reshape afterwards).
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +233,25 @@ pub enum Op {
     Contiguous,
     /// Inputs: logits `[n, c]`, i64 labels `[n]`; output: per-sample loss `[n]`.
     SoftmaxCrossEntropy,
+    /// Inputs: `x [n, c, h, w]`, weight `[o, c / groups, kh, kw]`; output `[n, o, ho, wo]`.
+    Conv2d(Conv2dParams),
+    /// The gradient of [`Op::Conv2d`] with respect to its input (a transposed convolution).
+    /// Inputs: the output's gradient `[n, o, ho, wo]` and the weight; output
+    /// `[n, c, input[0], input[1]]`.
+    Conv2dInputGrad {
+        conv: Conv2dParams,
+        input: [usize; 2],
+    },
+    /// The gradient of [`Op::Conv2d`] with respect to its weight. Inputs: `x` and the
+    /// output's gradient; output `[o, c / groups, kernel[0], kernel[1]]`.
+    Conv2dWeightGrad {
+        conv: Conv2dParams,
+        kernel: [usize; 2],
+    },
+    /// For each window of a max pooling over `x [n, c, h, w]`, the position (`ih * w + iw`)
+    /// of its maximum: i64 `[n, c, ho * wo]`. The first maximum in row-major window order
+    /// wins, and a NaN beats every number (PyTorch's CPU rule).
+    MaxPool2dIndex(Pool2dParams),
 }
 
 impl UnaryOp {
@@ -190,11 +338,15 @@ impl Op {
             Op::Cast(_) => "to_dtype",
             Op::Contiguous => "contiguous",
             Op::SoftmaxCrossEntropy => "softmax_cross_entropy",
+            Op::Conv2d(_) => "conv2d",
+            Op::Conv2dInputGrad { .. } => "conv2d_input_grad",
+            Op::Conv2dWeightGrad { .. } => "conv2d_weight_grad",
+            Op::MaxPool2dIndex(_) => "max_pool2d_index",
         }
     }
 
     /// Whether gradients flow through the op (comparisons and argmax give constants).
     pub fn is_differentiable(&self) -> bool {
-        !matches!(self, Op::Cmp(_) | Op::Argmax { .. })
+        !matches!(self, Op::Cmp(_) | Op::Argmax { .. } | Op::MaxPool2dIndex(_))
     }
 }

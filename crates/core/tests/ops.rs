@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Case, binary_cases, inputs, structural_cases, unary_cases};
+use common::{Case, binary_cases, cnn_cases, inputs, structural_cases, unary_cases};
 use ferrograd_core::{DType, GradcheckOptions, Rng, Tensor, gradcheck, shape};
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -92,6 +92,11 @@ fn binary_ops_with_broadcasting() {
 #[test]
 fn reductions_linalg_movement_and_indexing() {
     structural_cases().iter().for_each(check);
+}
+
+#[test]
+fn convolution_pooling_and_normalisation() {
+    cnn_cases().iter().for_each(check);
 }
 
 #[test]

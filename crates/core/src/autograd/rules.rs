@@ -36,6 +36,12 @@ fn product_laid_out_like(a: &Tensor, b: &Tensor, like: &Tensor) -> Result<Tensor
     }
 }
 
+/// The last two sizes of a 4-D tensor (height and width).
+fn hw(t: &Tensor) -> [usize; 2] {
+    let r = t.rank();
+    [t.shape()[r - 2], t.shape()[r - 1]]
+}
+
 /// Fails if a tensor saved for this op (an input or the output) was written in place after the
 /// op was recorded.
 pub(crate) fn check_versions(out: &Tensor, node: &Node) -> Result<()> {
@@ -132,7 +138,9 @@ pub(crate) fn backward(
             };
             Ok(vec![Some(ga), Some(gb)])
         }
-        Op::Cmp(_) | Op::Argmax { .. } => Err(Error::NotDifferentiable { op: op.name() }),
+        Op::Cmp(_) | Op::Argmax { .. } | Op::MaxPool2dIndex(_) => {
+            Err(Error::NotDifferentiable { op: op.name() })
+        }
         Op::Where => {
             let cond = &inputs[0];
             let zero = g.scalar_like(0.0);
@@ -224,6 +232,26 @@ pub(crate) fn backward(
             let target = labels.one_hot_unchecked(classes, x.dtype())?;
             let dx = x.softmax(-1)?.sub(&target)?.mul(&g.unsqueeze(-1)?)?;
             Ok(vec![Some(dx), None])
+        }
+        // The three products of a convolution are linear in each input, and each one's
+        // gradients are the other two (transposed convolution = input gradient).
+        Op::Conv2d(p) => {
+            let w = &inputs[1];
+            let gx = needed(0).then(|| g.conv2d_input_grad(w, *p, hw(x)));
+            let gw = needed(1).then(|| x.conv2d_weight_grad(g, *p, hw(w)));
+            Ok(vec![gx.transpose()?, gw.transpose()?])
+        }
+        Op::Conv2dInputGrad { conv, .. } => {
+            let (dy, w) = (&inputs[0], &inputs[1]);
+            let gdy = needed(0).then(|| g.conv2d(w, None, *conv));
+            let gw = needed(1).then(|| g.conv2d_weight_grad(dy, *conv, hw(w)));
+            Ok(vec![gdy.transpose()?, gw.transpose()?])
+        }
+        Op::Conv2dWeightGrad { conv, .. } => {
+            let dy = &inputs[1];
+            let gx = needed(0).then(|| dy.conv2d_input_grad(g, *conv, hw(x)));
+            let gdy = needed(1).then(|| x.conv2d(g, None, *conv));
+            Ok(vec![gx.transpose()?, gdy.transpose()?])
         }
     }
 }

@@ -304,3 +304,103 @@ pub(crate) fn matmul(a: &Storage, la: &Layout, b: &Storage, lb: &Layout) -> Resu
         _ => Err(dtype_error(a, b)),
     }
 }
+
+/// One operand of [`gemm_into`]: the `rows x cols` matrix whose element `(r, c)` is
+/// `data[r * row_stride + c * col_stride]`.
+#[derive(Clone, Copy)]
+pub(crate) struct Mat<'a, T> {
+    pub data: &'a [T],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<T> Mat<'_, T> {
+    /// Whether every element lies inside `data`.
+    fn fits(&self) -> bool {
+        if self.rows == 0 || self.cols == 0 {
+            return true;
+        }
+        let last = (self.rows - 1)
+            .checked_mul(self.row_stride)
+            .zip((self.cols - 1).checked_mul(self.col_stride))
+            .and_then(|(r, c)| r.checked_add(c));
+        last.is_some_and(|i| i < self.data.len())
+    }
+}
+
+/// `dst = a b`, or with `accumulate`, `dst += a b`, on the calling thread; `dst` holds the
+/// `a.rows x b.cols` result row-major with row stride `dst_stride`. For kernels that split the
+/// work over threads themselves (a convolution's samples).
+///
+/// # Errors
+/// [`Error::Internal`] when the operands do not form a product or reach outside their slices.
+pub(crate) fn gemm_into<T: 'static + Copy + Default + Send + Sync + crate::Element>(
+    dst: &mut [T],
+    dst_stride: usize,
+    a: Mat<'_, T>,
+    b: Mat<'_, T>,
+    accumulate: bool,
+) -> Result<()> {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let dst_fits = m == 0
+        || n == 0
+        || (n <= dst_stride
+            && (m - 1)
+                .checked_mul(dst_stride)
+                .and_then(|e| e.checked_add(n))
+                .is_some_and(|end| end <= dst.len()));
+    if b.rows != k || !a.fits() || !b.fits() || !dst_fits {
+        return Err(Error::Internal(format!(
+            "gemm_into: a {m}x{k} by {}x{n} product into {} elements (row stride {dst_stride}) \
+             does not fit its operands",
+            b.rows,
+            dst.len()
+        )));
+    }
+    if m == 0 || n == 0 {
+        return Ok(());
+    }
+    if k == 0 {
+        if !accumulate {
+            for r in 0..m {
+                dst[r * dst_stride..r * dst_stride + n].fill(T::ZERO);
+            }
+        }
+        return Ok(());
+    }
+    let (alpha, beta) = if accumulate {
+        (T::ONE, T::ONE)
+    } else {
+        (T::ZERO, T::ONE)
+    };
+    // SAFETY: checked above: the destination's m rows of n elements at row stride
+    // `dst_stride >= n` lie inside `dst`, which is borrowed exclusively; every element gemm
+    // reads at `r * row_stride + c * col_stride` of `a` (m x k) and `b` (k x n) lies inside its
+    // slice. With `accumulate` false the destination is written and not read.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_stride as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.col_stride as isize,
+            a.row_stride as isize,
+            b.data.as_ptr(),
+            b.col_stride as isize,
+            b.row_stride as isize,
+            alpha,
+            beta,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@
 //! pool above a size threshold. Work is split in fixed-size pieces so results do not depend on
 //! the thread count.
 
+pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod fused;
 pub(crate) mod index;

@@ -8,20 +8,27 @@
 //! operations.
 
 mod access;
+mod conv;
 mod elementwise;
 mod indexing;
 mod linalg;
 mod movement;
 mod nn;
+mod norm;
+mod pool;
 mod reduce;
 
 use std::sync::Arc;
 
+pub use norm::BatchNormOptions;
+
 use crate::autograd::is_grad_enabled;
 use crate::kernels;
+use crate::kernels::conv as conv_kernels;
 use crate::op::Op;
+use crate::shape::numel;
 use crate::tensor::Node;
-use crate::{Layout, Result, Storage, StorageCell, Tensor};
+use crate::{DType, Error, Layout, Result, Storage, StorageCell, Tensor};
 
 /// Evaluates `op` on `inputs` (already validated) and returns the output's storage and layout.
 /// View ops return the input's storage with a new layout.
@@ -127,6 +134,35 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
             let s =
                 kernels::reduce::softmax_cross_entropy(&x.storage(), xl, &y.storage(), y.layout())?;
             fresh(s, &x.shape()[..1])
+        }
+        Op::Conv2d(_) | Op::Conv2dInputGrad { .. } | Op::Conv2dWeightGrad { .. } => {
+            let y = inputs[1];
+            let (dir, g, shape) = conv_kernels::plan(op, x.shape(), y.shape())
+                .ok_or_else(|| Error::Internal(format!("{}: unchecked shapes", op.name())))?;
+            let (xs, ys) = (x.storage(), y.storage());
+            let mut out = Storage::zeros(x.dtype(), numel(&shape));
+            let mut scratch = Storage::zeros(x.dtype(), g.scratch_len(dir));
+            let (a, b) = (
+                conv_kernels::dense(&xs, xl),
+                conv_kernels::dense(&ys, y.layout()),
+            );
+            conv_kernels::run(dir, &g, &a, &b, &mut out, &mut scratch)?;
+            fresh(out, &shape)
+        }
+        Op::MaxPool2dIndex(p) => {
+            let (shape, hw, out_hw) = conv_kernels::pool_shapes(x.shape(), p)
+                .ok_or_else(|| Error::Internal("max_pool2d_index: unchecked shape".into()))?;
+            let mut out = Storage::zeros(DType::I64, numel(&shape));
+            let xs = x.storage();
+            conv_kernels::max_pool_index(
+                &conv_kernels::dense(&xs, xl),
+                shape[0] * shape[1],
+                hw,
+                out_hw,
+                p,
+                &mut out,
+            )?;
+            fresh(out, &shape)
         }
     })
 }

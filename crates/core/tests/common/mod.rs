@@ -3,7 +3,8 @@
 
 #![allow(dead_code)]
 
-use ferrograd_core::{DType, Result, Rng, Tensor};
+use ferrograd_core::op::{Conv2dParams, Pool2dParams};
+use ferrograd_core::{BatchNormOptions, DType, Result, Rng, Tensor};
 
 pub type OpFn = fn(&[Tensor]) -> Result<Tensor>;
 pub type RefFn = fn(&[f64]) -> f64;
@@ -40,6 +41,7 @@ pub fn all_cases() -> Vec<&'static Case> {
         .iter()
         .chain(binary_cases())
         .chain(structural_cases())
+        .chain(cnn_cases())
         .collect()
 }
 
@@ -143,5 +145,74 @@ pub fn structural_cases() -> &'static [Case] {
             |x| x[0].squeeze(-1)?.unsqueeze(0)?.flatten(0, -1)?.exp(), None;
         "mlp_composite", &[&[4, 3], &[3, 5], &[5]], WIDE,
             |x| x[0].matmul(&x[1])?.add(&x[2])?.relu()?.mean(&[], false), None;
+    }
+}
+
+fn conv(p: Conv2dParams) -> Conv2dParams {
+    p
+}
+
+/// Convolution, pooling and normalisation: every geometry option at least once.
+pub fn cnn_cases() -> &'static [Case] {
+    cases! {
+        "conv2d", &[&[2, 3, 5, 4], &[4, 3, 3, 2]], WIDE,
+            |x| x[0].conv2d(&x[1], None, Conv2dParams::default()), None;
+        "conv2d_bias_stride_pad", &[&[2, 2, 5, 5], &[3, 2, 3, 3], &[3]], WIDE,
+            |x| x[0].conv2d(&x[1], Some(&x[2]), conv(Conv2dParams::default().stride(2).padding(1))), None;
+        "conv2d_dilation_asym", &[&[1, 2, 6, 7], &[2, 2, 2, 3]], WIDE, |x| {
+            let p = Conv2dParams { stride: [1, 2], padding: [2, 1], dilation: [2, 1], groups: 1 };
+            x[0].conv2d(&x[1], None, p)
+        }, None;
+        "conv2d_groups", &[&[2, 4, 4, 4], &[6, 2, 2, 2]], WIDE,
+            |x| x[0].conv2d(&x[1], None, Conv2dParams::default().groups(2).padding(1)), None;
+        "conv2d_depthwise", &[&[1, 3, 4, 5], &[3, 1, 3, 3]], WIDE,
+            |x| x[0].conv2d(&x[1], None, Conv2dParams::default().groups(3).padding(1)), None;
+        "conv2d_pointwise", &[&[2, 3, 3, 3], &[2, 3, 1, 1]], WIDE,
+            |x| x[0].conv2d(&x[1], None, Conv2dParams::default()), None;
+        "conv2d_double_backward", &[&[1, 2, 4, 4], &[2, 2, 2, 2]], WIDE, |x| {
+            // The gradients of a convolution, differentiated again: `u` and `v` are zero
+            // offsets whose gradients are the input and weight gradient ops.
+            let _g = ferrograd_core::enable_grad();
+            let u = x[0].zeros_like().with_requires_grad(true);
+            let v = x[1].zeros_like().with_requires_grad(true);
+            let y = x[0].add(&u)?.conv2d(&x[1].add(&v)?, None, Conv2dParams::default().padding(1))?;
+            let s = y.square()?.sum_all()?;
+            let opts = ferrograd_core::BackwardOptions { create_graph: true, keep_all: false };
+            let g = s.backward_with(&s.ones_like(), opts)?;
+            let (gu, gv) = (g.get(&u).unwrap().clone(), g.get(&v).unwrap().clone());
+            gu.sin()?.sum_all()?.add(&gv.square()?.sum_all()?)
+        }, None;
+        "conv1d", &[&[2, 2, 7], &[3, 2, 3], &[3]], WIDE,
+            |x| x[0].conv1d(&x[1], Some(&x[2]), 2, 1, 1, 1), None;
+        "max_pool2d", &[&[2, 2, 4, 4]], WIDE,
+            |x| x[0].max_pool2d(Pool2dParams::new(2)), None;
+        "max_pool2d_overlap_pad", &[&[1, 2, 5, 5]], WIDE,
+            |x| x[0].max_pool2d(Pool2dParams::new(3).stride(2).padding(1)), None;
+        "max_pool2d_dilated", &[&[1, 1, 6, 6]], WIDE,
+            |x| x[0].max_pool2d(Pool2dParams::new(2).stride(1).dilation(2)), None;
+        "avg_pool2d", &[&[2, 2, 5, 5]], WIDE,
+            |x| x[0].avg_pool2d(Pool2dParams::new(3).stride(2).padding(1)), None;
+        "adaptive_avg_pool2d", &[&[2, 2, 5, 7]], WIDE,
+            |x| x[0].adaptive_avg_pool2d([3, 2]), None;
+        "global_avg_pool", &[&[2, 3, 4, 4]], WIDE,
+            |x| x[0].adaptive_avg_pool2d([1, 1]), None;
+        "pad", &[&[2, 3, 4]], WIDE, |x| x[0].pad(&[1, 2, 0, 1], 0.5)?.exp(), None;
+        "batch_norm_train", &[&[4, 3, 2, 2], &[3], &[3]], WIDE,
+            |x| x[0].batch_norm(Some((&x[1], &x[2])), BatchNormOptions::default()), None;
+        "batch_norm_1d", &[&[5, 3]], WIDE,
+            |x| x[0].batch_norm(None, BatchNormOptions::default()), None;
+        "batch_norm_eval", &[&[3, 2, 2, 2], &[2], &[2]], WIDE, |x| {
+            let mean = Tensor::from_vec(vec![0.3, -0.2], &[2])?.to_dtype(x[0].dtype())?;
+            let var = Tensor::from_vec(vec![0.5, 2.0], &[2])?.to_dtype(x[0].dtype())?;
+            let opts = BatchNormOptions { running: Some((&mean, &var)), training: false, ..Default::default() };
+            x[0].batch_norm(Some((&x[1], &x[2])), opts)
+        }, None;
+        "layer_norm", &[&[3, 2, 4], &[2, 4], &[2, 4]], WIDE,
+            |x| x[0].layer_norm(&[2, 4], Some((&x[1], &x[2])), 1e-5), None;
+        "lenet_like", &[&[2, 1, 8, 8], &[3, 1, 3, 3], &[3], &[3], &[3]], WIDE, |x| {
+            let y = x[0].conv2d(&x[1], Some(&x[2]), Conv2dParams::default())?;
+            let y = y.batch_norm(Some((&x[3], &x[4])), BatchNormOptions::default())?.relu()?;
+            y.max_pool2d(Pool2dParams::new(2))?.adaptive_avg_pool2d([1, 1])?.flatten(1, -1)
+        }, None;
     }
 }
