@@ -264,11 +264,11 @@ pub struct TrainArgs {
     /// digits); reproducible from --seed.
     #[arg(long)]
     pub augment: bool,
-    /// Hidden activation: relu, tanh, sigmoid, hard-sigmoid, hard-tanh, leaky-relu[:SLOPE],
-    /// prelu, elu[:ALPHA], softplus, silu, gelu, gelu-tanh, maxout[:K].
+    /// Hidden activation of the MLP: relu, tanh, sigmoid, hard-sigmoid, hard-tanh,
+    /// leaky-relu[:SLOPE], prelu, elu[:ALPHA], softplus, silu, gelu, gelu-tanh, maxout[:K].
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     pub activation: Activation,
-    /// Dropout probability after each hidden activation.
+    /// Dropout probability after each hidden activation of the MLP.
     #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     pub dropout: f64,
     /// Optimizer [default: adam for mlp and logistic, sgd for lenet and cnn].

@@ -127,8 +127,13 @@ impl RunConfig {
             input: data.features(),
             hidden,
             output: data.num_classes(),
-            activation: args.activation.to_string(),
-            dropout: args.dropout,
+            // The convolutional models have their own layers: ReLU, no dropout.
+            activation: if conv {
+                Activation::Relu.to_string()
+            } else {
+                args.activation.to_string()
+            },
+            dropout: if conv { 0.0 } else { args.dropout },
             convs_per_stage: if args.model == ModelKind::Cnn { 1 } else { 0 },
             channels,
             image: [data.channels, data.height, data.width],
@@ -311,4 +316,52 @@ pub fn write_tensors(path: &Path, tensors: &[(String, ferrograd_core::Tensor)]) 
     let bytes = checkpoint::to_safetensors(tensors, None)
         .map_err(|e| CliError::file(path, e.to_string()))?;
     write_atomic(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config written by format 1: one normalisation as numbers, no CNN fields.
+    const FORMAT_1: &str = r#"{
+        "format": 1, "dataset": "digits", "model": "mlp", "input": 64, "hidden": [32],
+        "output": 10, "activation": "relu", "dropout": 0.0, "image": [1, 8, 8],
+        "max_value": 16.0, "normalize_mean": 0.3, "normalize_std": 0.4,
+        "class_names": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+        "training": {"optimizer": "adam", "lr": 0.001, "momentum": 0.0, "nesterov": false,
+            "weight_decay": 0.0, "schedule": "cosine", "warmup": 0, "clip_grad": null,
+            "label_smoothing": 0.0, "batch_size": 32, "epochs": 3, "val_fraction": 0.1,
+            "seed": 0, "epochs_done": 3}
+    }"#;
+
+    #[test]
+    fn format_1_configs_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CONFIG_FILE), FORMAT_1).unwrap();
+        let cfg = RunConfig::load(dir.path()).unwrap();
+        assert_eq!(
+            (cfg.normalize_mean.clone(), cfg.normalize_std.clone()),
+            (vec![0.3], vec![0.4])
+        );
+        assert!(!cfg.takes_images() && !cfg.training.augment);
+        let loader = cfg.loader_config(8, 0, true);
+        assert!(loader.channel_normalize.is_empty() && !loader.images);
+        assert_eq!(loader.normalize.mean, 0.3);
+        assert!(loader.augment.is_none());
+
+        let unknown = FORMAT_1.replace(r#""model": "mlp""#, r#""model": "vgg""#);
+        std::fs::write(dir.path().join(CONFIG_FILE), unknown).unwrap();
+        let err = RunConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("config.json") && err.contains("unknown model"),
+            "{err}"
+        );
+        let bad = FORMAT_1.replace(
+            r#""normalize_mean": 0.3"#,
+            r#""normalize_mean": [0.1, 0.2]"#,
+        );
+        std::fs::write(dir.path().join(CONFIG_FILE), bad).unwrap();
+        let err = RunConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("inconsistent"), "{err}");
+    }
 }
