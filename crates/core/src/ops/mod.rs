@@ -108,12 +108,21 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
         }
         Op::Gather { dim } => {
             let idx = inputs[1];
-            let s = kernels::index::gather(&x.storage(), xl, &idx.storage(), idx.layout(), *dim)?;
+            let mut s = Storage::zeros(x.dtype(), idx.numel());
+            kernels::index::gather_into(
+                &x.storage(),
+                xl,
+                &idx.storage(),
+                idx.layout(),
+                *dim,
+                &mut s,
+            )?;
             fresh(s, idx.shape())
         }
         Op::ScatterAdd { dim } => {
             let (idx, src) = (inputs[1], inputs[2]);
-            let s = kernels::index::scatter_add(
+            let mut s = Storage::zeros(x.dtype(), x.numel());
+            kernels::index::scatter_add_into(
                 &x.storage(),
                 xl,
                 &idx.storage(),
@@ -121,6 +130,7 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
                 &src.storage(),
                 src.layout(),
                 *dim,
+                &mut s,
             )?;
             fresh(s, x.shape())
         }
