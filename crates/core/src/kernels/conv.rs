@@ -469,38 +469,37 @@ fn max_pool_index_t<T: Element>(
     }
     let per_task = (super::TASK_SIZE / (kh * kw).max(1)).max(plane_out);
     let planes_per_task = (per_task / plane_out).max(1);
+    // The taps `k` of an axis whose input position `o * stride + k * dilation - pad` lies
+    // inside `0..size`.
+    let taps = |o: usize, stride: usize, dil: usize, pad: usize, k: usize, size: usize| {
+        let start = o * stride;
+        let lo = pad.saturating_sub(start).div_ceil(dil).min(k);
+        let hi = (size + pad).saturating_sub(start).div_ceil(dil).min(k);
+        (lo, hi.max(lo), start + lo * dil - pad.min(start + lo * dil))
+    };
     out.par_chunks_mut(planes_per_task * plane_out)
         .enumerate()
         .for_each(|(t, chunk)| {
             for (q, o) in chunk.chunks_mut(plane_out).enumerate() {
                 let plane = &x[(t * planes_per_task + q) * h * w..][..h * w];
                 for oh in 0..ho {
+                    let (ki0, ki1, ih0) = taps(oh, sh, dh, ph, kh, h);
                     for ow in 0..wo {
+                        let (kj0, kj1, iw0) = taps(ow, sw, dw, pw, kw, w);
                         let mut best = T::MIN;
-                        let mut at: Option<usize> = None;
-                        for ki in 0..kh {
-                            let Some(ih) = (oh * sh + ki * dh).checked_sub(ph).filter(|&i| i < h)
-                            else {
-                                continue;
-                            };
-                            for kj in 0..kw {
-                                let Some(iw) =
-                                    (ow * sw + kj * dw).checked_sub(pw).filter(|&i| i < w)
-                                else {
-                                    continue;
-                                };
-                                let i = ih * w + iw;
+                        let mut at = ih0 * w + iw0;
+                        for r in 0..ki1 - ki0 {
+                            let row = (ih0 + r * dh) * w + iw0;
+                            for c in 0..kj1 - kj0 {
+                                let i = row + c * dw;
                                 let v = plane[i];
-                                if at.is_none() {
-                                    at = Some(i);
-                                }
-                                if v > best || v.is_nan() {
-                                    best = v;
-                                    at = Some(i);
-                                }
+                                // Branch-free: the comparison is unpredictable on real data.
+                                let take = v > best || v.is_nan();
+                                best = if take { v } else { best };
+                                at = if take { i } else { at };
                             }
                         }
-                        o[oh * wo + ow] = at.unwrap_or(0) as i64;
+                        o[oh * wo + ow] = at as i64;
                     }
                 }
             }
