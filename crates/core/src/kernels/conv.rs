@@ -471,11 +471,16 @@ fn max_pool_index_t<T: Element>(
     let planes_per_task = (per_task / plane_out).max(1);
     // The taps `k` of an axis whose input position `o * stride + k * dilation - pad` lies
     // inside `0..size`.
+    // (Divisions only for dilated windows: they would cost more than the window itself.)
     let taps = |o: usize, stride: usize, dil: usize, pad: usize, k: usize, size: usize| {
         let start = o * stride;
-        let lo = pad.saturating_sub(start).div_ceil(dil).min(k);
-        let hi = (size + pad).saturating_sub(start).div_ceil(dil).min(k);
-        (lo, hi.max(lo), start + lo * dil - pad.min(start + lo * dil))
+        let (before, past) = (pad.saturating_sub(start), (size + pad).saturating_sub(start));
+        let (lo, hi) = if dil == 1 {
+            (before.min(k), past.min(k))
+        } else {
+            (before.div_ceil(dil).min(k), past.div_ceil(dil).min(k))
+        };
+        (lo, hi.max(lo), (start + lo * dil).saturating_sub(pad))
     };
     out.par_chunks_mut(planes_per_task * plane_out)
         .enumerate()
