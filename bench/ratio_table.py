@@ -86,7 +86,9 @@ def table(rows, cpu, versions, rounds):
         for k, v in groups.items()
         if all("peak_rss_mb" in r for r in v)
     }
-    order = ["gemm", "mlp-sgd", "mlp-adam", "infer", "epoch", "cnn-lenet", "cnn-cifar", "epoch-lenet"]
+    order = [
+        "gemm", "mlp-sgd", "mlp-adam", "infer", "epoch", "cnn-lenet", "cnn-cifar", "epoch-lenet",
+    ]
     lines = [
         f"Measured {datetime.date.today().isoformat()} on {cpu}; {versions}.",
         f"Medians over {rounds} alternating rounds (ferrograd, then PyTorch) of medians of"
