@@ -39,7 +39,7 @@ while [[ $# -gt 0 ]]; do
         --quick) quick=1 ;;
         --keep-denormals) denormals=(--keep-denormals) ;;
         --out) out="$2"; shift ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "error: $1: unknown option (see --help)" >&2; exit 2 ;;
     esac
     shift
