@@ -127,13 +127,27 @@ fn im2col<T: Element>(g: &Geometry, x: &[T], cols: &mut [T]) {
     each_tap(g, cols, |plane, row, src_row, ow0, ow1, iw0| {
         let src = &x[plane * g.h * g.w + src_row * g.w..][..g.w];
         if g.p.stride[1] == 1 {
-            row[ow0..ow1].copy_from_slice(&src[iw0..iw0 + (ow1 - ow0)]);
+            copy_short(&mut row[ow0..ow1], &src[iw0..iw0 + (ow1 - ow0)]);
         } else {
             for (k, d) in row[ow0..ow1].iter_mut().enumerate() {
                 *d = src[iw0 + k * g.p.stride[1]];
             }
         }
     });
+}
+
+/// Copies a short row in blocks of eight, inline: a call to `memmove` for each of the many
+/// rows of an im2col matrix (a few dozen elements) costs more than the copy.
+#[inline(always)]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        d.copy_from_slice(s);
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
 }
 
 /// Adds the im2col matrix `cols` back into the planes `x [cg, h, w]` it was read from (the
@@ -474,7 +488,10 @@ fn max_pool_index_t<T: Element>(
     // (Divisions only for dilated windows: they would cost more than the window itself.)
     let taps = |o: usize, stride: usize, dil: usize, pad: usize, k: usize, size: usize| {
         let start = o * stride;
-        let (before, past) = (pad.saturating_sub(start), (size + pad).saturating_sub(start));
+        let (before, past) = (
+            pad.saturating_sub(start),
+            (size + pad).saturating_sub(start),
+        );
         let (lo, hi) = if dil == 1 {
             (before.min(k), past.min(k))
         } else {
@@ -491,7 +508,6 @@ fn max_pool_index_t<T: Element>(
                     let (ki0, ki1, ih0) = taps(oh, sh, dh, ph, kh, h);
                     for ow in 0..wo {
                         let (kj0, kj1, iw0) = taps(ow, sw, dw, pw, kw, w);
-                        let mut best = T::MIN;
                         let mut at = ih0 * w + iw0;
                         for r in 0..ki1 - ki0 {
                             let row = (ih0 + r * dh) * w + iw0;
@@ -499,9 +515,10 @@ fn max_pool_index_t<T: Element>(
                                 let i = row + c * dw;
                                 let v = plane[i];
                                 // Branch-free: the comparison is unpredictable on real data.
-                                let take = v > best || v.is_nan();
-                                best = if take { v } else { best };
-                                at = if take { i } else { at };
+                                // Branch-free (the comparison is unpredictable on real data):
+                                // the running maximum is re-read at its index.
+                                let take = (v > plane[at]) | v.is_nan();
+                                at = std::hint::select_unpredictable(take, i, at);
                             }
                         }
                         o[oh * wo + ow] = at as i64;
