@@ -219,14 +219,45 @@ impl Dataset {
     /// Mean and standard deviation of all pixels scaled by `max_value` (so in `[0, 1]`), for
     /// [`Normalize`](crate::Normalize). An empty data set gives `(0, 0)`.
     pub fn pixel_mean_std(&self) -> (f32, f32) {
-        if self.pixels.is_empty() || self.max_value <= 0.0 {
-            return (0.0, 0.0);
-        }
         let mut counts = [0u64; 256];
         for &p in &self.pixels {
             counts[usize::from(p)] += 1;
         }
-        let n = self.pixels.len() as f64;
+        self.histogram_mean_std(&counts)
+    }
+
+    /// Mean and standard deviation of each channel's pixels scaled by `max_value`, one pair
+    /// per channel (torchvision's per-channel `Normalize` statistics). An empty data set
+    /// gives `(0, 0)` for every channel.
+    ///
+    /// ```
+    /// # use ferrograd_data::Dataset;
+    /// let ds = Dataset {
+    ///     name: "rgb".into(), pixels: vec![0, 10, 20, 20, 0, 0], labels: vec![0],
+    ///     channels: 3, height: 1, width: 2, max_value: 10.0, class_names: vec!["a".into()],
+    /// };
+    /// assert_eq!(ds.channel_mean_std(), vec![(0.5, 0.5), (2.0, 0.0), (0.0, 0.0)]);
+    /// ```
+    pub fn channel_mean_std(&self) -> Vec<(f32, f32)> {
+        let plane = self.height.saturating_mul(self.width);
+        let mut counts = vec![[0u64; 256]; self.channels];
+        if plane > 0 && self.channels > 0 {
+            for (k, chunk) in self.pixels.chunks(plane).enumerate() {
+                let c = &mut counts[k % self.channels];
+                for &p in chunk {
+                    c[usize::from(p)] += 1;
+                }
+            }
+        }
+        counts.iter().map(|c| self.histogram_mean_std(c)).collect()
+    }
+
+    /// Mean and standard deviation of scaled pixel values from their histogram.
+    fn histogram_mean_std(&self, counts: &[u64; 256]) -> (f32, f32) {
+        let n = counts.iter().sum::<u64>() as f64;
+        if n == 0.0 || self.max_value <= 0.0 {
+            return (0.0, 0.0);
+        }
         let scale = f64::from(self.max_value);
         let mean = counts
             .iter()

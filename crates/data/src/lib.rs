@@ -11,6 +11,7 @@
 //! - `download`: mirrors, checksums and atomic, verified downloads;
 //! - `load`: where each data set is looked for ([`load`], [`DataSource`]);
 //! - `loader`: seeded, shuffled mini-batches prepared on a background thread ([`Loader`]);
+//! - `augment`: random shifts and flips of training images ([`Augment`]);
 //! - [`toy`]: small seeded 2-D sets for lessons and tests (AND/OR/XOR, two moons, circles) and
 //!   the grid a model is evaluated on to draw its decision regions.
 //!
@@ -36,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod augment;
 mod cifar;
 mod dataset;
 mod digits;
@@ -47,6 +49,7 @@ mod load;
 mod loader;
 pub mod toy;
 
+pub use augment::Augment;
 pub use cifar::{
     CIFAR10_IMAGE_BYTES, CIFAR10_RECORD_BYTES, CIFAR10_SUBFOLDER, CIFAR10_TEST_FILE,
     CIFAR10_TRAIN_FILES, CifarBatch, cifar10_candidate_dirs, encode_cifar_batch, has_cifar10_files,

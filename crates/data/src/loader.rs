@@ -1,6 +1,7 @@
 //! Mini-batches: [`Loader`] turns a shared [`Dataset`] into batches of normalised f32 pixels
-//! and i64 labels, in a seeded new order each epoch (or in order, for evaluation), prepared
-//! on a background thread a few batches ahead of the training loop.
+//! (flat rows for dense networks, images for convolutional ones) and i64 labels, in a seeded
+//! new order each epoch (or in order, for evaluation), optionally augmented, prepared on a
+//! background thread a few batches ahead of the training loop.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -8,6 +9,7 @@ use std::thread::JoinHandle;
 
 use ferrograd_core::{Rng, Tensor};
 
+use crate::augment::Augment;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
 
@@ -31,7 +33,20 @@ impl Normalize {
     /// The mean and standard deviation of `data`'s scaled pixels
     /// ([`Dataset::pixel_mean_std`]); a zero spread gives std 1.
     pub fn from_dataset(data: &Dataset) -> Normalize {
-        let (mean, std) = data.pixel_mean_std();
+        Normalize::fitted(data.pixel_mean_std())
+    }
+
+    /// One normalisation per channel, from each channel's mean and standard deviation
+    /// ([`Dataset::channel_mean_std`]); a zero spread gives std 1. For
+    /// [`LoaderConfig::channel_normalize`].
+    pub fn per_channel(data: &Dataset) -> Vec<Normalize> {
+        data.channel_mean_std()
+            .into_iter()
+            .map(Normalize::fitted)
+            .collect()
+    }
+
+    fn fitted((mean, std): (f32, f32)) -> Normalize {
         let std = if std > f32::EPSILON { std } else { 1.0 };
         Normalize { mean, std }
     }
@@ -49,7 +64,7 @@ impl Default for Normalize {
 }
 
 /// How a [`Loader`] batches.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoaderConfig {
     /// Samples per batch (at least 1).
     pub batch_size: usize,
@@ -57,21 +72,34 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Whether [`Loader::epoch`] leaves out a last batch smaller than `batch_size`.
     pub drop_last: bool,
-    /// The normalisation applied to every pixel.
+    /// The normalisation applied to every pixel (unless `channel_normalize` is given).
     pub normalize: Normalize,
+    /// One normalisation per channel of the data set (torchvision's
+    /// `Normalize(mean=[..], std=[..])`); when not empty, it replaces `normalize`.
+    pub channel_normalize: Vec<Normalize>,
+    /// Batches of images `[b, channels, height, width]` (for convolutional networks) rather
+    /// than rows `[b, features]`.
+    pub images: bool,
+    /// Random augmentation of the samples of [`Loader::epoch`], drawn from the seed and the
+    /// epoch (never applied to [`Loader::sequential`]).
+    pub augment: Augment,
     /// Batches prepared ahead on the background thread (the channel's depth); 0 prepares
     /// each batch on the calling thread when it is asked for.
     pub prefetch: usize,
 }
 
 impl Default for LoaderConfig {
-    /// Batches of 64, seed 0, the last short batch kept, no normalisation, 2 batches ahead.
+    /// Batches of 64 rows, seed 0, the last short batch kept, no normalisation, no
+    /// augmentation, 2 batches ahead.
     fn default() -> Self {
         LoaderConfig {
             batch_size: 64,
             seed: 0,
             drop_last: false,
             normalize: Normalize::IDENTITY,
+            channel_normalize: Vec::new(),
+            images: false,
+            augment: Augment::NONE,
             prefetch: 2,
         }
     }
@@ -80,7 +108,8 @@ impl Default for LoaderConfig {
 /// One mini-batch.
 #[derive(Debug, Clone)]
 pub struct Batch {
-    /// Normalised pixels, f32 of shape `[b, features]`.
+    /// Normalised pixels, f32 of shape `[b, features]`, or `[b, channels, height, width]`
+    /// with [`LoaderConfig::images`].
     pub x: Tensor,
     /// Labels, i64 of shape `[b]`.
     pub y: Tensor,
@@ -109,7 +138,8 @@ pub struct Batch {
 pub struct Loader {
     data: Arc<Dataset>,
     config: LoaderConfig,
-    table: Arc<[f32; 256]>,
+    /// Normalised value of each pixel value, one table per channel.
+    tables: Arc<[[f32; 256]]>,
 }
 
 impl Loader {
@@ -117,7 +147,8 @@ impl Loader {
     ///
     /// # Errors
     /// [`DataError::Argument`] for a batch size of 0, a non-positive or non-finite `std`, a
-    /// non-finite `mean`, or a data set whose fields disagree ([`Dataset::validate`]).
+    /// non-finite `mean`, per-channel normalisations that are not one per channel, or a data
+    /// set whose fields disagree ([`Dataset::validate`]).
     pub fn new(data: Arc<Dataset>, config: LoaderConfig) -> Result<Loader> {
         if config.batch_size == 0 {
             return Err(DataError::argument(
@@ -125,22 +156,37 @@ impl Loader {
                 "batch size must be at least 1",
             ));
         }
-        let Normalize { mean, std } = config.normalize;
-        if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+        let per_channel = &config.channel_normalize;
+        if !per_channel.is_empty() && per_channel.len() != data.channels {
             return Err(DataError::argument(
                 "loader",
-                format!("normalisation mean {mean}, std {std}: need a finite mean and std > 0"),
+                format!(
+                    "{} per-channel normalisations for {} with {} channels",
+                    per_channel.len(),
+                    data.name,
+                    data.channels
+                ),
             ));
         }
-        data.validate()?;
-        let mut table = [0f32; 256];
-        for (p, v) in table.iter_mut().enumerate() {
-            *v = config.normalize.apply(p as u8, data.max_value);
+        for &Normalize { mean, std } in per_channel.iter().chain([&config.normalize]) {
+            if !(mean.is_finite() && std.is_finite() && std > 0.0) {
+                return Err(DataError::argument(
+                    "loader",
+                    format!("normalisation mean {mean}, std {std}: need a finite mean and std > 0"),
+                ));
+            }
         }
+        data.validate()?;
+        let tables = (0..data.channels.max(1))
+            .map(|c| {
+                let n = per_channel.get(c).unwrap_or(&config.normalize);
+                std::array::from_fn(|p| n.apply(p as u8, data.max_value))
+            })
+            .collect();
         Ok(Loader {
             data,
             config,
-            table: Arc::new(table),
+            tables,
         })
     }
 
@@ -173,26 +219,45 @@ impl Loader {
     }
 
     /// The batches of `epoch`, in [`Loader::epoch_order`], dropping a short last batch when
-    /// `drop_last` is set. Dropping the iterator early stops its background thread.
+    /// `drop_last` is set, augmented as configured (the same seed and epoch give the same
+    /// images). Dropping the iterator early stops its background thread.
     pub fn epoch(&self, epoch: u64) -> Batches {
-        self.batches(self.epoch_order(epoch), self.config.drop_last)
+        let augment = (!self.config.augment.is_none()).then(|| {
+            // A stream of its own, so augmenting leaves the epoch's order unchanged.
+            let seed = epoch_seed(self.config.seed ^ AUGMENT_SALT, epoch);
+            (self.config.augment, Rng::new(seed))
+        });
+        self.batches(self.epoch_order(epoch), self.config.drop_last, augment)
     }
 
-    /// Every sample once, in data set order, the last batch possibly short (for evaluation).
+    /// Every sample once, in data set order, the last batch possibly short, never augmented
+    /// (for evaluation).
     pub fn sequential(&self) -> Batches {
-        self.batches((0..self.data.len()).collect(), false)
+        self.batches((0..self.data.len()).collect(), false, None)
     }
 
-    fn batches(&self, order: Vec<usize>, drop_last: bool) -> Batches {
+    fn batches(
+        &self,
+        order: Vec<usize>,
+        drop_last: bool,
+        augment: Option<(Augment, Rng)>,
+    ) -> Batches {
         let b = self.config.batch_size;
         let total = if drop_last {
             order.len() / b
         } else {
             order.len().div_ceil(b)
         };
+        let data = &self.data;
+        let sample_shape = if self.config.images {
+            vec![data.channels, data.height, data.width]
+        } else {
+            vec![data.features()]
+        };
         let plan = Plan {
-            data: Arc::clone(&self.data),
-            table: Arc::clone(&self.table),
+            data: Arc::clone(data),
+            tables: Arc::clone(&self.tables),
+            augment,
             order,
             batch_size: b,
             total,
@@ -205,11 +270,15 @@ impl Loader {
         };
         Batches {
             source,
+            sample_shape,
             yielded: 0,
             total,
         }
     }
 }
+
+/// Mixed into the base seed for the augmentation stream.
+const AUGMENT_SALT: u64 = 0x6175_676d_656e_7421;
 
 /// Mixes the base seed and the epoch into one seed (SplitMix64 finaliser).
 fn epoch_seed(seed: u64, epoch: u64) -> u64 {
@@ -229,7 +298,9 @@ struct RawBatch {
 /// What is left to produce of one pass over the data.
 struct Plan {
     data: Arc<Dataset>,
-    table: Arc<[f32; 256]>,
+    tables: Arc<[[f32; 256]]>,
+    /// The augmentation and the generator its draws come from, in sample order.
+    augment: Option<(Augment, Rng)>,
     order: Vec<usize>,
     batch_size: usize,
     total: usize,
@@ -255,7 +326,18 @@ impl Plan {
                     format!("index {i} is out of range for {}", self.data.name),
                 )));
             };
-            x.extend(image.iter().map(|&p| self.table[usize::from(p)]));
+            match &mut self.augment {
+                Some((augment, rng)) => {
+                    let hw = [self.data.height, self.data.width];
+                    augment.draw(rng).apply(image, hw, &self.tables, &mut x);
+                }
+                None => {
+                    let plane = (self.data.height * self.data.width).max(1);
+                    for (pixels, table) in image.chunks(plane).zip(self.tables.iter()) {
+                        x.extend(pixels.iter().map(|&p| table[usize::from(p)]));
+                    }
+                }
+            }
             y.push(i64::from(label));
         }
         Some(Ok(RawBatch { x, y, indices }))
@@ -300,6 +382,8 @@ fn spawn_worker(mut plan: Plan, depth: usize) -> Source {
 /// a [`Batch`] or the error that stopped the pass.
 pub struct Batches {
     source: Source,
+    /// The shape of one sample in a batch.
+    sample_shape: Vec<usize>,
     yielded: usize,
     total: usize,
 }
@@ -341,12 +425,13 @@ impl Iterator for Batches {
             Err(e) => return Some(Err(e)),
         };
         self.yielded += 1;
-        let b = raw.indices.len();
-        let features = raw.x.len().checked_div(b).unwrap_or(0);
-        let batch = Tensor::from_vec(raw.x, &[b, features]).and_then(|x| {
+        let shape: Vec<usize> = std::iter::once(raw.indices.len())
+            .chain(self.sample_shape.iter().copied())
+            .collect();
+        let batch = Tensor::from_vec(raw.x, &shape).and_then(|x| {
             Ok(Batch {
                 x,
-                y: Tensor::from_vec(raw.y, &[b])?,
+                y: Tensor::from_vec(raw.y, &shape[..1])?,
                 indices: raw.indices,
             })
         });

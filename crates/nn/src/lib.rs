@@ -1,8 +1,10 @@
 //! # ferrograd-nn
 //!
 //! Neural-network building blocks on top of `ferrograd-core`: the [`Module`] trait and layers
-//! ([`Linear`], [`Sequential`], [`Dropout`], [`PRelu`], [`Maxout`], activations), the [`mlp`]
-//! builder (logistic and softmax regression are its zero-hidden-layer case), weight
+//! ([`Linear`], [`Sequential`], [`Dropout`], [`PRelu`], [`Maxout`], activations, [`Conv2d`],
+//! [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`], [`BatchNorm1d`],
+//! [`BatchNorm2d`], [`LayerNorm`]), the [`mlp`] builder (logistic and softmax regression are
+//! its zero-hidden-layer case), the convolutional builders [`lenet`] and [`cnn`], weight
 //! initialisers, losses, optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop,
 //! Adagrad), learning-rate schedules and gradient clipping. Everything is composed from core
 //! tensor ops, so every layer and loss is differentiable without a hand-written backward.
@@ -28,23 +30,31 @@
 pub mod activation;
 pub mod activation_curve;
 pub mod checkpoint;
+mod conv;
 mod dropout;
 pub mod init;
 mod linear;
 pub mod loss;
 mod mlp;
+mod models;
 mod module;
+mod norm;
 pub mod optim;
+mod pool;
 mod step;
 
 pub use activation::{Activation, Maxout, PRelu};
+pub use conv::{Conv2d, Conv2dConfig};
 pub use dropout::Dropout;
 pub use linear::{Linear, LinearConfig};
 pub use mlp::{MlpConfig, accuracy, mlp};
-pub use module::{Module, Sequential, named_params};
+pub use models::{CnnConfig, LeNetConfig, cnn, lenet};
+pub use module::{Module, Sequential, named_buffers, named_params, named_state};
+pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, LayerNorm, LayerNormConfig};
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optimizer, RmsProp, RmsPropConfig,
     RuleOptimizer, Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm,
     clip_grad_norm_traceable,
 };
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
 pub use step::{TrainStep, classifier_step, classifier_train_step, grad_store};

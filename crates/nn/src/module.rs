@@ -1,13 +1,16 @@
 //! The [`Module`] trait and [`Sequential`]: a layer is a plain struct with a `forward`; its
-//! parameters are reported by name, in a fixed order, so checkpoints are stable and readable by
-//! other tools (`layers.0.weight`, as PyTorch names them).
+//! parameters and buffers are reported by name, in a fixed order, so checkpoints are stable and
+//! readable by other tools (`layers.0.weight`, `layers.1.running_mean`, as PyTorch names them).
+//! Parameters are what optimizers train; buffers (batch norm's running statistics) are state
+//! that checkpoints save and load but no optimizer touches.
 
 use ferrograd_core::{Result, Tensor};
 
 /// A layer or model: a function of one tensor, possibly with parameters.
 ///
-/// Only `forward` is required. Layers with parameters report them through `visit_params`;
-/// layers that behave differently in training (dropout) react to `set_training`.
+/// Only `forward` is required. Layers with parameters report them through `visit_params`,
+/// layers with other saved state (running statistics) report it through `visit_buffers`;
+/// layers that behave differently in training (dropout, batch norm) react to `set_training`.
 pub trait Module: Send + Sync {
     /// Applies the layer.
     ///
@@ -17,6 +20,11 @@ pub trait Module: Send + Sync {
 
     /// Calls `f(name, parameter)` for each parameter, names prefixed with `prefix`.
     fn visit_params(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
+
+    /// Calls `f(name, buffer)` for each buffer: state saved in checkpoints but not trained
+    /// (PyTorch's registered buffers, such as batch norm's `running_mean`), names prefixed
+    /// with `prefix`.
+    fn visit_buffers(&self, _prefix: &str, _f: &mut dyn FnMut(String, &Tensor)) {}
 
     /// Switches between training and evaluation behaviour (PyTorch `model.train(flag)`).
     /// Takes `&self` (layers keep the flag in an atomic), so a model can be switched while a
@@ -28,6 +36,31 @@ pub trait Module: Send + Sync {
 pub fn named_params(m: &dyn Module) -> Vec<(String, Tensor)> {
     let mut out = Vec::new();
     m.visit_params("", &mut |name, t| out.push((name, t.clone())));
+    out
+}
+
+/// All buffers of a module with their names, in a deterministic order.
+pub fn named_buffers(m: &dyn Module) -> Vec<(String, Tensor)> {
+    let mut out = Vec::new();
+    m.visit_buffers("", &mut |name, t| out.push((name, t.clone())));
+    out
+}
+
+/// Everything a checkpoint holds (PyTorch's `state_dict()`): the parameters, then the
+/// buffers, by name.
+///
+/// ```
+/// use ferrograd_core::{DType, Rng};
+/// use ferrograd_nn::{BatchNorm2d, BatchNormConfig, named_params, named_state};
+/// let bn = BatchNorm2d::new(3, BatchNormConfig::default(), DType::F32)?;
+/// let names: Vec<String> = named_state(&bn).into_iter().map(|(n, _)| n).collect();
+/// assert_eq!(names, ["weight", "bias", "running_mean", "running_var", "num_batches_tracked"]);
+/// assert_eq!(named_params(&bn).len(), 2);
+/// # Ok::<(), ferrograd_core::Error>(())
+/// ```
+pub fn named_state(m: &dyn Module) -> Vec<(String, Tensor)> {
+    let mut out = named_params(m);
+    out.extend(named_buffers(m));
     out
 }
 
@@ -102,6 +135,12 @@ impl Module for Sequential {
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.visit_params(&join(&join(prefix, "layers"), &i.to_string()), f);
+        }
+    }
+
+    fn visit_buffers(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.visit_buffers(&join(&join(prefix, "layers"), &i.to_string()), f);
         }
     }
 
