@@ -127,12 +127,13 @@ def lenet():
 
 
 def cifar_cnn():
-    """Three conv 3x3 -> batch norm -> ReLU -> max pool 2 stages (32, 64, 128 channels), global
-    average pooling, linear 128 -> 10, for [B, 3, 32, 32] inputs."""
+    """Three conv 3x3 (no bias: batch norm follows) -> batch norm -> ReLU -> max pool 2 stages
+    (32, 64, 128 channels), global average pooling, linear 128 -> 10, for [B, 3, 32, 32]
+    inputs: ferrograd's plain CNN."""
     layers, c = [], 3
     for width in (32, 64, 128):
         layers += [
-            torch.nn.Conv2d(c, width, 3, padding=1),
+            torch.nn.Conv2d(c, width, 3, padding=1, bias=False),
             torch.nn.BatchNorm2d(width),
             torch.nn.ReLU(),
             torch.nn.MaxPool2d(2),
