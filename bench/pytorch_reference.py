@@ -18,7 +18,7 @@ Prints one JSON object per line with the same schema as `ferrograd-bench --json`
   forward, backward and update; inputs N(0, 1) and uniform labels from a rotating pool of 16
   batches. Batches 64 and 256 unless --batch is given.
 - cnn-cifar: the same step for a plain CNN on [B, 3, 32, 32]: three stages of 32, 64 and 128
-  channels, each conv 3x3 (padding 1, with bias) -> BatchNorm2d -> ReLU -> max pool 2, then
+  channels, each conv 3x3 (padding 1, no bias) -> BatchNorm2d -> ReLU -> max pool 2, then
   global average pooling and a linear 128 -> 10; same loss, optimizer and input pool; the
   model in training mode (batch statistics, running statistics updated). Batch 128 unless
   --batch is given.
