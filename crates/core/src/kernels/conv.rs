@@ -592,6 +592,33 @@ pub(crate) fn plan(op: &Op, a: &[usize], b: &[usize]) -> Option<(Direction, Geom
     }
 }
 
+thread_local! {
+    /// The eager ops' scratch buffer, one per thread and dtype, grown as needed and kept, so
+    /// a convolution does not allocate and zero its im2col columns at every call.
+    static SCRATCH: std::cell::RefCell<[Storage; 2]> =
+        const { std::cell::RefCell::new([Storage::F32(Vec::new()), Storage::F64(Vec::new())]) };
+}
+
+/// Runs `f` with this thread's scratch buffer of `dtype`, at least `len` elements long (its
+/// contents are whatever the last user left). A thread that is already inside `f` (a rayon
+/// worker that took up another convolution while waiting for its tasks) gets a new buffer.
+pub(crate) fn with_scratch<R>(
+    dtype: crate::DType,
+    len: usize,
+    f: impl FnOnce(&mut Storage) -> R,
+) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => {
+            let k = usize::from(dtype == crate::DType::F64);
+            if buffers[k].len() < len {
+                buffers[k] = Storage::zeros(dtype, len);
+            }
+            f(&mut buffers[k])
+        }
+        Err(_) => f(&mut Storage::zeros(dtype, len)),
+    })
+}
+
 /// A storage as a contiguous buffer from its first element: borrowed when it already is one.
 pub(crate) fn dense<'a>(s: &'a Storage, l: &Layout) -> Cow<'a, Storage> {
     if l.is_contiguous() && l.offset() == 0 {

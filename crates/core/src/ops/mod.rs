@@ -151,12 +151,13 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
                 .ok_or_else(|| Error::Internal(format!("{}: unchecked shapes", op.name())))?;
             let (xs, ys) = (x.storage(), y.storage());
             let mut out = Storage::zeros(x.dtype(), numel(&shape));
-            let mut scratch = Storage::zeros(x.dtype(), g.scratch_len(dir));
             let (a, b) = (
                 conv_kernels::dense(&xs, xl),
                 conv_kernels::dense(&ys, y.layout()),
             );
-            conv_kernels::run(dir, &g, &a, &b, &mut out, &mut scratch)?;
+            conv_kernels::with_scratch(x.dtype(), g.scratch_len(dir), |scratch| {
+                conv_kernels::run(dir, &g, &a, &b, &mut out, scratch)
+            })?;
             fresh(out, &shape)
         }
         Op::MaxPool2dIndex(p) => {
