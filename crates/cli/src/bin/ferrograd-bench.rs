@@ -47,8 +47,8 @@ use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool, no_grad};
 use ferrograd_data::{DataSource, DatasetKind, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
-    Activation, Adam, AdamConfig, CnnConfig, LeNetConfig, MlpConfig, Module, Optimizer,
-    Sequential, Sgd, SgdConfig, TrainStep, cnn, lenet, mlp, named_params,
+    Activation, Adam, AdamConfig, CnnConfig, LeNetConfig, MlpConfig, Module, Optimizer, Sequential,
+    Sgd, SgdConfig, TrainStep, cnn, lenet, mlp, named_params,
 };
 
 /// Every thread's allocations, counted for the `allocs_per_step` figures.
@@ -253,7 +253,9 @@ fn workload_optimizer(workload: &str, model: &Sequential) -> Result<Box<dyn Opti
 }
 
 fn batches(batch: usize, sample: &[usize], rng: &mut Rng) -> Result<Vec<[Tensor; 2]>> {
-    let shape: Vec<usize> = std::iter::once(batch).chain(sample.iter().copied()).collect();
+    let shape: Vec<usize> = std::iter::once(batch)
+        .chain(sample.iter().copied())
+        .collect();
     (0..16)
         .map(|_| {
             let x = Tensor::randn(&shape, 0.0, 1.0, DType::F32, rng)?;
@@ -451,7 +453,10 @@ fn run(args: &BenchArgs) -> Result<()> {
         if !WORKLOADS.contains(&w.as_str()) {
             return Err(CliError::Flag {
                 flag: "--workload",
-                msg: format!("unknown workload {w:?}; expected one of {}", WORKLOADS.join(", ")),
+                msg: format!(
+                    "unknown workload {w:?}; expected one of {}",
+                    WORKLOADS.join(", ")
+                ),
             });
         }
     }
