@@ -4,21 +4,24 @@
 # CPU model, versions and thread counts (bench/ratio_table.py).
 #
 #   bench/compare.sh [--install-torch] [--rounds N] [--threads 1,2] [--data-dir DIR]
-#                    [--workloads gemm,mlp-sgd,mlp-adam,infer,epoch] [--keep-denormals]
-#                    [--peers candle,burn] [--quick] [--out FILE]
+#                    [--workloads gemm,mlp-sgd,mlp-adam,infer,epoch,cnn-lenet,cnn-cifar,epoch-lenet]
+#                    [--keep-denormals] [--peers candle,burn] [--quick] [--out FILE]
 #
 # PyTorch is taken from $TORCH_PYTHON, else bench/.venv (created with --install-torch, which
 # pip-installs torch and numpy there; set TORCH_INDEX_URL to use a CPU-only wheel index), else
-# python3. The epoch workload (one MNIST epoch from the IDX files) needs --data-dir and runs in
-# a process of its own per system and mode, so its peak memory is its own. --peers also runs
-# the Rust peers of bench/peers (a project outside the workspace, built here on first use;
-# not the epoch workload) in each round and adds a ferrograd / peer table. Not part of CI.
+# python3. The epoch workloads (one MNIST epoch from the IDX files: epoch, epoch-lenet) need
+# --data-dir and run in a process of their own per system and mode, so their peak memory is
+# their own. The CNN training steps run at batch 64 and 256 (cnn-lenet) and 128 (cnn-cifar).
+# A workload this ferrograd-bench does not know yet is measured in PyTorch only, with a
+# warning. --peers also runs the Rust peers of bench/peers (a project outside the workspace,
+# built here on first use; the MLP and GEMM workloads only) in each round and adds a
+# ferrograd / peer table. Not part of CI.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 rounds=3
 threads=1,2
-workloads=gemm,mlp-sgd,mlp-adam,infer,epoch
+workloads=gemm,mlp-sgd,mlp-adam,infer,epoch,cnn-lenet,cnn-cifar,epoch-lenet
 data_dir=""
 install=0
 quick=0
@@ -36,7 +39,7 @@ while [[ $# -gt 0 ]]; do
         --quick) quick=1 ;;
         --keep-denormals) denormals=(--keep-denormals) ;;
         --out) out="$2"; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "error: $1: unknown option (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -56,8 +59,15 @@ fi
     exit 2
 }
 
-if [[ ",$workloads," == *",epoch,"* && -z "$data_dir" ]]; then
-    echo "error: --data-dir: the epoch workload needs MNIST's IDX files (or drop it from --workloads)" >&2
+has() { [[ ",$workloads," == *",$1,"* ]]; }
+for w in ${workloads//,/ }; do
+    case "$w" in
+        gemm|mlp-sgd|mlp-adam|infer|epoch|cnn-lenet|cnn-cifar|epoch-lenet) ;;
+        *) echo "error: --workloads: unknown workload $w" >&2; exit 2 ;;
+    esac
+done
+if (has epoch || has epoch-lenet) && [[ -z "$data_dir" ]]; then
+    echo "error: --data-dir: the epoch workloads need MNIST's IDX files (or drop epoch and epoch-lenet from --workloads)" >&2
     exit 2
 fi
 
@@ -72,30 +82,63 @@ if [[ -n "$peers" ]]; then
 fi
 
 common=(--threads "$threads" ${denormals[@]+"${denormals[@]}"})
-if [[ $quick == 1 ]]; then common+=(--reps 3 --seconds 0.1 --batch 1,32 --n 256,512); fi
+mlp_sizes=()
+lenet_batch=64,256
+if [[ $quick == 1 ]]; then
+    common+=(--reps 3 --seconds 0.1)
+    mlp_sizes=(--batch 1,32 --n 256,512)
+    lenet_batch=64
+fi
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-steady=$(echo ",$workloads," | sed 's/,epoch,/,/; s/^,//; s/,$//')
+# The MLP and GEMM workloads, measured by one command per system and round.
+steady=$(for w in gemm mlp-sgd mlp-adam infer; do if has "$w"; then echo "$w"; fi; done | paste -sd, -)
+
+# ferrograd_rows WORKLOAD ARGS...: appends ferrograd-bench's rows of one workload. A workload
+# it does not know (an older build) is reported once and skipped in later rounds; the PyTorch
+# rows are still measured and listed without a ratio.
+skipped=","
+ferrograd_rows() {
+    local w="$1"
+    shift
+    [[ $skipped == *",$w,"* ]] && return 0
+    if "$ferrograd_bench" --json --workload "$w" "$@" >> "$results/rows.jsonl" 2> "$results/stderr"; then
+        cat "$results/stderr" >&2
+    elif grep -q "unknown workload" "$results/stderr"; then
+        echo "warning: this ferrograd-bench has no $w workload: PyTorch rows only" >&2
+        skipped+="$w,"
+    else
+        cat "$results/stderr" >&2
+        return 1
+    fi
+}
 
 for ((r = 1; r <= rounds; r++)); do
     echo "round $r/$rounds" >&2
     if [[ -n "$steady" ]]; then
-        "$ferrograd_bench" --json --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
-        "$python" bench/pytorch_reference.py --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
+        "$ferrograd_bench" --json --workload "$steady" "${common[@]}" ${mlp_sizes[@]+"${mlp_sizes[@]}"} >> "$results/rows.jsonl"
+        "$python" bench/pytorch_reference.py --workload "$steady" "${common[@]}" ${mlp_sizes[@]+"${mlp_sizes[@]}"} >> "$results/rows.jsonl"
         for p in ${peers//,/ }; do
-            "$peer_bin" --system "$p" --workload "$steady" "${common[@]}" >> "$results/rows.jsonl"
+            "$peer_bin" --system "$p" --workload "$steady" "${common[@]}" ${mlp_sizes[@]+"${mlp_sizes[@]}"} >> "$results/rows.jsonl"
         done
     fi
-    if [[ ",$workloads," == *",epoch,"* ]]; then
+    for w in cnn-lenet cnn-cifar; do
+        has "$w" || continue
+        batch=$([[ $w == cnn-lenet ]] && echo "$lenet_batch" || echo 128)
+        ferrograd_rows "$w" --batch "$batch" "${common[@]}"
+        "$python" bench/pytorch_reference.py --workload "$w" --batch "$batch" "${common[@]}" >> "$results/rows.jsonl"
+    done
+    for w in epoch epoch-lenet; do
+        has "$w" || continue
         for t in ${threads//,/ }; do
             for mode in eager static; do
-                "$ferrograd_bench" --json --workload epoch --mode "$mode" --threads "$t" \
-                    --data-dir "$data_dir" ${denormals[@]+"${denormals[@]}"} >> "$results/rows.jsonl"
+                ferrograd_rows "$w" --mode "$mode" --threads "$t" --data-dir "$data_dir" \
+                    ${denormals[@]+"${denormals[@]}"}
             done
-            "$python" bench/pytorch_reference.py --workload epoch --threads "$t" \
+            "$python" bench/pytorch_reference.py --workload "$w" --threads "$t" \
                 --data-dir "$data_dir" ${denormals[@]+"${denormals[@]}"} >> "$results/rows.jsonl"
         done
-    fi
+    done
 done
 
 versions="ferrograd $("$ferrograd_bench" --version | awk '{print $2}'), $(rustc --version | awk '{print $1, $2}'), PyTorch $("$python" -c 'import torch; print(torch.__version__)')"

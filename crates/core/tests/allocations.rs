@@ -126,3 +126,88 @@ fn a_compiled_step_without_matrix_products_allocates_nothing_at_all() {
         }
     });
 }
+
+#[test]
+fn a_compiled_convolutional_step_allocates_only_gemm_packing() {
+    use ferrograd_core::BatchNormOptions;
+    use ferrograd_core::op::{Conv2dParams, Pool2dParams};
+    let pool = ThreadPool::new(1).unwrap();
+    pool.install(|| {
+        let mut rng = Rng::new(2);
+        let mut p = |s: &[usize]| {
+            Tensor::randn(s, 0.0, 0.2, DType::F32, &mut rng)
+                .unwrap()
+                .with_requires_grad(true)
+        };
+        let params = [
+            p(&[4, 1, 3, 3]),
+            p(&[4]),
+            p(&[6, 4, 3, 3]),
+            p(&[6]),
+            p(&[6]),
+            p(&[10, 6]),
+        ];
+        let running = (
+            Tensor::zeros(&[6], DType::F32).unwrap(),
+            Tensor::ones(&[6], DType::F32).unwrap(),
+        );
+        let step = |i: &[Tensor]| -> Result<Vec<Tensor>> {
+            let [w1, b1, w2, g2, b2, w3] = &params;
+            let h = i[0].conv2d(w1, Some(b1), Conv2dParams::default().padding(1))?;
+            let h = h.relu()?.max_pool2d(Pool2dParams::new(2))?;
+            let h = h.conv2d(w2, None, Conv2dParams::default())?;
+            let opts = BatchNormOptions {
+                running: Some((&running.0, &running.1)),
+                ..Default::default()
+            };
+            let h = h.batch_norm(Some((g2, b2)), opts)?.relu()?;
+            let logits = h
+                .adaptive_avg_pool2d([1, 1])?
+                .flatten(1, -1)?
+                .matmul(&w3.t()?)?;
+            let loss = logits.softmax_cross_entropy(&i[1])?.mean(&[], false)?;
+            let g = loss.backward()?;
+            let mut out = vec![loss];
+            out.extend(gradients(&g, &params.iter().collect::<Vec<_>>())?);
+            Ok(out)
+        };
+        let x = Tensor::randn(&[3, 1, 8, 8], 0.0, 1.0, DType::F32, &mut rng).unwrap();
+        let y = Tensor::from_vec(vec![1i64, 7, 3], &[3]).unwrap();
+        let inputs = [x, y];
+        let mut compiled = compile(step, &inputs, CompileOptions::default()).unwrap();
+        // Each matrix product is one gemm call; a convolution op makes one per sample and
+        // group.
+        let gemm_calls: u64 = compiled
+            .graph()
+            .nodes
+            .iter()
+            .map(|n| match &n.kind {
+                NodeKind::Op { op: Op::MatMul, .. } => 1,
+                NodeKind::Op {
+                    op: Op::Conv2d(p), ..
+                }
+                | NodeKind::Op {
+                    op: Op::Conv2dInputGrad { conv: p, .. },
+                    ..
+                }
+                | NodeKind::Op {
+                    op: Op::Conv2dWeightGrad { conv: p, .. },
+                    ..
+                } => 3 * p.groups as u64,
+                _ => 0,
+            })
+            .sum();
+        assert!(gemm_calls > 0);
+        compiled.execute(&inputs).unwrap();
+        let before = allocations();
+        for _ in 0..5 {
+            compiled.execute(&inputs).unwrap();
+        }
+        let per_step = (allocations() - before) / 5;
+        assert!(
+            per_step <= 2 * gemm_calls,
+            "{per_step} allocations per step ({gemm_calls} gemm calls)"
+        );
+        eprintln!("allocations per step: {per_step} for {gemm_calls} gemm calls");
+    });
+}

@@ -12,6 +12,14 @@
 //! - `epoch`: one real MNIST training epoch (60,000 images from the IDX files in `--data-dir`,
 //!   batch 128, Adam), data pipeline included: loading and decompressing the files, shuffled
 //!   batches prepared on the loader's thread, training; wall seconds.
+//! - `cnn-lenet`: the MNIST-shaped LeNet-5 training step (`[b, 1, 28, 28]`, conv 5x5 6 with
+//!   padding 2, pool, conv 5x5 16, pool, 120, 84, 10), mean softmax cross-entropy, SGD with
+//!   momentum 0.9 (lr 0.01); eager or static mode.
+//! - `cnn-cifar`: `[b, 3, 32, 32]` inputs through the plain CNN (stages of 32, 64, 128
+//!   channels: conv 3x3 without bias, batch norm in training mode, ReLU, max pool 2; global
+//!   average pooling; linear head), same loss and optimizer.
+//! - `epoch-lenet`: one MNIST epoch of LeNet-5 at batch 128 from the IDX files (images kept
+//!   NCHW, per-channel normalisation), same optimizer; wall seconds, with peak memory.
 //!
 //! Worker threads flush subnormal floats to zero unless `--keep-denormals` is given (every row
 //! says which); the PyTorch reference script does the same with `torch.set_flush_denormal`.
@@ -39,8 +47,8 @@ use ferrograd_core::graph::{CompileOptions, StaticFn};
 use ferrograd_core::{DType, Rng, Tensor, ThreadPool, no_grad};
 use ferrograd_data::{DataSource, DatasetKind, Loader, LoaderConfig, Normalize, load};
 use ferrograd_nn::{
-    Activation, Adam, AdamConfig, MlpConfig, Module, Optimizer, Sequential, Sgd, SgdConfig,
-    TrainStep, mlp, named_params,
+    Activation, Adam, AdamConfig, CnnConfig, LeNetConfig, MlpConfig, Module, Optimizer, Sequential,
+    Sgd, SgdConfig, TrainStep, cnn, lenet, mlp, named_params,
 };
 
 /// Every thread's allocations, counted for the `allocs_per_step` figures.
@@ -57,17 +65,17 @@ fn allocations() -> u64 {
 #[derive(Parser, Debug, Clone)]
 #[command(name = "ferrograd-bench", version, long_about = None)]
 struct BenchArgs {
-    /// Workloads: gemm, mlp-sgd, mlp-adam, infer, epoch (comma separated; epoch needs
-    /// --data-dir with MNIST's IDX files).
+    /// Workloads: gemm, mlp-sgd, mlp-adam, infer, epoch, cnn-lenet, cnn-cifar, epoch-lenet
+    /// (comma separated; the epoch workloads need --data-dir with MNIST's IDX files).
     #[arg(long, default_value = "mlp-sgd", value_delimiter = ',')]
     workload: Vec<String>,
-    /// Batch sizes of the MLP workloads.
+    /// Batch sizes of the training-step workloads.
     #[arg(long, default_value = "1,32,128,1024", value_delimiter = ',', value_parser = positive_usize)]
     batch: Vec<usize>,
     /// Thread counts.
     #[arg(long, default_value = "1,2", value_delimiter = ',', value_parser = positive_usize)]
     threads: Vec<usize>,
-    /// Modes of the MLP training workloads: eager, static.
+    /// Modes of the training workloads: eager, static.
     #[arg(long, default_value = "eager,static", value_delimiter = ',')]
     mode: Vec<String>,
     /// Matrix sizes of the gemm workload.
@@ -200,10 +208,57 @@ fn mnist_mlp(rng: &mut Rng) -> Result<Sequential> {
     Ok(mlp(&cfg, DType::F32, rng)?)
 }
 
-fn batches(batch: usize, rng: &mut Rng) -> Result<Vec<[Tensor; 2]>> {
+/// The model of a training workload and the shape of one input sample.
+fn workload_model(workload: &str, rng: &mut Rng) -> Result<(Sequential, Vec<usize>)> {
+    Ok(match workload {
+        "cnn-lenet" | "epoch-lenet" => (
+            lenet(&LeNetConfig::for_image(1, 28, 28, 10), DType::F32, rng)?,
+            vec![1, 28, 28],
+        ),
+        "cnn-cifar" => {
+            let cfg = CnnConfig {
+                in_channels: 3,
+                channels: vec![32, 64, 128],
+                convs_per_stage: 1,
+                classes: 10,
+            };
+            (cnn(&cfg, DType::F32, rng)?, vec![3, 32, 32])
+        }
+        _ => (mnist_mlp(rng)?, vec![784]),
+    })
+}
+
+/// The optimizer of a training workload: Adam for `mlp-adam`, SGD (lr 0.01) for `mlp-sgd`,
+/// SGD with momentum 0.9 (lr 0.01) for the convolutional ones.
+fn workload_optimizer(workload: &str, model: &Sequential) -> Result<Box<dyn Optimizer>> {
+    let params = named_params(model);
+    Ok(match workload {
+        "mlp-adam" => Box::new(Adam::new(params, AdamConfig::default())?),
+        "mlp-sgd" => Box::new(Sgd::new(
+            params,
+            SgdConfig {
+                lr: 0.01,
+                ..Default::default()
+            },
+        )?),
+        _ => Box::new(Sgd::new(
+            params,
+            SgdConfig {
+                lr: 0.01,
+                momentum: 0.9,
+                ..Default::default()
+            },
+        )?),
+    })
+}
+
+fn batches(batch: usize, sample: &[usize], rng: &mut Rng) -> Result<Vec<[Tensor; 2]>> {
+    let shape: Vec<usize> = std::iter::once(batch)
+        .chain(sample.iter().copied())
+        .collect();
     (0..16)
         .map(|_| {
-            let x = Tensor::randn(&[batch, 784], 0.0, 1.0, DType::F32, rng)?;
+            let x = Tensor::randn(&shape, 0.0, 1.0, DType::F32, rng)?;
             let y: Vec<i64> = (0..batch).map(|_| rng.below(10) as i64).collect();
             Ok([x, Tensor::from_vec(y, &[batch])?])
         })
@@ -218,20 +273,9 @@ fn train_row(
     args: &BenchArgs,
 ) -> Result<Row> {
     let mut rng = Rng::new(0);
-    let model = mnist_mlp(&mut rng)?;
-    let params = named_params(&model);
-    let opt: Box<dyn Optimizer> = match workload {
-        "mlp-sgd" => Box::new(Sgd::new(
-            params,
-            SgdConfig {
-                lr: 0.01,
-                ..Default::default()
-            },
-        )?),
-        _ => Box::new(Adam::new(params, AdamConfig::default())?),
-    };
-    let opt = RefCell::new(opt);
-    let pool = batches(batch, &mut rng)?;
+    let (model, sample) = workload_model(workload, &mut rng)?;
+    let opt = RefCell::new(workload_optimizer(workload, &model)?);
+    let pool = batches(batch, &sample, &mut rng)?;
     let static_mode = mode == "static";
     let mut step = TrainStep::new(&model, &opt, 0.0, None, static_mode);
     let mut k = 0usize;
@@ -295,7 +339,7 @@ fn gemm_row(n: usize, threads: usize, args: &BenchArgs) -> Result<Row> {
 fn infer_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     let mut rng = Rng::new(0);
     let model = mnist_mlp(&mut rng)?;
-    let pool = batches(1024, &mut rng)?;
+    let pool = batches(1024, &[784], &mut rng)?;
     let _guard = no_grad();
     let forward = |i: &[Tensor]| Ok(vec![model.forward(&i[0])?]);
     let mut compiled = StaticFn::new(forward, CompileOptions::default());
@@ -332,8 +376,9 @@ fn with_peak(mut extra: Vec<(&'static str, f64)>) -> Vec<(&'static str, f64)> {
     extra
 }
 
-/// One MNIST epoch from the files, loading included: the W-EPOCH workload.
-fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
+/// One MNIST epoch from the files, loading included: the `epoch` (MLP, Adam) and
+/// `epoch-lenet` (LeNet-5, SGD with momentum, NCHW images) workloads.
+fn epoch_row(workload: &str, mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     let Some(dir) = &args.data_dir else {
         return Err(CliError::Flag {
             flag: "--data-dir",
@@ -344,19 +389,28 @@ fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     let start = Instant::now();
     let src = DataSource::new(Some(dir.clone()), false);
     let (train, _) = load(DatasetKind::Mnist, &src)?;
+    let images = workload == "epoch-lenet";
     let normalize = Normalize::from_dataset(&train);
+    let channel_normalize = if images {
+        Normalize::per_channel(&train)
+    } else {
+        Vec::new()
+    };
     let loader = Loader::new(
         std::sync::Arc::new(train),
         LoaderConfig {
             batch_size: 128,
             seed: 0,
             normalize,
+            channel_normalize,
+            images,
             ..Default::default()
         },
     )?;
     let mut rng = Rng::new(0);
-    let model = mnist_mlp(&mut rng)?;
-    let opt = RefCell::new(Adam::new(named_params(&model), AdamConfig::default())?);
+    let (model, _) = workload_model(workload, &mut rng)?;
+    let optimizer = if images { workload } else { "mlp-adam" };
+    let opt = RefCell::new(workload_optimizer(optimizer, &model)?);
     let mut step = TrainStep::new(&model, &opt, 0.0, None, mode == "static");
     let (mut loss, mut seen) = (0.0, 0usize);
     for batch in loader.epoch(0) {
@@ -368,7 +422,7 @@ fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     }
     let seconds = start.elapsed().as_secs_f64();
     Ok(Row {
-        workload: "epoch".into(),
+        workload: workload.into(),
         mode: Some(mode.to_string()),
         batch: Some(128),
         n: None,
@@ -382,13 +436,26 @@ fn epoch_row(mode: &str, threads: usize, args: &BenchArgs) -> Result<Row> {
     })
 }
 
+/// Every workload's name.
+const WORKLOADS: [&str; 8] = [
+    "gemm",
+    "mlp-sgd",
+    "mlp-adam",
+    "infer",
+    "epoch",
+    "cnn-lenet",
+    "cnn-cifar",
+    "epoch-lenet",
+];
+
 fn run(args: &BenchArgs) -> Result<()> {
     for w in &args.workload {
-        if !["gemm", "mlp-sgd", "mlp-adam", "infer", "epoch"].contains(&w.as_str()) {
+        if !WORKLOADS.contains(&w.as_str()) {
             return Err(CliError::Flag {
                 flag: "--workload",
                 msg: format!(
-                    "unknown workload {w:?}; expected gemm, mlp-sgd, mlp-adam, infer or epoch"
+                    "unknown workload {w:?}; expected one of {}",
+                    WORKLOADS.join(", ")
                 ),
             });
         }
@@ -421,10 +488,10 @@ fn run(args: &BenchArgs) -> Result<()> {
                             infer_row(mode, threads, args)?.print(args.json);
                         }
                     }
-                    "epoch" => {
+                    "epoch" | "epoch-lenet" => {
                         for mode in &args.mode {
                             reset_peak_rss();
-                            epoch_row(mode, threads, args)?.print(args.json);
+                            epoch_row(w, mode, threads, args)?.print(args.json);
                         }
                     }
                     _ => {

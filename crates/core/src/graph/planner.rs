@@ -15,8 +15,9 @@ use std::sync::Arc;
 
 use super::ir::{Graph, NodeKind};
 use crate::kernels::Plan;
+use crate::kernels::conv::{self, Direction, Geometry};
 use crate::kernels::fused::{FusedOp, FusedProgram, MAX_GROUP, UpdateLoop};
-use crate::op::{BinaryOp, CmpOp, Op, ReduceOp, UnaryOp};
+use crate::op::{BinaryOp, CmpOp, Op, Pool2dParams, ReduceOp, UnaryOp};
 use crate::{DType, Layout, Result, Tensor};
 
 /// Where a node's value lives during a run.
@@ -55,6 +56,12 @@ pub(super) enum Kernel {
     /// `out -= scale * (a b)`: an in-place update `w - g * lr` whose `g` is a matrix product,
     /// computed by one product that reads and writes `w` (nodes: a, b, scale).
     MatMulUpdate(usize, usize, usize),
+    /// One of a convolution's three products, with its scratch buffer from the plan.
+    Conv(Direction, Geometry),
+    /// The window maxima of a max pooling: planes, input and output sizes, window.
+    MaxPoolIndex(usize, [usize; 2], [usize; 2], Pool2dParams),
+    Gather(usize),
+    ScatterAdd(usize),
     /// Ops without an in-place kernel: computed by `apply` and copied into the buffer.
     Other(Op),
 }
@@ -94,6 +101,9 @@ pub(super) struct Placement {
     pub specs: Vec<(DType, usize)>,
     /// `(parameter, node)` pairs, to check at each run that parameters kept their layout.
     pub param_nodes: Vec<(usize, usize)>,
+    /// Elements of the f32 and f64 scratch buffers the kernels share (a convolution's im2col
+    /// columns and partial sums), one node at a time.
+    pub scratch: [usize; 2],
     /// The graph's stores that need a copy, with the plan that copies each value into its
     /// parameter (updates computed in place need none).
     pub stores: Vec<(usize, usize, Plan)>,
@@ -114,6 +124,7 @@ pub(super) fn place(graph: &Graph) -> Result<Placement> {
     // `base[i]`: the node whose buffer holds node i's elements (i itself unless a view).
     let mut base: Vec<usize> = (0..n).collect();
     let mut memory = MemoryPlan::default();
+    let mut scratch = [0usize; 2];
     for (i, node) in graph.nodes.iter().enumerate() {
         let contiguous = Layout::contiguous(&node.shape);
         let (slot, layout, kernel) = match &node.kind {
@@ -173,6 +184,30 @@ pub(super) fn place(graph: &Graph) -> Result<Placement> {
                         Op::MatMul => Kernel::MatMul,
                         Op::Reduce { op, dims } => Kernel::Reduce(*op, dims.clone()),
                         Op::SoftmaxCrossEntropy => Kernel::SoftmaxCrossEntropy,
+                        Op::Gather { dim } => Kernel::Gather(*dim),
+                        Op::ScatterAdd { dim } => Kernel::ScatterAdd(*dim),
+                        Op::Conv2d(_)
+                        | Op::Conv2dInputGrad { .. }
+                        | Op::Conv2dWeightGrad { .. } => {
+                            let shape = |k: usize| graph.nodes[args[k]].shape.as_slice();
+                            match conv::plan(op, shape(0), shape(1)) {
+                                Some((dir, g, _)) => {
+                                    let need = g.scratch_len(dir);
+                                    let k = usize::from(node.dtype == DType::F64);
+                                    scratch[k] = scratch[k].max(need);
+                                    Kernel::Conv(dir, g)
+                                }
+                                None => Kernel::Other(op.clone()),
+                            }
+                        }
+                        Op::MaxPool2dIndex(p) => {
+                            match conv::pool_shapes(&graph.nodes[args[0]].shape, p) {
+                                Some((s, hw, out_hw)) => {
+                                    Kernel::MaxPoolIndex(s[0] * s[1], hw, out_hw, *p)
+                                }
+                                None => Kernel::Other(op.clone()),
+                            }
+                        }
                         other => Kernel::Other(other.clone()),
                     };
                     (Slot::Buffer(usize::MAX), contiguous, kernel)
@@ -257,7 +292,12 @@ pub(super) fn place(graph: &Graph) -> Result<Placement> {
         }
     }
     memory.buffers = specs.len();
-    memory.bytes = specs.iter().map(|(d, n)| n * d.size_in_bytes()).sum();
+    memory.bytes = specs
+        .iter()
+        .map(|(d, n)| n * d.size_in_bytes())
+        .sum::<usize>()
+        + scratch[0] * DType::F32.size_in_bytes()
+        + scratch[1] * DType::F64.size_in_bytes();
     let stores = graph
         .stores
         .iter()
@@ -280,6 +320,7 @@ pub(super) fn place(graph: &Graph) -> Result<Placement> {
         consts,
         specs,
         param_nodes,
+        scratch,
         stores,
         memory,
     })

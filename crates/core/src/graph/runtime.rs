@@ -6,7 +6,7 @@
 //! packing buffers inside each matrix product, and ops without an in-place kernel (gather,
 //! scatter, cat, argmax) are computed by `ops::apply` into a new buffer and copied.
 
-use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLockReadGuard, RwLockWriteGuard};
 
 use super::ir::Graph;
 use super::passes::PassReport;
@@ -14,7 +14,7 @@ use super::planner::{Kernel, MemoryPlan, Placement, Slot};
 use crate::kernels::fused::{
     FusedFloat, FusedProgram, Leaf, MAX_FUSED_LEAVES, MAX_GROUP, Member, UpdateLoop,
 };
-use crate::kernels::{Plan, elementwise as ew, fused, matmul, reduce};
+use crate::kernels::{Plan, conv, elementwise as ew, fused, index, matmul, reduce};
 use crate::ops::apply;
 use crate::{DType, Error, Layout, Result, Storage, StorageCell, Tensor, no_grad};
 
@@ -37,6 +37,8 @@ pub struct CompiledGraph {
     /// The workspace: shared with the tensors `output` hands out; a buffer still shared when
     /// the graph runs again is replaced by a fresh one (copy on write).
     buffers: Vec<Option<Arc<StorageCell>>>,
+    /// The f32 and f64 scratch buffers of the plan, allocated at the first run.
+    scratch: Mutex<[Storage; 2]>,
     signature: Signature,
     report: PassReport,
     compile_seconds: f64,
@@ -81,6 +83,7 @@ impl CompiledGraph {
             graph,
             plan: placement,
             buffers: Vec::new(),
+            scratch: Mutex::new([Storage::F32(Vec::new()), Storage::F64(Vec::new())]),
             signature,
             report,
             compile_seconds,
@@ -133,6 +136,13 @@ impl CompiledGraph {
         self.check_inputs(inputs)?;
         if let Some(owned) = contiguous_inputs(inputs) {
             return self.execute(&owned);
+        }
+        if let Ok(mut s) = self.scratch.lock() {
+            for (k, dtype) in [DType::F32, DType::F64].into_iter().enumerate() {
+                if s[k].len() != self.plan.scratch[k] {
+                    s[k] = Storage::zeros(dtype, self.plan.scratch[k]);
+                }
+            }
         }
         if self.buffers.len() != self.plan.specs.len() {
             self.buffers = self
@@ -296,6 +306,29 @@ impl CompiledGraph {
             Kernel::SoftmaxCrossEntropy => {
                 reduce::softmax_cross_entropy_into(src(0)?, lay(0), src(1)?, lay(1), out)
             }
+            Kernel::Conv(dir, g) => {
+                let mut scratch = self
+                    .scratch
+                    .lock()
+                    .map_err(|_| internal("the scratch buffer is poisoned"))?;
+                let k = usize::from(node.dtype == DType::F64);
+                let (a, b) = (conv::dense(src(0)?, lay(0)), conv::dense(src(1)?, lay(1)));
+                conv::run(*dir, g, &a, &b, out, &mut scratch[k])
+            }
+            Kernel::MaxPoolIndex(planes, hw, out_hw, p) => {
+                conv::max_pool_index(&conv::dense(src(0)?, lay(0)), *planes, *hw, *out_hw, p, out)
+            }
+            Kernel::Gather(dim) => index::gather_into(src(0)?, lay(0), src(1)?, lay(1), *dim, out),
+            Kernel::ScatterAdd(dim) => index::scatter_add_into(
+                src(0)?,
+                lay(0),
+                src(1)?,
+                lay(1),
+                src(2)?,
+                lay(2),
+                *dim,
+                out,
+            ),
             Kernel::Reduce(op, dims) => {
                 if !reduce::reduce_into(*op, src(0)?, lay(0), dims, out) {
                     *out = reduce::reduce(*op, src(0)?, lay(0), dims)?;

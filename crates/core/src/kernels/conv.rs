@@ -127,13 +127,27 @@ fn im2col<T: Element>(g: &Geometry, x: &[T], cols: &mut [T]) {
     each_tap(g, cols, |plane, row, src_row, ow0, ow1, iw0| {
         let src = &x[plane * g.h * g.w + src_row * g.w..][..g.w];
         if g.p.stride[1] == 1 {
-            row[ow0..ow1].copy_from_slice(&src[iw0..iw0 + (ow1 - ow0)]);
+            copy_short(&mut row[ow0..ow1], &src[iw0..iw0 + (ow1 - ow0)]);
         } else {
             for (k, d) in row[ow0..ow1].iter_mut().enumerate() {
                 *d = src[iw0 + k * g.p.stride[1]];
             }
         }
     });
+}
+
+/// Copies a short row in blocks of eight, inline: a call to `memmove` for each of the many
+/// rows of an im2col matrix (a few dozen elements) costs more than the copy.
+#[inline(always)]
+fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
+    let mut d = dst.chunks_exact_mut(8);
+    let mut s = src.chunks_exact(8);
+    for (d, s) in (&mut d).zip(&mut s) {
+        d.copy_from_slice(s);
+    }
+    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
+        *d = *s;
+    }
 }
 
 /// Adds the im2col matrix `cols` back into the planes `x [cg, h, w]` it was read from (the
@@ -469,38 +483,45 @@ fn max_pool_index_t<T: Element>(
     }
     let per_task = (super::TASK_SIZE / (kh * kw).max(1)).max(plane_out);
     let planes_per_task = (per_task / plane_out).max(1);
+    // The taps `k` of an axis whose input position `o * stride + k * dilation - pad` lies
+    // inside `0..size`.
+    // (Divisions only for dilated windows: they would cost more than the window itself.)
+    let taps = |o: usize, stride: usize, dil: usize, pad: usize, k: usize, size: usize| {
+        let start = o * stride;
+        let (before, past) = (
+            pad.saturating_sub(start),
+            (size + pad).saturating_sub(start),
+        );
+        let (lo, hi) = if dil == 1 {
+            (before.min(k), past.min(k))
+        } else {
+            (before.div_ceil(dil).min(k), past.div_ceil(dil).min(k))
+        };
+        (lo, hi.max(lo), (start + lo * dil).saturating_sub(pad))
+    };
     out.par_chunks_mut(planes_per_task * plane_out)
         .enumerate()
         .for_each(|(t, chunk)| {
             for (q, o) in chunk.chunks_mut(plane_out).enumerate() {
                 let plane = &x[(t * planes_per_task + q) * h * w..][..h * w];
                 for oh in 0..ho {
+                    let (ki0, ki1, ih0) = taps(oh, sh, dh, ph, kh, h);
                     for ow in 0..wo {
-                        let mut best = T::MIN;
-                        let mut at: Option<usize> = None;
-                        for ki in 0..kh {
-                            let Some(ih) = (oh * sh + ki * dh).checked_sub(ph).filter(|&i| i < h)
-                            else {
-                                continue;
-                            };
-                            for kj in 0..kw {
-                                let Some(iw) =
-                                    (ow * sw + kj * dw).checked_sub(pw).filter(|&i| i < w)
-                                else {
-                                    continue;
-                                };
-                                let i = ih * w + iw;
+                        let (kj0, kj1, iw0) = taps(ow, sw, dw, pw, kw, w);
+                        let mut at = ih0 * w + iw0;
+                        for r in 0..ki1 - ki0 {
+                            let row = (ih0 + r * dh) * w + iw0;
+                            for c in 0..kj1 - kj0 {
+                                let i = row + c * dw;
                                 let v = plane[i];
-                                if at.is_none() {
-                                    at = Some(i);
-                                }
-                                if v > best || v.is_nan() {
-                                    best = v;
-                                    at = Some(i);
-                                }
+                                // Branch-free: the comparison is unpredictable on real data.
+                                // Branch-free (the comparison is unpredictable on real data):
+                                // the running maximum is re-read at its index.
+                                let take = (v > plane[at]) | v.is_nan();
+                                at = std::hint::select_unpredictable(take, i, at);
                             }
                         }
-                        o[oh * wo + ow] = at.unwrap_or(0) as i64;
+                        o[oh * wo + ow] = at as i64;
                     }
                 }
             }
@@ -569,6 +590,33 @@ pub(crate) fn plan(op: &Op, a: &[usize], b: &[usize]) -> Option<(Direction, Geom
         }
         _ => None,
     }
+}
+
+thread_local! {
+    /// The eager ops' scratch buffer, one per thread and dtype, grown as needed and kept, so
+    /// a convolution does not allocate and zero its im2col columns at every call.
+    static SCRATCH: std::cell::RefCell<[Storage; 2]> =
+        const { std::cell::RefCell::new([Storage::F32(Vec::new()), Storage::F64(Vec::new())]) };
+}
+
+/// Runs `f` with this thread's scratch buffer of `dtype`, at least `len` elements long (its
+/// contents are whatever the last user left). A thread that is already inside `f` (a rayon
+/// worker that took up another convolution while waiting for its tasks) gets a new buffer.
+pub(crate) fn with_scratch<R>(
+    dtype: crate::DType,
+    len: usize,
+    f: impl FnOnce(&mut Storage) -> R,
+) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buffers) => {
+            let k = usize::from(dtype == crate::DType::F64);
+            if buffers[k].len() < len {
+                buffers[k] = Storage::zeros(dtype, len);
+            }
+            f(&mut buffers[k])
+        }
+        Err(_) => f(&mut Storage::zeros(dtype, len)),
+    })
 }
 
 /// A storage as a contiguous buffer from its first element: borrowed when it already is one.

@@ -155,3 +155,112 @@ pub(crate) fn cat(inputs: &[(&Storage, &Layout)], dim: usize, dtype: DType) -> S
         DType::I64 => Storage::I64(cat_t(&parts, outer, &row_lens)),
     }
 }
+
+/// The sizes of a gather or scatter along `dim` that can run row by row: both operands
+/// contiguous from their first element and equal outside `dim`. Returns
+/// `(outer, inner, source size along dim, index size along dim)`.
+fn rows(l_src: &Layout, l_idx: &Layout, dim: usize) -> Option<(usize, usize, usize, usize)> {
+    let (s, i) = (l_src.shape(), l_idx.shape());
+    let plain = |l: &Layout| l.is_contiguous() && l.offset() == 0;
+    let same = s.len() == i.len() && (0..s.len()).all(|d| d == dim || s[d] == i[d]);
+    (plain(l_src) && plain(l_idx) && same).then(|| {
+        (
+            s[..dim].iter().product(),
+            s[dim + 1..].iter().product(),
+            s[dim],
+            i[dim],
+        )
+    })
+}
+
+fn gather_rows<T: StorageElement>(
+    x: &[T],
+    idx: &[i64],
+    (outer, inner, size, k): (usize, usize, usize, usize),
+    out: &mut [T],
+) -> Result<()> {
+    for o in 0..outer {
+        let src = &x[o * size * inner..][..size * inner];
+        let ix = &idx[o * k * inner..][..k * inner];
+        let dst = &mut out[o * k * inner..][..k * inner];
+        for (p, (d, &i)) in dst.iter_mut().zip(ix).enumerate() {
+            let i = check_index("gather", i, size)?;
+            *d = src[i * inner + p % inner.max(1)];
+        }
+    }
+    Ok(())
+}
+
+fn scatter_rows<T: StorageElement>(
+    idx: &[i64],
+    src: &[T],
+    (outer, inner, size, k): (usize, usize, usize, usize),
+    out: &mut [T],
+) -> Result<()> {
+    for o in 0..outer {
+        let dst = &mut out[o * size * inner..][..size * inner];
+        let ix = &idx[o * k * inner..][..k * inner];
+        let sv = &src[o * k * inner..][..k * inner];
+        for (p, (&i, &v)) in ix.iter().zip(sv).enumerate() {
+            let i = check_index("scatter_add", i, size)?;
+            let d = &mut dst[i * inner + p % inner.max(1)];
+            *d = *d + v;
+        }
+    }
+    Ok(())
+}
+
+/// [`gather`] into `out` (contiguous, of the index's shape): row by row when the operands
+/// allow, else through a new buffer.
+pub(crate) fn gather_into(
+    x: &Storage,
+    lx: &Layout,
+    idx: &Storage,
+    li: &Layout,
+    dim: usize,
+    out: &mut Storage,
+) -> Result<()> {
+    let fast = rows(lx, li, dim).filter(|r| out.len() == r.0 * r.1 * r.3);
+    match (fast, x, idx, &mut *out) {
+        (Some(r), Storage::F32(x), Storage::I64(i), Storage::F32(o)) => gather_rows(x, i, r, o),
+        (Some(r), Storage::F64(x), Storage::I64(i), Storage::F64(o)) => gather_rows(x, i, r, o),
+        (Some(r), Storage::I64(x), Storage::I64(i), Storage::I64(o)) => gather_rows(x, i, r, o),
+        _ => {
+            *out = gather(x, lx, idx, li, dim)?;
+            Ok(())
+        }
+    }
+}
+
+/// [`scatter_add`] into `out` (contiguous, of the base's shape): row by row when the
+/// operands allow, else through a new buffer.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn scatter_add_into(
+    base: &Storage,
+    lb: &Layout,
+    idx: &Storage,
+    li: &Layout,
+    src: &Storage,
+    ls: &Layout,
+    dim: usize,
+    out: &mut Storage,
+) -> Result<()> {
+    let fast = rows(lb, li, dim)
+        .filter(|r| out.len() == r.0 * r.1 * r.2 && ls.is_contiguous() && ls.offset() == 0);
+    match (fast, base, idx, src, &mut *out) {
+        (Some(r), Storage::F32(b), Storage::I64(i), Storage::F32(s), Storage::F32(o)) => {
+            let n = o.len();
+            o.copy_from_slice(&b[..n]);
+            scatter_rows(i, s, r, o)
+        }
+        (Some(r), Storage::F64(b), Storage::I64(i), Storage::F64(s), Storage::F64(o)) => {
+            let n = o.len();
+            o.copy_from_slice(&b[..n]);
+            scatter_rows(i, s, r, o)
+        }
+        _ => {
+            *out = scatter_add(base, lb, idx, li, src, ls, dim)?;
+            Ok(())
+        }
+    }
+}

@@ -356,8 +356,10 @@ pub(crate) fn reduce_into(
     out: &mut Storage,
 ) -> bool {
     let adjacent = dims.windows(2).all(|w| w[1] == w[0] + 1);
-    let (Some(range), Some(&d0), Some(&last), true) =
-        (l.contiguous_range(), dims.first(), dims.last(), adjacent)
+    if !adjacent {
+        return reduce_ends_into(op, s, l, dims, out);
+    }
+    let (Some(range), Some(&d0), Some(&last)) = (l.contiguous_range(), dims.first(), dims.last())
     else {
         return false;
     };
@@ -389,6 +391,68 @@ pub(crate) fn reduce_into(
         (Storage::F32(x), Storage::F32(o)) => go(op, &x[range], o, outer, r, inner),
         (Storage::F64(x), Storage::F64(o)) => go(op, &x[range], o, outer, r, inner),
         (Storage::I64(x), Storage::I64(o)) => go(op, &x[range], o, outer, r, inner),
+        _ => return false,
+    }
+    true
+}
+
+/// Reduces `x` viewed as `(a, k, b)` over its first and last axes into `out [k]`: each output
+/// combines, in order of `a`, the reductions of its rows of `b` (the order the two-pass
+/// [`reduce`] uses, so both give the same result).
+fn reduce_ends<T: Element, R: Reducer<T>>(x: &[T], a: usize, k: usize, b: usize, out: &mut [T]) {
+    let one = |kk: usize| {
+        (0..a).fold(R::INIT, |acc, i| {
+            R::combine(acc, reduce_slice::<T, R>(&x[(i * k + kk) * b..][..b]))
+        })
+    };
+    if a * k * b < PARALLEL_THRESHOLD || rayon::current_num_threads() == 1 {
+        for (kk, o) in out.iter_mut().enumerate() {
+            *o = one(kk);
+        }
+    } else {
+        out.par_iter_mut()
+            .enumerate()
+            .for_each(|(kk, o)| *o = one(kk));
+    }
+}
+
+/// [`reduce_into`] for dims that are a leading and a trailing run of axes around kept ones
+/// (a batch norm's statistics over `[0, 2, 3]` of NCHW); false for other dims.
+fn reduce_ends_into(
+    op: ReduceOp,
+    s: &Storage,
+    l: &Layout,
+    dims: &[usize],
+    out: &mut Storage,
+) -> bool {
+    let rank = l.shape().len();
+    let parts = runs(dims);
+    let [(0, d0), (d1, end)] = parts.as_slice() else {
+        return false;
+    };
+    let (Some(range), true) = (l.contiguous_range(), *end == rank) else {
+        return false;
+    };
+    let shape = l.shape();
+    let (a, k, b) = (
+        shape[..*d0].iter().product::<usize>(),
+        shape[*d0..*d1].iter().product::<usize>(),
+        shape[*d1..].iter().product::<usize>(),
+    );
+    if a == 0 || b == 0 || out.len() != k {
+        return false;
+    }
+    fn go<T: Element>(op: ReduceOp, x: &[T], o: &mut [T], a: usize, k: usize, b: usize) {
+        match op {
+            ReduceOp::Sum => reduce_ends::<T, SumR>(x, a, k, b, o),
+            ReduceOp::Max => reduce_ends::<T, MaxR>(x, a, k, b, o),
+            ReduceOp::Min => reduce_ends::<T, MinR>(x, a, k, b, o),
+        }
+    }
+    match (s, out) {
+        (Storage::F32(x), Storage::F32(o)) => go(op, &x[range], o, a, k, b),
+        (Storage::F64(x), Storage::F64(o)) => go(op, &x[range], o, a, k, b),
+        (Storage::I64(x), Storage::I64(o)) => go(op, &x[range], o, a, k, b),
         _ => return false,
     }
     true

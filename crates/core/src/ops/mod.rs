@@ -108,12 +108,21 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
         }
         Op::Gather { dim } => {
             let idx = inputs[1];
-            let s = kernels::index::gather(&x.storage(), xl, &idx.storage(), idx.layout(), *dim)?;
+            let mut s = Storage::zeros(x.dtype(), idx.numel());
+            kernels::index::gather_into(
+                &x.storage(),
+                xl,
+                &idx.storage(),
+                idx.layout(),
+                *dim,
+                &mut s,
+            )?;
             fresh(s, idx.shape())
         }
         Op::ScatterAdd { dim } => {
             let (idx, src) = (inputs[1], inputs[2]);
-            let s = kernels::index::scatter_add(
+            let mut s = Storage::zeros(x.dtype(), x.numel());
+            kernels::index::scatter_add_into(
                 &x.storage(),
                 xl,
                 &idx.storage(),
@@ -121,6 +130,7 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
                 &src.storage(),
                 src.layout(),
                 *dim,
+                &mut s,
             )?;
             fresh(s, x.shape())
         }
@@ -141,12 +151,13 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
                 .ok_or_else(|| Error::Internal(format!("{}: unchecked shapes", op.name())))?;
             let (xs, ys) = (x.storage(), y.storage());
             let mut out = Storage::zeros(x.dtype(), numel(&shape));
-            let mut scratch = Storage::zeros(x.dtype(), g.scratch_len(dir));
             let (a, b) = (
                 conv_kernels::dense(&xs, xl),
                 conv_kernels::dense(&ys, y.layout()),
             );
-            conv_kernels::run(dir, &g, &a, &b, &mut out, &mut scratch)?;
+            conv_kernels::with_scratch(x.dtype(), g.scratch_len(dir), |scratch| {
+                conv_kernels::run(dir, &g, &a, &b, &mut out, scratch)
+            })?;
             fresh(out, &shape)
         }
         Op::MaxPool2dIndex(p) => {
