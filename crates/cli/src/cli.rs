@@ -158,15 +158,19 @@ pub struct HiddenSizes(pub Vec<usize>);
 pub struct Channels(pub Vec<usize>);
 
 fn parse_channels(s: &str) -> Result<Channels, String> {
+    positive_list(s, "channel count", "32,64,128").map(Channels)
+}
+
+/// Comma-separated positive integers; `what` and `example` go into the error.
+fn positive_list(s: &str, what: &str, example: &str) -> Result<Vec<usize>, String> {
     s.split(',')
         .map(|p| match p.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(format!(
-                "{p:?} is not a positive channel count (expected e.g. 32,64,128)"
+                "{p:?} is not a positive {what} (expected e.g. {example})"
             )),
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Channels)
+        .collect()
 }
 
 /// An image shape, parsed from `1x28x28` (channels x height x width).
@@ -190,15 +194,7 @@ fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
     if s.trim().is_empty() || s == "none" {
         return Ok(HiddenSizes(Vec::new()));
     }
-    s.split(',')
-        .map(|p| match p.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "{p:?} is not a positive layer width (expected e.g. 256,128)"
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(HiddenSizes)
+    positive_list(s, "layer width", "256,128").map(HiddenSizes)
 }
 
 /// A clap value parser: an integer above 0.
