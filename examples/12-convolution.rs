@@ -270,12 +270,11 @@ fn score(model: &dyn Module, data: &Loader) -> Result<f64, Box<dyn Error>> {
 /// `data` with every image moved by `(dy, dx)` pixels, blank pixels entering at the border.
 fn shifted(data: &Dataset, (dy, dx): (isize, isize)) -> Dataset {
     let (h, w) = (data.height as isize, data.width as isize);
-    let pixels = data
-        .pixels
-        .chunks(data.width)
-        .enumerate()
-        .flat_map(|(r, _)| {
-            let (plane, y) = (r as isize / h, r as isize % h);
+    let rows = data.pixels.len() / data.width.max(1);
+    let pixels = (0..rows as isize)
+        .flat_map(|r| {
+            // Row `y` of plane `plane` (one plane per channel of each image).
+            let (plane, y) = (r / h, r % h);
             (0..w).map(move |x| {
                 let (sy, sx) = (y - dy, x - dx);
                 if (0..h).contains(&sy) && (0..w).contains(&sx) {
@@ -292,7 +291,8 @@ fn shifted(data: &Dataset, (dy, dx): (isize, isize)) -> Dataset {
     }
 }
 
-/// Trains `model` for `cfg.epochs` with Adam and scores it on the test set.
+/// Trains `model` for `cfg.epochs` with Adam and scores it on the test set and on its shifted
+/// copies.
 fn train(
     name: String,
     model: &dyn Module,
