@@ -2,10 +2,13 @@
 """Loads a ferrograd checkpoint in PyTorch and checks that the logits agree.
 
 `ferrograd train --out DIR` writes DIR/config.json (the architecture), DIR/model.safetensors
-(parameters named like PyTorch's nn.Sequential: layers.0.weight, layers.0.bias, ...) and
-DIR/sample_logits.safetensors (a batch of normalised test inputs and ferrograd's logits).
-This script rebuilds the same MLP as a torch.nn.Sequential, loads the weights with
-`safetensors.torch.load_file`, runs the batch and compares the logits.
+(parameters and buffers named like PyTorch's nn.Sequential: layers.0.weight, layers.0.bias,
+layers.1.running_mean, ...) and DIR/sample_logits.safetensors (a batch of normalised test
+inputs and ferrograd's logits). This script rebuilds the same network (MLP, softmax
+regression, LeNet-5 or the plain CNN) as a torch.nn.Sequential, loads the weights and buffers
+with `safetensors.torch.load_file` (strictly: every name, shape and dtype must match), runs
+the batch in evaluation mode (batch norm with its running statistics) and compares the
+logits.
 
 Usage (needs torch and safetensors, e.g. `pip install torch safetensors`):
 
@@ -55,19 +58,57 @@ def activation(spec):
     return table[name]()
 
 
+def mlp(cfg):
+    pieces = int(cfg["activation"].partition(":")[2] or 2) if cfg["activation"].startswith("maxout") else 1
+    layers, width = [], cfg["input"]
+    for h in cfg["hidden"]:
+        layers.append(torch.nn.Linear(width, h * pieces))
+        layers.append(activation(cfg["activation"]))
+        if cfg["dropout"] > 0:
+            layers.append(torch.nn.Dropout(cfg["dropout"]))
+        width = h
+    layers.append(torch.nn.Linear(width, cfg["output"]))
+    return layers
+
+
+def lenet(cfg):
+    """LeNet-5, modern form; the first convolution pads images under 32x32 by 2."""
+    nn = torch.nn
+    c, h, w = cfg["image"]
+    pad = 2 if min(h, w) < 32 else 0
+    size = lambda s: ((s + 2 * pad - 4) // 2 - 4) // 2
+    return [
+        nn.Conv2d(c, 6, 5, padding=pad), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(16 * size(h) * size(w), 120), nn.ReLU(),
+        nn.Linear(120, 84), nn.ReLU(),
+        nn.Linear(84, cfg["output"]),
+    ]
+
+
+def cnn(cfg):
+    """Per stage: (conv 3x3 pad 1 without bias, batch norm, ReLU) x convs, max pool 2; then
+    global average pooling, flatten, linear."""
+    nn = torch.nn
+    layers, width = [], cfg["image"][0]
+    for channels in cfg["channels"]:
+        for _ in range(cfg.get("convs_per_stage", 1)):
+            layers += [nn.Conv2d(width, channels, 3, padding=1, bias=False),
+                       nn.BatchNorm2d(channels), nn.ReLU()]
+            width = channels
+        layers.append(nn.MaxPool2d(2))
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, cfg["output"])]
+    return layers
+
+
 class Net(torch.nn.Module):
     def __init__(self, cfg):
         super().__init__()
-        pieces = int(cfg["activation"].partition(":")[2] or 2) if cfg["activation"].startswith("maxout") else 1
-        layers, width = [], cfg["input"]
-        for h in cfg["hidden"]:
-            layers.append(torch.nn.Linear(width, h * pieces))
-            layers.append(activation(cfg["activation"]))
-            if cfg["dropout"] > 0:
-                layers.append(torch.nn.Dropout(cfg["dropout"]))
-            width = h
-        layers.append(torch.nn.Linear(width, cfg["output"]))
-        self.layers = torch.nn.Sequential(*layers)
+        builders = {"mlp": mlp, "logistic": mlp, "lenet": lenet, "cnn": cnn}
+        if cfg["model"] not in builders:
+            raise SystemExit(f"unknown model {cfg['model']!r} in config.json")
+        self.layers = torch.nn.Sequential(*builders[cfg["model"]](cfg))
 
     def forward(self, x):
         return self.layers(x)

@@ -37,7 +37,43 @@ pub enum ModelKind {
     Mlp,
     /// Logistic (softmax) regression: one linear layer, no hidden layers.
     Logistic,
+    /// LeNet-5, modern form: conv 5x5 (6), ReLU, max pool, conv 5x5 (16), ReLU, max pool,
+    /// 120, 84, classes (28x28 or 32x32 images).
+    Lenet,
+    /// A plain CNN: per stage of --channels, conv 3x3, batch norm, ReLU, max pool; then
+    /// global average pooling and a linear layer.
+    Cnn,
 }
+
+impl ModelKind {
+    /// The name used in `config.json` and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Mlp => "mlp",
+            ModelKind::Logistic => "logistic",
+            ModelKind::Lenet => "lenet",
+            ModelKind::Cnn => "cnn",
+        }
+    }
+
+    /// Whether the model is convolutional (it takes images, not rows of features).
+    pub fn is_convolutional(self) -> bool {
+        matches!(self, ModelKind::Lenet | ModelKind::Cnn)
+    }
+
+    /// The optimizer settings a model trains with unless the flags say otherwise:
+    /// (optimizer, momentum, weight decay). The learning rate defaults per optimizer
+    /// ([`OptimizerKind::default_lr`]).
+    pub fn default_optimizer(self) -> (OptimizerKind, f64, f64) {
+        match self {
+            ModelKind::Mlp | ModelKind::Logistic => (OptimizerKind::Adam, 0.0, 0.0),
+            ModelKind::Lenet | ModelKind::Cnn => (OptimizerKind::Sgd, 0.9, 5e-4),
+        }
+    }
+}
+
+/// The stage channels of `--model cnn` unless --channels is given.
+pub const DEFAULT_CNN_CHANNELS: [usize; 3] = [32, 64, 128];
 
 /// How the training step runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -65,6 +101,17 @@ pub enum OptimizerKind {
 }
 
 impl OptimizerKind {
+    /// The name used on the command line and in `config.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::Adamw => "adamw",
+            OptimizerKind::Rmsprop => "rmsprop",
+            OptimizerKind::Adagrad => "adagrad",
+        }
+    }
+
     /// The default learning rate of each optimizer.
     pub fn default_lr(self) -> f64 {
         match self {
@@ -104,6 +151,39 @@ fn parse_schedule(s: &str) -> Result<Schedule, String> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HiddenSizes(pub Vec<usize>);
 
+/// Channels of the CNN's stages, parsed from `32,64,128`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Channels(pub Vec<usize>);
+
+fn parse_channels(s: &str) -> Result<Channels, String> {
+    s.split(',')
+        .map(|p| match p.trim().parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "{p:?} is not a positive channel count (expected e.g. 32,64,128)"
+            )),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Channels)
+}
+
+/// An image shape, parsed from `1x28x28` (channels x height x width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageShape(pub [usize; 3]);
+
+fn parse_image_shape(s: &str) -> Result<ImageShape, String> {
+    let dims: Vec<usize> = s
+        .split('x')
+        .map(|p| p.trim().parse::<usize>().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(|| format!("{s:?} is not CHANNELSxHEIGHTxWIDTH (expected e.g. 1x28x28)"))?;
+    match dims[..] {
+        [c, h, w] => Ok(ImageShape([c, h, w])),
+        _ => Err(format!(
+            "{s:?} is not CHANNELSxHEIGHTxWIDTH (expected e.g. 1x28x28)"
+        )),
+    }
+}
 fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
     if s.trim().is_empty() || s == "none" {
         return Ok(HiddenSizes(Vec::new()));
@@ -168,34 +248,45 @@ pub struct TrainArgs {
     pub dataset: DatasetKind,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Network: an MLP, or logistic (softmax) regression.
+    /// Network: mlp, logistic (softmax regression), lenet (LeNet-5) or cnn (conv, batch
+    /// norm, ReLU, pool stages).
     #[arg(long, value_enum, default_value = "mlp")]
     pub model: ModelKind,
     /// Hidden layer widths of the MLP, comma separated.
     #[arg(long, default_value = "256,128", value_parser = parse_hidden)]
     pub hidden: HiddenSizes,
-    /// Hidden activation: relu, tanh, sigmoid, hard-sigmoid, hard-tanh, leaky-relu[:SLOPE],
-    /// prelu, elu[:ALPHA], softplus, silu, gelu, gelu-tanh, maxout[:K].
+    /// Output channels of the CNN's stages, comma separated; each stage halves the image
+    /// [default: 32,64,128].
+    #[arg(long, value_parser = parse_channels)]
+    pub channels: Option<Channels>,
+    /// Random augmentation of the training images: crops padded by 4 pixels and horizontal
+    /// flips for cifar10, shifts of up to 2 pixels for mnist and fashion-mnist (1 for
+    /// digits); reproducible from --seed.
+    #[arg(long)]
+    pub augment: bool,
+    /// Hidden activation of the MLP: relu, tanh, sigmoid, hard-sigmoid, hard-tanh,
+    /// leaky-relu[:SLOPE], prelu, elu[:ALPHA], softplus, silu, gelu, gelu-tanh, maxout[:K].
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     pub activation: Activation,
-    /// Dropout probability after each hidden activation.
+    /// Dropout probability after each hidden activation of the MLP.
     #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     pub dropout: f64,
-    /// Optimizer.
-    #[arg(long, value_enum, default_value = "adam")]
-    pub optimizer: OptimizerKind,
-    /// Learning rate (default: 0.1 for sgd, 1e-3 for adam/adamw/rmsprop, 0.01 for adagrad).
+    /// Optimizer [default: adam for mlp and logistic, sgd for lenet and cnn].
+    #[arg(long, value_enum)]
+    pub optimizer: Option<OptimizerKind>,
+    /// Learning rate [default: 0.1 for sgd, 1e-3 for adam/adamw/rmsprop, 0.01 for adagrad].
     #[arg(long, value_parser = positive)]
     pub lr: Option<f64>,
-    /// Momentum (sgd, rmsprop).
-    #[arg(long, default_value_t = 0.0, value_parser = fraction)]
-    pub momentum: f64,
+    /// Momentum (sgd, rmsprop) [default: 0; 0.9 for lenet and cnn].
+    #[arg(long, value_parser = fraction)]
+    pub momentum: Option<f64>,
     /// Nesterov momentum (sgd; needs --momentum > 0).
     #[arg(long)]
     pub nesterov: bool,
-    /// Weight decay (L2 for sgd/adam/rmsprop/adagrad, decoupled for adamw).
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
-    pub weight_decay: f64,
+    /// Weight decay (L2 for sgd/adam/rmsprop/adagrad, decoupled for adamw) [default: 0;
+    /// 5e-4 for lenet and cnn].
+    #[arg(long, value_parser = non_negative)]
+    pub weight_decay: Option<f64>,
     /// Learning-rate schedule: constant, step:EPOCHS[:GAMMA], exponential[:GAMMA],
     /// cosine[:T_MAX[:ETA_MIN]] (cosine alone anneals to 0 over the run).
     #[arg(long, default_value = "cosine", value_parser = parse_schedule)]
@@ -283,7 +374,8 @@ pub struct PredictArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct GraphArgs {
-    /// Network: logistic (softmax) regression, or an MLP with --hidden layers.
+    /// Network: logistic (softmax) regression, an MLP with --hidden layers, lenet, or cnn
+    /// with --channels.
     #[arg(long, value_enum, default_value = "logistic")]
     pub model: ModelKind,
     /// Hidden layer widths of the MLP.
@@ -292,9 +384,16 @@ pub struct GraphArgs {
     /// Hidden activation of the MLP.
     #[arg(long, default_value = "relu", value_parser = parse_activation)]
     pub activation: Activation,
-    /// Input features.
+    /// Input features (mlp, logistic).
     #[arg(long, default_value_t = 4, value_parser = positive_usize)]
     pub features: usize,
+    /// Input image shape CHANNELSxHEIGHTxWIDTH (lenet: 28x28 or 32x32; cnn: any size of at
+    /// least 2^stages).
+    #[arg(long, default_value = "1x28x28", value_parser = parse_image_shape)]
+    pub image: ImageShape,
+    /// Output channels of the CNN's stages.
+    #[arg(long, default_value = "4,8", value_parser = parse_channels)]
+    pub channels: Channels,
     /// Classes.
     #[arg(long, default_value_t = 3, value_parser = positive_usize)]
     pub classes: usize,

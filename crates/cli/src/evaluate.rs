@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use ferrograd_core::{ThreadPool, no_grad};
-use ferrograd_data::{DataSource, Loader, LoaderConfig, load};
+use ferrograd_data::{DataSource, Loader, load};
 use ferrograd_nn::Module;
 
 use crate::cli::EvalArgs;
 use crate::error::{CliError, Result};
 use crate::run_config::RunConfig;
+use crate::train::check_data_fits;
 
 /// The outcome of scoring a model on a data set.
 #[derive(Debug, Clone)]
@@ -104,26 +105,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             kind,
             &DataSource::new(args.data.data_dir.clone(), args.data.download),
         )?;
-        if test.features() != cfg.input || test.num_classes() != cfg.output {
-            return Err(CliError::Flag {
-                flag: "--dataset",
-                msg: format!(
-                    "{kind} has {} features and {} classes; the model expects {} and {}",
-                    test.features(),
-                    test.num_classes(),
-                    cfg.input,
-                    cfg.output
-                ),
-            });
-        }
-        let loader = Loader::new(
-            Arc::new(test),
-            LoaderConfig {
-                batch_size: args.batch_size,
-                normalize: cfg.normalize(),
-                ..Default::default()
-            },
-        )?;
+        check_data_fits(&cfg, &test, kind)?;
+        let loader = Loader::new(Arc::new(test), cfg.loader_config(args.batch_size, 0, false))?;
         let eval = evaluate(&model, &loader, cfg.output)?;
         println!(
             "{kind} test: accuracy {:.2}%  loss {:.4}  ({} samples)",

@@ -1,8 +1,10 @@
 //! `ferrograd graph`: traces a training step (forward, softmax cross-entropy, backward) of a
-//! small model and writes its graph as Graphviz DOT four ways: the forward pass, the step as
-//! traced, the step after the optimisation passes (fused nodes shaded), and the whole training
-//! step with an SGD-with-momentum update compiled in (its stores into the weights and momentum
-//! buffers marked). Where the `dot` program is installed, each is also rendered to SVG.
+//! small model (an MLP, softmax regression, LeNet-5 or a plain CNN) and writes its graph as
+//! Graphviz DOT four ways: the forward pass, the step as traced, the step after the
+//! optimisation passes (fused nodes shaded), and the whole training step with an
+//! SGD-with-momentum update compiled in (its stores into the weights, momentum buffers and
+//! batch norm's running statistics marked). Where the `dot` program is installed, each is
+//! also rendered to SVG.
 
 use std::cell::RefCell;
 
@@ -12,8 +14,8 @@ use std::process::Command;
 use ferrograd_core::graph::{CompileOptions, Graph, compile};
 use ferrograd_core::{DType, Rng, Tensor};
 use ferrograd_nn::{
-    MlpConfig, Module, Optimizer, Sgd, SgdConfig, classifier_step, classifier_train_step, loss,
-    mlp, named_params,
+    CnnConfig, LeNetConfig, MlpConfig, Module, Optimizer, Sequential, Sgd, SgdConfig,
+    classifier_step, classifier_train_step, cnn, lenet, loss, mlp, named_buffers, named_params,
 };
 
 use crate::cli::{GraphArgs, ModelKind};
@@ -34,23 +36,67 @@ fn write_graph(dir: &Path, name: &str, graph: &Graph) -> Result<String> {
     })
 }
 
+/// The model of `args`, a description of it and the shape of one input sample.
+fn build(args: &GraphArgs, rng: &mut Rng) -> Result<(Sequential, String, Vec<usize>)> {
+    let [c, h, w] = args.image.0;
+    let flag = |e: ferrograd_core::Error| CliError::Flag {
+        flag: "--image",
+        msg: e.to_string(),
+    };
+    Ok(match args.model {
+        ModelKind::Mlp | ModelKind::Logistic => {
+            let hidden = match args.model {
+                ModelKind::Mlp => args.hidden.0.clone(),
+                _ => Vec::new(),
+            };
+            let what = if hidden.is_empty() {
+                "softmax regression".to_string()
+            } else {
+                format!("MLP {hidden:?}")
+            };
+            let cfg = MlpConfig {
+                input: args.features,
+                hidden,
+                output: args.classes,
+                activation: args.activation,
+                dropout: 0.0,
+            };
+            let what = format!("{what} with {} features", args.features);
+            (mlp(&cfg, DType::F32, rng)?, what, vec![args.features])
+        }
+        ModelKind::Lenet => {
+            let cfg = LeNetConfig::for_image(c, h, w, args.classes);
+            let model = lenet(&cfg, DType::F32, rng).map_err(flag)?;
+            (
+                model,
+                format!("LeNet-5 on {c}x{h}x{w} images"),
+                vec![c, h, w],
+            )
+        }
+        ModelKind::Cnn => {
+            let cfg = CnnConfig {
+                in_channels: c,
+                channels: args.channels.0.clone(),
+                convs_per_stage: 1,
+                classes: args.classes,
+            };
+            let what = format!("CNN {:?} on {c}x{h}x{w} images", cfg.channels);
+            (
+                cnn(&cfg, DType::F32, rng).map_err(flag)?,
+                what,
+                vec![c, h, w],
+            )
+        }
+    })
+}
+
 /// `ferrograd graph`.
 pub fn run(args: &GraphArgs) -> Result<()> {
-    let hidden = match args.model {
-        ModelKind::Mlp => args.hidden.0.clone(),
-        ModelKind::Logistic => Vec::new(),
-    };
-    let cfg = MlpConfig {
-        input: args.features,
-        hidden,
-        output: args.classes,
-        activation: args.activation,
-        dropout: 0.0,
-    };
     let mut rng = Rng::new(0);
-    let model = mlp(&cfg, DType::F32, &mut rng)?;
+    let (model, what, sample) = build(args, &mut rng)?;
     let params: Vec<Tensor> = named_params(&model).into_iter().map(|(_, p)| p).collect();
-    let x = Tensor::randn(&[args.batch, args.features], 0.0, 1.0, DType::F32, &mut rng)?;
+    let shape: Vec<usize> = std::iter::once(args.batch).chain(sample).collect();
+    let x = Tensor::randn(&shape, 0.0, 1.0, DType::F32, &mut rng)?;
     let y = Tensor::zeros(&[args.batch], DType::I64)?;
     let forward = |i: &[Tensor]| -> ferrograd_core::Result<Vec<Tensor>> {
         let logits = model.forward(&i[0])?;
@@ -87,13 +133,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     }
     let r = optimized.report();
     println!(
-        "{} with {} features, {} classes, batch {}: forward {} nodes, forward+backward {} nodes, after passes {} ({} fused groups absorbing {} ops, {} folded, {} merged)",
-        if cfg.hidden.is_empty() {
-            "softmax regression".to_string()
-        } else {
-            format!("MLP {:?}", cfg.hidden)
-        },
-        args.features,
+        "{what}, {} classes, batch {}: forward {} nodes, forward+backward {} nodes, after passes {} ({} fused groups absorbing {} ops, {} folded, {} merged)",
         args.classes,
         args.batch,
         fwd.graph().nodes.len(),
@@ -104,8 +144,14 @@ pub fn run(args: &GraphArgs) -> Result<()> {
         r.folded,
         r.merged
     );
+    let buffers = named_buffers(&model).len();
+    let into = if buffers == 0 {
+        "weights and momentum buffers".to_string()
+    } else {
+        format!("weights, momentum buffers and {buffers} batch-norm buffers")
+    };
     println!(
-        "whole training step with the SGD momentum update: {} nodes, {} stores into weights and momentum buffers ({} computed in place)",
+        "whole training step with the SGD momentum update: {} nodes, {} stores into {into} ({} computed in place)",
         whole.graph().nodes.len(),
         whole.graph().stores.len(),
         whole.memory().in_place

@@ -14,7 +14,12 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let cfg = RunConfig::load(&args.model)?;
     let model = cfg.load_model(&args.model)?;
     let [channels, height, width] = cfg.image;
-    let norm = cfg.normalize();
+    let norms: Vec<_> = (0..channels).map(|c| cfg.normalize(c)).collect();
+    let shape = if cfg.takes_images() {
+        vec![1, channels, height, width]
+    } else {
+        vec![1, channels * height * width]
+    };
     let _guard = no_grad();
     for path in &args.images {
         let img = image::read(path)?.with_channels(channels);
@@ -25,13 +30,16 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             Invert::Auto => img.mean() > 0.5,
         };
         let img = if invert { img.inverted() } else { img };
-        // Pixels in [0, 1] correspond to p / max_value of the training data.
+        // Pixels in [0, 1] correspond to p / max_value of the training data; the image is
+        // channel-major, one plane per channel.
+        let plane = (height * width).max(1);
         let x: Vec<f32> = img
             .data
-            .iter()
-            .map(|v| (v - norm.mean) / norm.std)
+            .chunks(plane)
+            .zip(&norms)
+            .flat_map(|(pixels, n)| pixels.iter().map(|v| (v - n.mean) / n.std))
             .collect();
-        let x = Tensor::from_vec(x, &[1, channels * height * width])?;
+        let x = Tensor::from_vec(x, &shape)?;
         let probs = model.forward(&x)?.softmax(-1)?.to_vec::<f32>()?;
         let mut ranked: Vec<(usize, f32)> = probs.into_iter().enumerate().collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1));

@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograd_core::{Rng, Tensor, ThreadPool};
-use ferrograd_data::{DataSource, Dataset, Loader, LoaderConfig, Normalize, load};
+use ferrograd_data::{DataSource, Dataset, Loader, load};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
-    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, TrainStep, named_params,
+    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Mode, OptimizerKind, TrainArgs};
+use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs};
 use crate::error::{CliError, Result};
 use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
 use crate::metrics::{EpochMetrics, METRICS_FILE, SUMMARY_FILE, Summary};
@@ -109,9 +109,14 @@ struct Run {
     history: Vec<EpochMetrics>,
 }
 
-fn new_run(args: &TrainArgs, train: &Dataset, normalize: Normalize) -> Result<Run> {
-    let cfg = RunConfig::describe(args, train, normalize);
-    let model = cfg.build(&mut Rng::new(args.seed))?;
+fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
+    let cfg = RunConfig::describe(args, train);
+    let model = cfg
+        .build(&mut Rng::new(args.seed))
+        .map_err(|e| CliError::Flag {
+            flag: "--model",
+            msg: format!("{} on {}: {e}", cfg.model, args.dataset),
+        })?;
     let optimizer = build_optimizer(&cfg.training, named_params(&model))?;
     Ok(Run {
         cfg,
@@ -206,21 +211,14 @@ fn train_epoch(
     ))
 }
 
-fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, seed: u64) -> Result<Loader> {
-    Ok(Loader::new(
-        Arc::new(data),
-        LoaderConfig {
-            batch_size,
-            seed,
-            normalize: cfg.normalize(),
-            ..Default::default()
-        },
-    )?)
+fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Result<Loader> {
+    let config = cfg.loader_config(batch_size, cfg.training.seed, train);
+    Ok(Loader::new(Arc::new(data), config)?)
 }
 
-/// Saves the checkpoint and metrics of the run so far.
+/// Saves the checkpoint (parameters and buffers) and metrics of the run so far.
 fn save_progress(run: &Run, out: &Path) -> Result<()> {
-    write_tensors(&out.join(MODEL_FILE), &named_params(&run.model))?;
+    write_tensors(&out.join(MODEL_FILE), &named_state(&run.model))?;
     write_tensors(&out.join(OPTIMIZER_FILE), &run.optimizer.borrow().state())?;
     run.cfg.save(out)?;
     write_json_lines(&out.join(METRICS_FILE), &run.history)
@@ -271,7 +269,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     };
     let mut run = match resumed {
         Some(run) => run,
-        None => new_run(args, &train, Normalize::from_dataset(&train))?,
+        None => new_run(args, &train)?,
     };
     if args.mode == Mode::Static && run.cfg.dropout > 0.0 {
         return Err(CliError::Flag {
@@ -279,17 +277,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             msg: "dropout draws new random masks at every step, which a traced graph would freeze; train with --mode eager, or without --dropout".into(),
         });
     }
-    if train.features() != run.cfg.input {
-        return Err(CliError::Flag {
-            flag: "--dataset",
-            msg: format!(
-                "{} has {} features; the model expects {}",
-                args.dataset,
-                train.features(),
-                run.cfg.input
-            ),
-        });
-    }
+    check_data_fits(&run.cfg, &train, args.dataset)?;
     let t = run.cfg.training.clone();
     let schedule = LrSchedule {
         base_lr: t.lr,
@@ -314,9 +302,9 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         threads,
         args.mode
     );
-    let train_loader = loader(train, &run.cfg, t.batch_size, t.seed)?;
-    let val_loader = loader(val, &run.cfg, 512, t.seed)?;
-    let test_loader = loader(test, &run.cfg, 512, t.seed)?;
+    let train_loader = loader(train, &run.cfg, t.batch_size, true)?;
+    let val_loader = loader(val, &run.cfg, 512, false)?;
+    let test_loader = loader(test, &run.cfg, 512, false)?;
 
     let out = args.out.as_path();
     let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
@@ -389,7 +377,54 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     Ok(())
 }
 
+/// Checks that a data set's samples fit the model: the image shape for convolutional
+/// models, the number of features for the others.
+pub fn check_data_fits(
+    cfg: &RunConfig,
+    data: &Dataset,
+    kind: ferrograd_data::DatasetKind,
+) -> Result<()> {
+    let image = [data.channels, data.height, data.width];
+    let msg = if cfg.takes_images() && image != cfg.image {
+        format!(
+            "{kind} has {}x{}x{} images; the model expects {}x{}x{}",
+            image[0], image[1], image[2], cfg.image[0], cfg.image[1], cfg.image[2]
+        )
+    } else if data.features() != cfg.input {
+        format!(
+            "{kind} has {} features; the model expects {}",
+            data.features(),
+            cfg.input
+        )
+    } else if data.num_classes() != cfg.output {
+        format!(
+            "{kind} has {} classes; the model expects {}",
+            data.num_classes(),
+            cfg.output
+        )
+    } else {
+        return Ok(());
+    };
+    Err(CliError::Flag {
+        flag: "--dataset",
+        msg,
+    })
+}
+
 fn describe_model(cfg: &RunConfig) -> String {
+    let [c, h, w] = cfg.image;
+    match cfg.model_kind() {
+        Some(ModelKind::Lenet) => {
+            return format!("LeNet-5 ({c}x{h}x{w} -> {})", cfg.output);
+        }
+        Some(ModelKind::Cnn) => {
+            return format!(
+                "CNN {c}x{h}x{w} -> stages {:?} -> {} (batch norm, ReLU, max pool, global average pool)",
+                cfg.channels, cfg.output
+            );
+        }
+        _ => {}
+    }
     if cfg.hidden.is_empty() {
         format!("softmax regression {} -> {}", cfg.input, cfg.output)
     } else {

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `ferrograd` and `ferrograd-bench` binaries: training writes every
-//! promised file, resume and eval and predict work on what training wrote, the benchmark prints
-//! its rows, and bad input ends in a clear error.
+//! promised file, resume and eval and predict work on what training wrote (MLPs and the
+//! convolutional models, on small generated data sets), the benchmark prints its rows, and bad
+//! input ends in a clear error.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -170,6 +171,15 @@ fn bad_flags_name_the_flag() {
         (vec!["train", "--schedule", "step"], "--schedule"),
         (vec!["train", "--batch-size", "0"], "--batch-size"),
         (vec!["train", "--dropout", "1.5"], "--dropout"),
+        (vec!["train", "--model", "resnet"], "--model"),
+        (
+            vec!["train", "--model", "cnn", "--channels", "8,0"],
+            "--channels",
+        ),
+        (
+            vec!["graph", "--model", "cnn", "--image", "1x28"],
+            "--image",
+        ),
     ] {
         let o = ferrograd(&args);
         let (_, stderr) = text(&o);
@@ -412,4 +422,261 @@ fn bench_epoch_reads_the_files_and_reports_time_and_memory() {
     let o = ferrograd_bench(&["--workload", "epoch"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("--data-dir"), "{:?}", text(&o));
+}
+
+/// Writes the six CIFAR-10 batch files with `n` records each (labels cycling through 0..9,
+/// channel c's pixels in 50 c .. 50 c + 99).
+fn write_tiny_cifar(dir: &Path, n: usize) {
+    let names = [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ];
+    for (b, name) in names.iter().enumerate() {
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            bytes.push(((b + i) % 10) as u8);
+            bytes.extend((0..3072).map(|p| ((p * 3 + i * 11 + b) % 100 + 50 * (p / 1024)) as u8));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+fn read_json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The checkpoint's tensors by name: (dtype, shape, values as f64).
+fn checkpoint(path: &Path) -> Vec<(String, String, Vec<usize>, Vec<f64>)> {
+    let bytes = std::fs::read(path).unwrap();
+    ferrograd_nn::checkpoint::from_safetensors(&bytes)
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t.dtype().to_string(), t.shape().to_vec(), t.to_vec_f64()))
+        .collect()
+}
+
+#[test]
+fn lenet_trains_on_28_pixel_images_and_eval_and_predict_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("mnist");
+    std::fs::create_dir_all(&data).unwrap();
+    write_tiny_mnist(&data, 120);
+    let out = dir.path().join("lenet");
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    let common = ["--dataset", "mnist", "--data-dir", d, "--model", "lenet"];
+    let mut args = vec![
+        "train",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--threads",
+        "1",
+    ];
+    args.extend(common);
+    args.extend(["--out", o]);
+    let run = ferrograd(&args);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("LeNet-5 (1x28x28 -> 10)"), "{stdout}");
+    let cfg = read_json(&out.join("config.json"));
+    assert_eq!(cfg["model"], "lenet");
+    assert_eq!(cfg["training"]["optimizer"], "sgd");
+    assert_eq!(cfg["training"]["momentum"], 0.9);
+    assert_eq!(cfg["training"]["weight_decay"], 0.0005);
+    assert_eq!(cfg["normalize_mean"].as_array().unwrap().len(), 1);
+    let names: Vec<String> = checkpoint(&out.join("model.safetensors"))
+        .into_iter()
+        .map(|(n, ..)| n)
+        .collect();
+    assert!(names.contains(&"layers.3.weight".to_string()), "{names:?}");
+    assert!(names.contains(&"layers.11.bias".to_string()), "{names:?}");
+    let sample = checkpoint(&out.join("sample_logits.safetensors"));
+    let inputs = sample.iter().find(|(n, ..)| n == "inputs").unwrap();
+    assert_eq!(inputs.2[1..], [1, 28, 28]);
+
+    let mut args = vec!["eval", "--model", o];
+    args.extend(["--data-dir", d]);
+    let run = ferrograd(&args);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("mnist test: accuracy"), "{stdout}");
+
+    let pgm = dir.path().join("digit.pgm");
+    let mut bytes = b"P5 14 14 255\n".to_vec();
+    bytes.extend((0..196).map(|i| if i % 14 == 7 { 255u8 } else { 0 }));
+    std::fs::write(&pgm, bytes).unwrap();
+    let run = ferrograd(&["predict", "--model", o, pgm.to_str().unwrap()]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.matches('%').count(), 3, "{stdout}");
+
+    // LeNet needs 28x28 or larger images: the 8x8 digits are refused by name.
+    let run = ferrograd(&["train", "--model", "lenet", "--epochs", "1", "--out", o]);
+    let (_, stderr) = text(&run);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        stderr.contains("--model") && stderr.contains("too small"),
+        "{stderr}"
+    );
+}
+
+/// The plain CNN with batch norm, augmented, in static mode: the checkpoint holds the running
+/// statistics and step count, a resumed run continues them, and eval, predict and the
+/// compiled step agree with eager mode.
+#[test]
+fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cnn");
+    let o = out.to_str().unwrap();
+    let train = |out: &str, epochs: &str, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--model",
+            "cnn",
+            "--channels",
+            "4,8",
+            "--epochs",
+            epochs,
+            "--threads",
+            "1",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        ferrograd(&args)
+    };
+    let run = train(o, "2", &["--augment", "--mode", "static"]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    let cfg = read_json(&out.join("config.json"));
+    assert_eq!(cfg["model"], "cnn");
+    assert_eq!(cfg["channels"], serde_json::json!([4, 8]));
+    assert_eq!(cfg["training"]["augment"], true);
+    let steps_per_epoch = 1293f64 / 32.0;
+    let state = checkpoint(&out.join("model.safetensors"));
+    let find = |state: &[(String, String, Vec<usize>, Vec<f64>)], name: &str| {
+        state
+            .iter()
+            .find(|(n, ..)| n == name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .clone()
+    };
+    let nbt = find(&state, "layers.1.num_batches_tracked");
+    assert_eq!((nbt.1.as_str(), nbt.2.len()), ("i64", 0));
+    assert_eq!(nbt.3, vec![2.0 * steps_per_epoch.ceil()]);
+    let rv = find(&state, "layers.5.running_var");
+    assert_eq!(rv.2, vec![8]);
+    assert!(
+        rv.3.iter().any(|v| *v != 1.0),
+        "running statistics were updated"
+    );
+    let opt = checkpoint(&out.join("optimizer.safetensors"));
+    assert!(
+        opt.iter().all(|(n, ..)| !n.contains("running")),
+        "buffers are not trained"
+    );
+
+    let run = train(o, "3", &["--resume", o]);
+    let (stdout, stderr) = text(&run);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    let nbt = find(
+        &checkpoint(&out.join("model.safetensors")),
+        "layers.1.num_batches_tracked",
+    );
+    assert_eq!(nbt.3, vec![3.0 * steps_per_epoch.ceil()]);
+    let run = ferrograd(&["eval", "--model", o]);
+    assert!(run.status.success(), "{:?}", text(&run));
+    let pgm = dir.path().join("digit.pgm");
+    let mut bytes = b"P5 8 8 16\n".to_vec();
+    bytes.extend((0..64).map(|i| if i % 8 == 3 { 16u8 } else { 0 }));
+    std::fs::write(&pgm, bytes).unwrap();
+    let run = ferrograd(&["predict", "--model", o, pgm.to_str().unwrap()]);
+    assert!(run.status.success(), "{:?}", text(&run));
+
+    // Eager and static steps train the same network.
+    let losses = |d: &Path| -> Vec<f64> {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["train_loss"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (eager, stat) = (dir.path().join("eager"), dir.path().join("static"));
+    assert!(train(eager.to_str().unwrap(), "2", &[]).status.success());
+    assert!(
+        train(stat.to_str().unwrap(), "2", &["--mode", "static"])
+            .status
+            .success()
+    );
+    for (a, b) in losses(&eager).iter().zip(losses(&stat)) {
+        assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+    }
+}
+
+/// CIFAR-10 (synthetic batch files): per-channel normalisation in config.json, augmented
+/// training of LeNet (32x32, no padding) and the CNN.
+#[test]
+fn conv_models_train_on_synthetic_cifar10_with_augmentation() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_cifar(dir.path(), 24);
+    let d = dir.path().to_str().unwrap();
+    for (model, extra) in [("lenet", vec![]), ("cnn", vec!["--channels", "4,4"])] {
+        let out = dir.path().join(model);
+        let mut args = vec![
+            "train",
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            d,
+            "--model",
+            model,
+            "--augment",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+            "--out",
+        ];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        let run = ferrograd(&args);
+        let (stdout, stderr) = text(&run);
+        assert!(run.status.success(), "{stdout}\n{stderr}");
+        let cfg = read_json(&out.join("config.json"));
+        assert_eq!(cfg["image"], serde_json::json!([3, 32, 32]));
+        let means = cfg["normalize_mean"].as_array().unwrap();
+        assert_eq!(means.len(), 3, "{cfg}");
+        assert_ne!(means[0], means[1]);
+        let run = ferrograd(&["eval", "--model", out.to_str().unwrap(), "--data-dir", d]);
+        assert!(run.status.success(), "{:?}", text(&run));
+    }
+}
+
+#[test]
+fn graph_writes_the_steps_of_the_convolutional_models() {
+    let dir = tempfile::tempdir().unwrap();
+    for (model, extra) in [("lenet", vec![]), ("cnn", vec!["--image", "3x16x16"])] {
+        let g = dir.path().join(model);
+        let mut args = vec!["graph", "--model", model, "--batch", "2", "--out"];
+        args.push(g.to_str().unwrap());
+        args.extend(extra);
+        let run = ferrograd(&args);
+        let (stdout, stderr) = text(&run);
+        assert!(run.status.success(), "{stdout}\n{stderr}");
+        let dot = std::fs::read_to_string(g.join("step.dot")).unwrap();
+        assert!(dot.contains("conv2d"), "{model}");
+        let whole = std::fs::read_to_string(g.join("train-step.dot")).unwrap();
+        assert!(whole.contains("stored into param"), "{model}");
+    }
 }

@@ -264,7 +264,7 @@ impl Loader {
             next: 0,
         };
         let source = if self.config.prefetch == 0 {
-            Source::Inline(plan)
+            Source::Inline(Box::new(plan))
         } else {
             spawn_worker(plan, self.config.prefetch)
         };
@@ -345,7 +345,8 @@ impl Plan {
 }
 
 enum Source {
-    Inline(Plan),
+    /// Batches made on the calling thread (boxed: the plan holds a random generator).
+    Inline(Box<Plan>),
     Thread {
         rx: Option<Receiver<Result<RawBatch>>>,
         handle: Option<JoinHandle<()>>,
