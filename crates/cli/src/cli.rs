@@ -28,6 +28,19 @@ pub enum Command {
     Graph(GraphArgs),
     /// Draw activation functions and their derivatives (by autodiff) into one PNG.
     PlotActivations(PlotActivationsArgs),
+    /// Measure throughput (GEMM, MLP and CNN training steps, inference, MNIST epochs): runs
+    /// the `ferrograd-bench` binary beside this one with the same arguments (see
+    /// `ferrograd bench --help`).
+    #[command(disable_help_flag = true)]
+    Bench(BenchArgs),
+}
+
+/// The arguments of `ferrograd bench`, handed to `ferrograd-bench` as they are.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Arguments of ferrograd-bench (--workload, --batch, --threads, --mode, --json, ...).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// Which network to train.

@@ -1,11 +1,12 @@
 //! The `ferrograd` command's library: argument parsing in `cli`, each command in its own
-//! module (`train`, `eval`, `predict`, `graph`, `plot-activations`), the files a run writes
+//! module (`train`, `eval`, `predict`, `graph`, `plot-activations`, `bench`), the files a run writes
 //! (`output`, `run_config`, `metrics`) and its charts (`plot`). Two binaries use it: the
 //! user's command `ferrograd` (src/main.rs), which installs no global allocator, and the
 //! benchmark `ferrograd-bench` (src/bin/ferrograd-bench.rs), which alone counts allocations.
 
 #![forbid(unsafe_code)]
 
+mod bench;
 pub mod cli;
 pub mod error;
 mod evaluate;
@@ -32,6 +33,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Predict(args) => predict::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::PlotActivations(args) => plot_activations::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
 

@@ -337,9 +337,30 @@ fn bench_prints_json_rows() {
     let o = ferrograd_bench(&["--workload", "resnet"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o).1.contains("--workload"));
-    // The benchmark is not a command of the user's binary.
-    let o = ferrograd(&["bench"]);
-    assert_eq!(o.status.code(), Some(2));
+    // `ferrograd bench` runs the benchmark binary with the same arguments.
+    let o = ferrograd(&["bench", "--workload", "resnet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o).1.contains("unknown workload \"resnet\""),
+        "{}",
+        text(&o).1
+    );
+    let o = ferrograd(&[
+        "bench",
+        "--workload",
+        "gemm",
+        "--n",
+        "8",
+        "--threads",
+        "1",
+        "--reps",
+        "1",
+        "--seconds",
+        "0.01",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o).1);
+    assert_eq!(json_rows(&text(&o).0)[0]["workload"], "gemm");
 }
 
 #[test]

@@ -38,14 +38,15 @@ fn serve(files: HashMap<String, Reply>) -> Server {
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { continue };
-            let path = answer(stream, &files);
-            log.lock().unwrap().push(path);
+            answer(stream, &files, &log);
         }
     });
     Server { base, requests }
 }
 
-fn answer(mut stream: TcpStream, files: &HashMap<String, Reply>) -> String {
+/// Answers one request, logging its path before replying: the client may check the log as
+/// soon as it has the reply.
+fn answer(mut stream: TcpStream, files: &HashMap<String, Reply>, log: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     let _ = reader.read_line(&mut request_line);
@@ -62,6 +63,7 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Reply>) -> String {
         .nth(1)
         .unwrap_or("")
         .to_string();
+    log.lock().unwrap().push(path.clone());
     let (status, body, announced) = match files.get(&path) {
         Some(Reply::Ok(body)) => ("200 OK", body.clone(), body.len()),
         Some(Reply::ShortBody { body, announced }) => ("200 OK", body.clone(), *announced),
@@ -74,7 +76,6 @@ fn answer(mut stream: TcpStream, files: &HashMap<String, Reply>) -> String {
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&body);
     let _ = stream.flush();
-    path
 }
 
 /// A base URL on which nothing listens (connection refused).

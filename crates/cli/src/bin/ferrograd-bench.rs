@@ -60,8 +60,8 @@ fn allocations() -> u64 {
     ALLOCATOR.counts().allocations
 }
 
-/// Measure throughput: GEMM, the MNIST-shaped MLP training step (eager and static), inference
-/// and a real MNIST epoch; one line per measurement, JSON lines with --json.
+/// Measure throughput: GEMM, the MNIST-shaped MLP and CNN training steps (eager and static),
+/// inference and real MNIST epochs; one line per measurement, JSON lines with --json.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "ferrograd-bench", version, long_about = None)]
 struct BenchArgs {
