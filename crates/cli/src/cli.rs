@@ -79,8 +79,10 @@ impl ModelKind {
     /// ([`OptimizerKind::default_lr`]).
     pub fn default_optimizer(self) -> (OptimizerKind, f64, f64) {
         match self {
-            ModelKind::Mlp | ModelKind::Logistic => (OptimizerKind::Adam, 0.0, 0.0),
-            ModelKind::Lenet | ModelKind::Cnn => (OptimizerKind::Sgd, 0.9, 5e-4),
+            ModelKind::Mlp | ModelKind::Logistic | ModelKind::Lenet => {
+                (OptimizerKind::Adam, 0.0, 0.0)
+            }
+            ModelKind::Cnn => (OptimizerKind::Sgd, 0.9, 5e-4),
         }
     }
 }
@@ -169,15 +171,19 @@ pub struct HiddenSizes(pub Vec<usize>);
 pub struct Channels(pub Vec<usize>);
 
 fn parse_channels(s: &str) -> Result<Channels, String> {
+    positive_list(s, "channel count", "32,64,128").map(Channels)
+}
+
+/// Comma-separated positive integers; `what` and `example` go into the error.
+fn positive_list(s: &str, what: &str, example: &str) -> Result<Vec<usize>, String> {
     s.split(',')
         .map(|p| match p.trim().parse::<usize>() {
             Ok(n) if n > 0 => Ok(n),
             _ => Err(format!(
-                "{p:?} is not a positive channel count (expected e.g. 32,64,128)"
+                "{p:?} is not a positive {what} (expected e.g. {example})"
             )),
         })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Channels)
+        .collect()
 }
 
 /// An image shape, parsed from `1x28x28` (channels x height x width).
@@ -201,15 +207,7 @@ fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
     if s.trim().is_empty() || s == "none" {
         return Ok(HiddenSizes(Vec::new()));
     }
-    s.split(',')
-        .map(|p| match p.trim().parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "{p:?} is not a positive layer width (expected e.g. 256,128)"
-            )),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(HiddenSizes)
+    positive_list(s, "layer width", "256,128").map(HiddenSizes)
 }
 
 /// A clap value parser: an integer above 0.
@@ -284,20 +282,20 @@ pub struct TrainArgs {
     /// Dropout probability after each hidden activation of the MLP.
     #[arg(long, default_value_t = 0.0, value_parser = fraction)]
     pub dropout: f64,
-    /// Optimizer [default: adam for mlp and logistic, sgd for lenet and cnn].
+    /// Optimizer [default: adam; sgd for cnn].
     #[arg(long, value_enum)]
     pub optimizer: Option<OptimizerKind>,
     /// Learning rate [default: 0.1 for sgd, 1e-3 for adam/adamw/rmsprop, 0.01 for adagrad].
     #[arg(long, value_parser = positive)]
     pub lr: Option<f64>,
-    /// Momentum (sgd, rmsprop) [default: 0; 0.9 for lenet and cnn].
+    /// Momentum (sgd, rmsprop) [default: 0; 0.9 for cnn].
     #[arg(long, value_parser = fraction)]
     pub momentum: Option<f64>,
     /// Nesterov momentum (sgd; needs --momentum > 0).
     #[arg(long)]
     pub nesterov: bool,
     /// Weight decay (L2 for sgd/adam/rmsprop/adagrad, decoupled for adamw) [default: 0;
-    /// 5e-4 for lenet and cnn].
+    /// 5e-4 for cnn].
     #[arg(long, value_parser = non_negative)]
     pub weight_decay: Option<f64>,
     /// Learning-rate schedule: constant, step:EPOCHS[:GAMMA], exponential[:GAMMA],

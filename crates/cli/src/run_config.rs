@@ -187,10 +187,9 @@ impl RunConfig {
         }
     }
 
-    /// How a loader prepares this model's batches: its normalisation, images for
+    /// How a loader prepares this model's batches: each channel's normalisation, images for
     /// convolutional models; training loaders (`train`) augment when the run asked for it.
     pub fn loader_config(&self, batch_size: usize, seed: u64, train: bool) -> LoaderConfig {
-        let per_channel = self.normalize_mean.len() > 1;
         let augment = match self.dataset.parse::<DatasetKind>() {
             Ok(kind) if train && self.training.augment => Augment::standard(kind),
             _ => Augment::NONE,
@@ -198,12 +197,7 @@ impl RunConfig {
         LoaderConfig {
             batch_size,
             seed,
-            normalize: self.normalize(0),
-            channel_normalize: if per_channel {
-                (0..self.image[0]).map(|c| self.normalize(c)).collect()
-            } else {
-                Vec::new()
-            },
+            channel_normalize: (0..self.image[0]).map(|c| self.normalize(c)).collect(),
             images: self.takes_images(),
             augment,
             ..Default::default()
@@ -345,8 +339,14 @@ mod tests {
         );
         assert!(!cfg.takes_images() && !cfg.training.augment);
         let loader = cfg.loader_config(8, 0, true);
-        assert!(loader.channel_normalize.is_empty() && !loader.images);
-        assert_eq!(loader.normalize.mean, 0.3);
+        assert!(!loader.images);
+        assert_eq!(
+            loader.channel_normalize,
+            [Normalize {
+                mean: 0.3,
+                std: 0.4
+            }]
+        );
         assert!(loader.augment.is_none());
 
         let unknown = FORMAT_1.replace(r#""model": "mlp""#, r#""model": "vgg""#);

@@ -506,9 +506,8 @@ fn lenet_trains_on_28_pixel_images_and_eval_and_predict_use_it() {
     assert!(stdout.contains("LeNet-5 (1x28x28 -> 10)"), "{stdout}");
     let cfg = read_json(&out.join("config.json"));
     assert_eq!(cfg["model"], "lenet");
-    assert_eq!(cfg["training"]["optimizer"], "sgd");
-    assert_eq!(cfg["training"]["momentum"], 0.9);
-    assert_eq!(cfg["training"]["weight_decay"], 0.0005);
+    assert_eq!(cfg["training"]["optimizer"], "adam");
+    assert_eq!(cfg["training"]["weight_decay"], 0.0);
     assert_eq!(cfg["normalize_mean"].as_array().unwrap().len(), 1);
     let names: Vec<String> = checkpoint(&out.join("model.safetensors"))
         .into_iter()
@@ -577,6 +576,9 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
     let cfg = read_json(&out.join("config.json"));
     assert_eq!(cfg["model"], "cnn");
     assert_eq!(cfg["channels"], serde_json::json!([4, 8]));
+    assert_eq!(cfg["training"]["optimizer"], "sgd");
+    assert_eq!(cfg["training"]["momentum"], 0.9);
+    assert_eq!(cfg["training"]["weight_decay"], 0.0005);
     assert_eq!(cfg["training"]["augment"], true);
     let steps_per_epoch = 1293f64 / 32.0;
     let state = checkpoint(&out.join("model.safetensors"));
