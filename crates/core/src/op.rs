@@ -91,23 +91,28 @@ impl Default for Conv2dParams {
     }
 }
 
+/// Builder methods that set a `[height, width]` field to the same value on both axes, shared by
+/// the window geometries (convolution and pooling).
+macro_rules! same_on_both_axes {
+    ($($(#[$doc:meta])* $field:ident),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $field(mut self, v: usize) -> Self {
+                self.$field = [v, v];
+                self
+            }
+        )*
+    };
+}
+
 impl Conv2dParams {
-    /// The same stride along both axes.
-    pub fn stride(mut self, s: usize) -> Self {
-        self.stride = [s, s];
-        self
-    }
-
-    /// The same padding along both axes.
-    pub fn padding(mut self, p: usize) -> Self {
-        self.padding = [p, p];
-        self
-    }
-
-    /// The same dilation along both axes.
-    pub fn dilation(mut self, d: usize) -> Self {
-        self.dilation = [d, d];
-        self
+    same_on_both_axes! {
+        /// The same stride along both axes.
+        stride,
+        /// The same padding along both axes.
+        padding,
+        /// The same dilation along both axes.
+        dilation,
     }
 
     /// The number of groups.
@@ -159,22 +164,13 @@ impl Pool2dParams {
         }
     }
 
-    /// The same stride along both axes.
-    pub fn stride(mut self, s: usize) -> Self {
-        self.stride = [s, s];
-        self
-    }
-
-    /// The same padding along both axes.
-    pub fn padding(mut self, p: usize) -> Self {
-        self.padding = [p, p];
-        self
-    }
-
-    /// The same dilation along both axes.
-    pub fn dilation(mut self, d: usize) -> Self {
-        self.dilation = [d, d];
-        self
+    same_on_both_axes! {
+        /// The same stride along both axes.
+        stride,
+        /// The same padding along both axes.
+        padding,
+        /// The same dilation along both axes.
+        dilation,
     }
 
     /// The window as a convolution geometry (one group).

@@ -7,19 +7,14 @@ use ferrograd_core::{DType, Error, Result, Rng, Tensor};
 use crate::init::{Init, fans};
 use crate::module::{Module, join};
 
-/// Hyperparameters of [`Conv2d`] (PyTorch `nn.Conv2d`'s keyword arguments).
+/// Hyperparameters of [`Conv2d`] (PyTorch `nn.Conv2d`'s keyword arguments): the kernel size,
+/// the convolution's geometry, the bias and the initialisers.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Conv2dConfig {
     /// Kernel height and width.
     pub kernel_size: [usize; 2],
-    /// Step between windows, per axis.
-    pub stride: [usize; 2],
-    /// Zeros added on both sides, per axis.
-    pub padding: [usize; 2],
-    /// Spacing between kernel taps, per axis.
-    pub dilation: [usize; 2],
-    /// Input and output channels are split into this many independent groups.
-    pub groups: usize,
+    /// Stride, padding, dilation and groups.
+    pub conv: Conv2dParams,
     /// Whether to add a bias.
     pub bias: bool,
     /// Weight initialiser (default: PyTorch's, `kaiming_uniform_(a = sqrt(5))`, i.e.
@@ -35,10 +30,7 @@ impl Default for Conv2dConfig {
     fn default() -> Self {
         Conv2dConfig {
             kernel_size: [3, 3],
-            stride: [1, 1],
-            padding: [0, 0],
-            dilation: [1, 1],
-            groups: 1,
+            conv: Conv2dParams::default(),
             bias: true,
             weight_init: Init::PYTORCH_LINEAR,
             bias_init: Init::PYTORCH_LINEAR,
@@ -56,15 +48,23 @@ impl Conv2dConfig {
     }
 
     /// The same stride along both axes.
-    pub fn stride(mut self, s: usize) -> Self {
-        self.stride = [s, s];
-        self
+    pub fn stride(self, s: usize) -> Self {
+        self.with_conv(|c| c.stride(s))
     }
 
     /// The same padding along both axes.
-    pub fn padding(mut self, p: usize) -> Self {
-        self.padding = [p, p];
-        self
+    pub fn padding(self, p: usize) -> Self {
+        self.with_conv(|c| c.padding(p))
+    }
+
+    /// The same dilation along both axes.
+    pub fn dilation(self, d: usize) -> Self {
+        self.with_conv(|c| c.dilation(d))
+    }
+
+    /// The number of groups.
+    pub fn groups(self, g: usize) -> Self {
+        self.with_conv(|c| c.groups(g))
     }
 
     /// With or without a bias.
@@ -73,13 +73,9 @@ impl Conv2dConfig {
         self
     }
 
-    fn params(&self) -> Conv2dParams {
-        Conv2dParams {
-            stride: self.stride,
-            padding: self.padding,
-            dilation: self.dilation,
-            groups: self.groups,
-        }
+    fn with_conv(mut self, f: impl FnOnce(Conv2dParams) -> Conv2dParams) -> Self {
+        self.conv = f(self.conv);
+        self
     }
 }
 
@@ -115,12 +111,12 @@ impl Conv2d {
         dtype: DType,
         rng: &mut Rng,
     ) -> Result<Self> {
-        let g = cfg.groups;
+        let (g, stride, dilation) = (cfg.conv.groups, cfg.conv.stride, cfg.conv.dilation);
         let bad = in_channels == 0
             || out_channels == 0
             || cfg.kernel_size.contains(&0)
-            || cfg.stride.contains(&0)
-            || cfg.dilation.contains(&0)
+            || stride.contains(&0)
+            || dilation.contains(&0)
             || g == 0
             || !in_channels.is_multiple_of(g)
             || !out_channels.is_multiple_of(g);
@@ -131,7 +127,7 @@ impl Conv2d {
                     "{in_channels} -> {out_channels} channels, kernel {:?}, stride {:?}, \
                      dilation {:?}, {g} groups: sizes must be positive and the groups must \
                      divide both channel counts",
-                    cfg.kernel_size, cfg.stride, cfg.dilation
+                    cfg.kernel_size, stride, dilation
                 ),
             });
         }
@@ -158,7 +154,7 @@ impl Conv2d {
         Ok(Conv2d {
             weight,
             bias,
-            params: cfg.params(),
+            params: cfg.conv,
         })
     }
 

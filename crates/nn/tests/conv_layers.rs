@@ -53,11 +53,7 @@ fn conv2d_shapes_names_and_pytorch_init_ranges() {
         .unwrap();
     assert_eq!(y.shape(), &[3, 16, 6, 5]);
 
-    let grouped = Conv2dConfig {
-        groups: 2,
-        bias: false,
-        ..Conv2dConfig::new(3)
-    };
+    let grouped = Conv2dConfig::new(3).groups(2).bias(false);
     let conv = Conv2d::new(4, 6, grouped, DType::F32, &mut rng).unwrap();
     assert_eq!(conv.weight.shape(), &[6, 2, 3, 3]);
     assert_eq!(names(&named_params(&conv)), ["weight"]);
@@ -340,10 +336,7 @@ fn wrong_input_shapes_are_errors_naming_the_layer_and_expected_shape() {
         assert!(err.contains(name) && err.contains(expected), "{err}");
     }
     assert!(Conv2d::new(3, 4, Conv2dConfig::new(0), DType::F32, &mut rng).is_err());
-    let grouped = Conv2dConfig {
-        groups: 2,
-        ..Conv2dConfig::new(3)
-    };
+    let grouped = Conv2dConfig::new(3).groups(2);
     assert!(Conv2d::new(3, 4, grouped, DType::F32, &mut rng).is_err());
     assert!(MaxPool2d::new(Pool2dParams::new(2).padding(2)).is_err());
     assert!(AdaptiveAvgPool2d::new([0, 1]).is_err());

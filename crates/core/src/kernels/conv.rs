@@ -292,20 +292,8 @@ pub(crate) fn forward<T: Element>(
                     gemm_into(
                         &mut out_s[grp * og * l..][..og * l],
                         l,
-                        Mat {
-                            data: group(w, grp, og, ckk),
-                            rows: og,
-                            cols: ckk,
-                            row_stride: ckk,
-                            col_stride: 1,
-                        },
-                        Mat {
-                            data: b,
-                            rows: ckk,
-                            cols: l,
-                            row_stride: l,
-                            col_stride: 1,
-                        },
+                        Mat::row_major(group(w, grp, og, ckk), og, ckk),
+                        Mat::row_major(b, ckk, l),
                         false,
                     )?;
                 }
@@ -335,20 +323,8 @@ pub(crate) fn input_grad<T: Element>(
             for (s, dx_s) in dxs.chunks_mut(g.c * hw).enumerate() {
                 let dys = &dy[(first + s) * g.o * l..][..g.o * l];
                 for grp in 0..g.p.groups {
-                    let a = Mat {
-                        data: group(w, grp, og, ckk),
-                        rows: ckk,
-                        cols: og,
-                        row_stride: 1,
-                        col_stride: ckk,
-                    };
-                    let b = Mat {
-                        data: group(dys, grp, og, l),
-                        rows: og,
-                        cols: l,
-                        row_stride: l,
-                        col_stride: 1,
-                    };
+                    let a = Mat::row_major(group(w, grp, og, ckk), og, ckk).t();
+                    let b = Mat::row_major(group(dys, grp, og, l), og, l);
                     let dxg = &mut dx_s[grp * cg * hw..][..cg * hw];
                     if g.pointwise() {
                         gemm_into(dxg, l, a, b, false)?;
@@ -401,20 +377,8 @@ pub(crate) fn weight_grad<T: Element>(
                     gemm_into(
                         &mut partial[grp * og * ckk..][..og * ckk],
                         ckk,
-                        Mat {
-                            data: group(dys, grp, og, l),
-                            rows: og,
-                            cols: l,
-                            row_stride: l,
-                            col_stride: 1,
-                        },
-                        Mat {
-                            data: b,
-                            rows: l,
-                            cols: ckk,
-                            row_stride: 1,
-                            col_stride: l,
-                        },
+                        Mat::row_major(group(dys, grp, og, l), og, l),
+                        Mat::row_major(b, ckk, l).t(),
                         true,
                     )?;
                 }

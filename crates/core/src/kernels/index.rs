@@ -173,41 +173,47 @@ fn rows(l_src: &Layout, l_idx: &Layout, dim: usize) -> Option<(usize, usize, usi
     })
 }
 
-fn gather_rows<T: StorageElement>(
-    x: &[T],
+/// Calls `f(big, small)` for every index of `idx`, viewed as rows `(outer, k, inner)` that
+/// pick among `size` along the middle axis: `small` is the index's own flat position, `big` the
+/// flat position it picks in `(outer, size, inner)`. An index out of range is an error of `op`.
+fn each_index(
+    op: &'static str,
     idx: &[i64],
     (outer, inner, size, k): (usize, usize, usize, usize),
-    out: &mut [T],
+    mut f: impl FnMut(usize, usize),
 ) -> Result<()> {
     for o in 0..outer {
-        let src = &x[o * size * inner..][..size * inner];
-        let ix = &idx[o * k * inner..][..k * inner];
-        let dst = &mut out[o * k * inner..][..k * inner];
-        for (p, (d, &i)) in dst.iter_mut().zip(ix).enumerate() {
-            let i = check_index("gather", i, size)?;
-            *d = src[i * inner + p % inner.max(1)];
+        let row = o * k * inner;
+        for (p, &i) in idx[row..][..k * inner].iter().enumerate() {
+            let i = check_index(op, i, size)?;
+            f(o * size * inner + i * inner + p % inner.max(1), row + p);
         }
     }
     Ok(())
 }
 
-fn scatter_rows<T: StorageElement>(
+fn gather_rows<T: StorageElement>(
+    x: &[T],
     idx: &[i64],
-    src: &[T],
-    (outer, inner, size, k): (usize, usize, usize, usize),
+    rows: (usize, usize, usize, usize),
     out: &mut [T],
 ) -> Result<()> {
-    for o in 0..outer {
-        let dst = &mut out[o * size * inner..][..size * inner];
-        let ix = &idx[o * k * inner..][..k * inner];
-        let sv = &src[o * k * inner..][..k * inner];
-        for (p, (&i, &v)) in ix.iter().zip(sv).enumerate() {
-            let i = check_index("scatter_add", i, size)?;
-            let d = &mut dst[i * inner + p % inner.max(1)];
-            *d = *d + v;
-        }
-    }
-    Ok(())
+    each_index("gather", idx, rows, |big, small| out[small] = x[big])
+}
+
+/// `out = base` (its first `out.len()` elements), then the scatter-add of `src` at `idx`.
+fn scatter_rows<T: StorageElement>(
+    base: &[T],
+    idx: &[i64],
+    src: &[T],
+    rows: (usize, usize, usize, usize),
+    out: &mut [T],
+) -> Result<()> {
+    let n = out.len();
+    out.copy_from_slice(&base[..n]);
+    each_index("scatter_add", idx, rows, |big, small| {
+        out[big] = out[big] + src[small]
+    })
 }
 
 /// [`gather`] into `out` (contiguous, of the index's shape): row by row when the operands
@@ -249,14 +255,10 @@ pub(crate) fn scatter_add_into(
         .filter(|r| out.len() == r.0 * r.1 * r.2 && ls.is_contiguous() && ls.offset() == 0);
     match (fast, base, idx, src, &mut *out) {
         (Some(r), Storage::F32(b), Storage::I64(i), Storage::F32(s), Storage::F32(o)) => {
-            let n = o.len();
-            o.copy_from_slice(&b[..n]);
-            scatter_rows(i, s, r, o)
+            scatter_rows(b, i, s, r, o)
         }
         (Some(r), Storage::F64(b), Storage::I64(i), Storage::F64(s), Storage::F64(o)) => {
-            let n = o.len();
-            o.copy_from_slice(&b[..n]);
-            scatter_rows(i, s, r, o)
+            scatter_rows(b, i, s, r, o)
         }
         _ => {
             *out = scatter_add(base, lb, idx, li, src, ls, dim)?;

@@ -316,7 +316,29 @@ pub(crate) struct Mat<'a, T> {
     pub col_stride: usize,
 }
 
-impl<T> Mat<'_, T> {
+impl<'a, T> Mat<'a, T> {
+    /// The contiguous row-major `rows x cols` matrix `data`.
+    pub fn row_major(data: &'a [T], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, a view of the same elements.
+    pub fn t(self) -> Self {
+        Mat {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
     /// Whether every element lies inside `data`.
     fn fits(&self) -> bool {
         if self.rows == 0 || self.cols == 0 {

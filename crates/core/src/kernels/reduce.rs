@@ -373,24 +373,63 @@ pub(crate) fn reduce_into(
     if r == 0 {
         return false;
     }
-    fn go<T: Element + Default>(
-        op: ReduceOp,
-        x: &[T],
-        o: &mut [T],
-        outer: usize,
-        r: usize,
-        inner: usize,
-    ) {
+    dispatch(op, s, range, out, Block { outer, r, inner })
+}
+
+/// A contiguous reduction kernel, instantiated by [`dispatch`] for the element type and the
+/// reducer.
+trait Kernel: Copy {
+    fn run<T: Element + Default, R: Reducer<T>>(self, x: &[T], out: &mut [T]);
+}
+
+/// [`reduce_block`]: `x` viewed as `(outer, r, inner)` reduced over its middle axis.
+#[derive(Clone, Copy)]
+struct Block {
+    outer: usize,
+    r: usize,
+    inner: usize,
+}
+
+impl Kernel for Block {
+    fn run<T: Element + Default, R: Reducer<T>>(self, x: &[T], out: &mut [T]) {
+        reduce_block::<T, R>(x, self.outer, self.r, self.inner, out);
+    }
+}
+
+/// [`reduce_ends`]: `x` viewed as `(a, k, b)` reduced over its first and last axes.
+#[derive(Clone, Copy)]
+struct Ends {
+    a: usize,
+    k: usize,
+    b: usize,
+}
+
+impl Kernel for Ends {
+    fn run<T: Element + Default, R: Reducer<T>>(self, x: &[T], out: &mut [T]) {
+        reduce_ends::<T, R>(x, self.a, self.k, self.b, out);
+    }
+}
+
+/// Runs `kernel` on `s[range]` into `out` for `op`; false (nothing written) when the two
+/// storages' element types differ or have no reduction kernel.
+fn dispatch(
+    op: ReduceOp,
+    s: &Storage,
+    range: std::ops::Range<usize>,
+    out: &mut Storage,
+    kernel: impl Kernel,
+) -> bool {
+    fn go<T: Element + Default>(op: ReduceOp, x: &[T], o: &mut [T], kernel: impl Kernel) {
         match op {
-            ReduceOp::Sum => reduce_block::<T, SumR>(x, outer, r, inner, o),
-            ReduceOp::Max => reduce_block::<T, MaxR>(x, outer, r, inner, o),
-            ReduceOp::Min => reduce_block::<T, MinR>(x, outer, r, inner, o),
+            ReduceOp::Sum => kernel.run::<T, SumR>(x, o),
+            ReduceOp::Max => kernel.run::<T, MaxR>(x, o),
+            ReduceOp::Min => kernel.run::<T, MinR>(x, o),
         }
     }
     match (s, out) {
-        (Storage::F32(x), Storage::F32(o)) => go(op, &x[range], o, outer, r, inner),
-        (Storage::F64(x), Storage::F64(o)) => go(op, &x[range], o, outer, r, inner),
-        (Storage::I64(x), Storage::I64(o)) => go(op, &x[range], o, outer, r, inner),
+        (Storage::F32(x), Storage::F32(o)) => go(op, &x[range], o, kernel),
+        (Storage::F64(x), Storage::F64(o)) => go(op, &x[range], o, kernel),
+        (Storage::I64(x), Storage::I64(o)) => go(op, &x[range], o, kernel),
         _ => return false,
     }
     true
@@ -442,18 +481,5 @@ fn reduce_ends_into(
     if a == 0 || b == 0 || out.len() != k {
         return false;
     }
-    fn go<T: Element>(op: ReduceOp, x: &[T], o: &mut [T], a: usize, k: usize, b: usize) {
-        match op {
-            ReduceOp::Sum => reduce_ends::<T, SumR>(x, a, k, b, o),
-            ReduceOp::Max => reduce_ends::<T, MaxR>(x, a, k, b, o),
-            ReduceOp::Min => reduce_ends::<T, MinR>(x, a, k, b, o),
-        }
-    }
-    match (s, out) {
-        (Storage::F32(x), Storage::F32(o)) => go(op, &x[range], o, a, k, b),
-        (Storage::F64(x), Storage::F64(o)) => go(op, &x[range], o, a, k, b),
-        (Storage::I64(x), Storage::I64(o)) => go(op, &x[range], o, a, k, b),
-        _ => return false,
-    }
-    true
+    dispatch(op, s, range, out, Ends { a, k, b })
 }
