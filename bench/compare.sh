@@ -14,8 +14,8 @@
 # their own. The CNN training steps run at batch 64 and 256 (cnn-lenet) and 128 (cnn-cifar).
 # A workload this ferrograd-bench does not know yet is measured in PyTorch only, with a
 # warning. --peers also runs the Rust peers of bench/peers (a project outside the workspace,
-# built here on first use; the MLP and GEMM workloads only) in each round and adds a
-# ferrograd / peer table. Not part of CI.
+# built here on first use; the GEMM, MLP and CNN training-step workloads, not the epochs) in
+# each round and adds a ferrograd / peer table. Not part of CI.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -127,6 +127,9 @@ for ((r = 1; r <= rounds; r++)); do
         batch=$([[ $w == cnn-lenet ]] && echo "$lenet_batch" || echo 128)
         ferrograd_rows "$w" --batch "$batch" "${common[@]}"
         "$python" bench/pytorch_reference.py --workload "$w" --batch "$batch" "${common[@]}" >> "$results/rows.jsonl"
+        for p in ${peers//,/ }; do
+            "$peer_bin" --system "$p" --workload "$w" --batch "$batch" "${common[@]}" >> "$results/rows.jsonl"
+        done
     done
     for w in epoch epoch-lenet; do
         has "$w" || continue

@@ -1,6 +1,6 @@
-//! The workloads of `ferrograd-bench` (gemm, mlp-sgd, mlp-adam, infer) in the Rust peers
-//! candle and burn (its `flex` CPU backend), with identical definitions, printing one JSON
-//! object per line in the same schema with `"system": "candle"` or `"burn"`.
+//! The workloads of `ferrograd-bench` (gemm, mlp-sgd, mlp-adam, infer, cnn-lenet, cnn-cifar) in
+//! the Rust peers candle and burn (its `flex` CPU backend), with identical definitions, printing
+//! one JSON object per line in the same schema with `"system": "candle"` or `"burn"`.
 //!
 //! Each thread count runs in a process of its own (both libraries size their thread pools once
 //! per process, from `RAYON_NUM_THREADS`); subnormal floats are flushed to zero on every thread,
@@ -21,11 +21,12 @@ struct Args {
     /// candle or burn
     #[arg(long)]
     system: String,
-    /// Workloads: gemm, mlp-sgd, mlp-adam, infer (comma separated)
+    /// Workloads: gemm, mlp-sgd, mlp-adam, infer, cnn-lenet, cnn-cifar (comma separated)
     #[arg(long, value_delimiter = ',', default_value = "mlp-sgd")]
     workload: Vec<String>,
-    /// Batch sizes of the training workloads
-    #[arg(long, value_delimiter = ',', default_value = "1,32,128,1024")]
+    /// Batch sizes of the training workloads (default 1,32,128,1024 for the MLP, 64,256 for
+    /// cnn-lenet and 128 for cnn-cifar, as `ferrograd-bench`)
+    #[arg(long, value_delimiter = ',')]
     batch: Vec<usize>,
     /// Thread counts (one process each)
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
@@ -50,25 +51,30 @@ struct Args {
     mode: Vec<String>,
 }
 
-/// The 16 pre-generated batches every system rotates through: inputs N(0, 1) and uniform
-/// labels, as plain vectors that each library turns into its own tensors.
+/// The 16 pre-generated batches every system rotates through: inputs N(0, 1) of shape
+/// `[batch, sample...]` and uniform labels, as plain vectors that each library turns into its
+/// own tensors.
 pub struct Pool {
     pub batch: usize,
+    /// The shape of one sample: `[784]` for the MLP, `[channels, height, width]` for the CNNs.
+    pub sample: Vec<usize>,
     pub inputs: Vec<Vec<f32>>,
     pub labels: Vec<Vec<u32>>,
 }
 
 impl Pool {
-    fn new(batch: usize) -> Pool {
+    fn new(batch: usize, sample: &[usize]) -> Pool {
         let mut rng = SplitMix(batch as u64);
+        let size = batch * sample.iter().product::<usize>();
         let inputs = (0..16)
-            .map(|_| (0..batch * 784).map(|_| rng.normal()).collect())
+            .map(|_| (0..size).map(|_| rng.normal()).collect())
             .collect();
         let labels = (0..16)
             .map(|_| (0..batch).map(|_| (rng.next() % 10) as u32).collect())
             .collect();
         Pool {
             batch,
+            sample: sample.to_vec(),
             inputs,
             labels,
         }
@@ -98,6 +104,32 @@ impl SplitMix {
     }
 }
 
+/// The convolutional networks of the CNN workloads, defined as in `ferrograd-bench` and
+/// bench/pytorch_reference.py.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Cnn {
+    /// LeNet-5 on [B, 1, 28, 28]: conv 5x5 (6, padding 2) -> ReLU -> max pool 2 -> conv 5x5
+    /// (16) -> ReLU -> max pool 2 -> flatten (400) -> 120 -> ReLU -> 84 -> ReLU -> 10.
+    LeNet,
+    /// The plain CNN on [B, 3, 32, 32]: three stages of 32, 64 and 128 channels, each conv 3x3
+    /// (padding 1, no bias) -> batch norm (training mode) -> ReLU -> max pool 2, then global
+    /// average pooling and a linear 128 -> 10.
+    Cifar,
+}
+
+impl Cnn {
+    /// The shape of one input sample.
+    pub fn sample(self) -> [usize; 3] {
+        match self {
+            Cnn::LeNet => [1, 28, 28],
+            Cnn::Cifar => [3, 32, 32],
+        }
+    }
+
+    /// The channel widths of the plain CNN's stages.
+    pub const CIFAR_WIDTHS: [usize; 3] = [32, 64, 128];
+}
+
 /// What one system runs: a closure per workload, built outside the timing, that runs the
 /// workload's step a given number of times.
 pub trait Peer {
@@ -105,6 +137,9 @@ pub trait Peer {
     fn gemm(&self, n: usize) -> Box<dyn FnMut(usize)>;
     fn train(&self, pool: Pool, adam: bool) -> Box<dyn FnMut(usize)>;
     fn infer(&self, pool: Pool) -> Box<dyn FnMut(usize)>;
+    /// One CNN training step: mean softmax cross-entropy, backward, and SGD with lr 0.01 and
+    /// momentum 0.9 (no dampening, as PyTorch's).
+    fn train_cnn(&self, pool: Pool, net: Cnn) -> Box<dyn FnMut(usize)>;
 }
 
 /// Median seconds per iteration of `body(iters)` after a warm-up, each repetition sized to
@@ -185,17 +220,33 @@ fn run_one(args: &Args, threads: usize) -> Result<(), String> {
                 }
             }
             "mlp-sgd" | "mlp-adam" => {
-                for &batch in &args.batch {
-                    let mut step = peer.train(Pool::new(batch), w == "mlp-adam");
+                for &batch in batches(&args.batch, &[1, 32, 128, 1024]) {
+                    let mut step = peer.train(Pool::new(batch, &[784]), w == "mlp-adam");
                     samples_row(w, batch, &mut step);
                 }
             }
-            "infer" => samples_row("infer", 1024, &mut peer.infer(Pool::new(1024))),
-            "epoch" => {} // needs a data pipeline of each library's; not measured for peers
+            "infer" => samples_row("infer", 1024, &mut peer.infer(Pool::new(1024, &[784]))),
+            "cnn-lenet" | "cnn-cifar" => {
+                let (net, default) = if w == "cnn-lenet" {
+                    (Cnn::LeNet, &[64, 256][..])
+                } else {
+                    (Cnn::Cifar, &[128][..])
+                };
+                for &batch in batches(&args.batch, default) {
+                    let mut step = peer.train_cnn(Pool::new(batch, &net.sample()), net);
+                    samples_row(w, batch, &mut step);
+                }
+            }
+            "epoch" | "epoch-lenet" => {} // needs a data pipeline of each library's; not measured for peers
             other => return Err(format!("--workload: unknown workload {other}")),
         }
     }
     Ok(())
+}
+
+/// The batch sizes given, else a workload's defaults.
+fn batches<'a>(given: &'a [usize], default: &'a [usize]) -> &'a [usize] {
+    if given.is_empty() { default } else { given }
 }
 
 /// The command line without its `--threads` option.
