@@ -53,7 +53,10 @@ fn a_forward_op_is_named_with_its_shapes_and_layer() {
     let message = err.to_string();
     let (op, _, _, site, _) = anomaly(err);
     assert_eq!((op, site.as_str()), ("log", "in encoder.layers.3"));
-    assert!(message.contains("log produced NaN in encoder.layers.3"), "{message}");
+    assert!(
+        message.contains("log produced NaN in encoder.layers.3"),
+        "{message}"
+    );
     // A value that arrives non-finite is reported where it is first used, as passed on.
     let inf = t(&[f64::INFINITY]);
     let (op, _, _, _, from_input) = anomaly(inf.mul_scalar(2.0).unwrap_err());
@@ -125,7 +128,12 @@ fn static_graphs_check_every_node_they_run() {
     }
     drop(_a);
     // Off, the same graph runs through the NaN.
-    let mut g = compile(log_then_double, std::slice::from_ref(&good), CompileOptions::NONE).unwrap();
+    let mut g = compile(
+        log_then_double,
+        std::slice::from_ref(&good),
+        CompileOptions::NONE,
+    )
+    .unwrap();
     let out = g.run(&[t(&[1.0, -1.0])]).unwrap();
     assert!(out[0].to_vec_f64()[0].is_nan());
 }

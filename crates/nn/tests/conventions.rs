@@ -14,7 +14,10 @@ fn check_grad(what: &str, f: Unary, xs: &[f64], want: &[f64]) {
         let x = inputs[0].with_requires_grad(true);
         let y = f(&x)?;
         let g = y.sum_all()?.backward()?;
-        Ok(vec![y, g.get(&x).cloned().unwrap_or_else(|| x.zeros_like())])
+        Ok(vec![
+            y,
+            g.get(&x).cloned().unwrap_or_else(|| x.zeros_like()),
+        ])
     };
     let x = Tensor::from_vec(xs.to_vec(), &[xs.len()]).unwrap();
     for (mode, results) in in_both_modes(run, &[x]).unwrap() {
@@ -33,7 +36,12 @@ fn check_grad(what: &str, f: Unary, xs: &[f64], want: &[f64]) {
 fn relu_abs_and_l1_at_zero() {
     check_grad("relu", |x| x.relu(), &[0.0], &[0.0]);
     check_grad("abs", |x| x.abs(), &[0.0], &[0.0]);
-    check_grad("l1", |x| loss::l1(x, &x.zeros_like().detach()), &[0.0], &[0.0]);
+    check_grad(
+        "l1",
+        |x| loss::l1(x, &x.zeros_like().detach()),
+        &[0.0],
+        &[0.0],
+    );
 }
 
 #[test]
@@ -55,9 +63,24 @@ fn softplus_has_no_kink_at_zero() {
 
 #[test]
 fn clamp_hard_tanh_and_hard_sigmoid_pass_nothing_at_their_bounds() {
-    check_grad("clamp", |x| x.clamp(-1.0, 1.0), &[-1.0, 1.0, 0.0], &[0.0, 0.0, 1.0]);
-    check_grad("clamp to a point", |x| x.clamp(1.0, 1.0), &[0.0, 1.0, 2.0], &[0.0; 3]);
-    check_grad("hard_tanh", act::hard_tanh, &[-1.0, 1.0, 0.0], &[0.0, 0.0, 1.0]);
+    check_grad(
+        "clamp",
+        |x| x.clamp(-1.0, 1.0),
+        &[-1.0, 1.0, 0.0],
+        &[0.0, 0.0, 1.0],
+    );
+    check_grad(
+        "clamp to a point",
+        |x| x.clamp(1.0, 1.0),
+        &[0.0, 1.0, 2.0],
+        &[0.0; 3],
+    );
+    check_grad(
+        "hard_tanh",
+        act::hard_tanh,
+        &[-1.0, 1.0, 0.0],
+        &[0.0, 0.0, 1.0],
+    );
     check_grad(
         "hard_sigmoid",
         act::hard_sigmoid,

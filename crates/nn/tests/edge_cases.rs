@@ -82,7 +82,13 @@ fn bce_on_probabilities_exactly_zero_and_one() {
     let runs = in_both_modes(f, &[t64(&[0.0, 1.0, 0.5]), t64(&[0.0, 1.0, 0.5])]).unwrap();
     expect("loss", &runs, 0, &[0.23104906018664842], 1e-15);
     expect("d/dp", &runs, 1, &[0.0, 0.0, 0.0], 0.0);
-    expect("d/dt", &runs, 2, &[f64::INFINITY, f64::NEG_INFINITY, 0.0], 0.0);
+    expect(
+        "d/dt",
+        &runs,
+        2,
+        &[f64::INFINITY, f64::NEG_INFINITY, 0.0],
+        0.0,
+    );
     // Wrong at both ends: each log clamped at -100; PyTorch's gradient divides by its float32
     // eps 1e-12, giving -/+500000001997.9014.
     let runs = in_both_modes(f, &[t64(&[0.0, 1.0]), t64(&[1.0, 0.0])]).unwrap();
@@ -109,12 +115,8 @@ fn bce_of_a_saturated_float32_sigmoid() {
         (-120.0, 0.3, 30.000001907348633),
     ];
     for (x, t, want) in cases {
-        let f = move |x: &[Tensor]| {
-            grads(
-                |x| loss::binary_cross_entropy(&x[0].sigmoid()?, &x[1]),
-                x,
-            )
-        };
+        let f =
+            move |x: &[Tensor]| grads(|x| loss::binary_cross_entropy(&x[0].sigmoid()?, &x[1]), x);
         let runs = in_both_modes(f, &[t32(&[x]), t32(&[t])]).unwrap();
         expect(&format!("loss at x={x} t={t}"), &runs, 0, &[want], 1e-7);
         expect(&format!("d/dx at x={x} t={t}"), &runs, 1, &[0.0], 0.0);

@@ -171,7 +171,12 @@ fn every_op_matches_pytorch_at_its_special_points() {
     for case in cases {
         let name = case["name"].as_str().expect("name");
         let f = op(name).unwrap_or_else(|| panic!("no ferrograd op for the reference case {name}"));
-        let raw: Vec<Vec<f64>> = case["inputs"].as_array().unwrap().iter().map(numbers).collect();
+        let raw: Vec<Vec<f64>> = case["inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(numbers)
+            .collect();
         let shape: Vec<usize> = match case.get("shape") {
             Some(Value::Array(s)) => s.iter().map(|d| d.as_u64().unwrap() as usize).collect(),
             _ => vec![raw[0].len()],
@@ -206,10 +211,24 @@ fn every_op_matches_pytorch_at_its_special_points() {
                     .collect()
             };
             let tag = |kind| (name, *mode, kind);
-            compare(&mut failures, tag(Kind::Value), &results[0], &out, &inputs, out_row);
+            compare(
+                &mut failures,
+                tag(Kind::Value),
+                &results[0],
+                &out,
+                &inputs,
+                out_row,
+            );
             for (k, g) in case["grads"].as_array().unwrap().iter().enumerate() {
                 let (got, want) = (&results[1 + k], numbers(g));
-                compare(&mut failures, tag(Kind::Gradient), got, &want, &raw, row_len);
+                compare(
+                    &mut failures,
+                    tag(Kind::Gradient),
+                    got,
+                    &want,
+                    &raw,
+                    row_len,
+                );
             }
             if second {
                 let want = numbers(&case["second"]);

@@ -95,9 +95,7 @@ pub(crate) fn backward(
             // out > 0 exactly where x > 0; reading the output lets a static graph fuse the
             // forward bias + ReLU, since the pre-activation then has a single user.
             // The gradient passes except where out <= 0, so a NaN input passes it (as PyTorch).
-            UnaryOp::Relu => {
-                Tensor::where_cond(&mask(out.le_scalar(0.0))?, &g.scalar_like(0.0), g)
-            }
+            UnaryOp::Relu => Tensor::where_cond(&mask(out.le_scalar(0.0))?, &g.scalar_like(0.0), g),
             UnaryOp::Recip => g.mul(&out.square()?)?.neg(),
             UnaryOp::Erf => {
                 let c = 2.0 / std::f64::consts::PI.sqrt();
@@ -163,9 +161,8 @@ pub(crate) fn backward(
                         (x.gt(y), x.lt(y))
                     };
                     let half_tie = mask(x.eq(y))?.mul_scalar(0.5)?;
-                    let share = |loses: Result<Tensor>| {
-                        mask(loses)?.add(&half_tie)?.neg()?.add_scalar(1.0)
-                    };
+                    let share =
+                        |loses: Result<Tensor>| mask(loses)?.add(&half_tie)?.neg()?.add_scalar(1.0);
                     let ga = needed(0).then(|| g.mul(&share(a_loses)?)).transpose()?;
                     let gb = needed(1).then(|| g.mul(&share(b_loses)?)).transpose()?;
                     return Ok(vec![ga, gb]);

@@ -229,7 +229,11 @@ impl CompiledGraph {
             (s, None) => s.clone(),
         };
         let args = node.args();
-        let shapes = || args.iter().map(|&a| self.graph.nodes[a].shape.clone()).collect();
+        let shapes = || {
+            args.iter()
+                .map(|&a| self.graph.nodes[a].shape.clone())
+                .collect()
+        };
         let arg_finite = |a: usize| {
             self.read(a, inputs)
                 .is_ok_and(|s| anomaly::first_non_finite(&s, &self.plan.layouts[a]).is_none())

@@ -235,10 +235,7 @@ impl Tensor {
         // The gradient flows where min < x < max; elsewhere (the bounds and NaN included) the
         // value is the clamped constant, which a NaN passes through.
         let inside = self.gt_scalar(min)?.mul(&self.lt_scalar(max)?)?;
-        let outside = self
-            .detach()
-            .maximum_scalar(min)?
-            .minimum_scalar(max)?;
+        let outside = self.detach().maximum_scalar(min)?.minimum_scalar(max)?;
         Tensor::where_cond(&inside, self, &outside)
     }
 

@@ -223,7 +223,9 @@ fn apply_checked(
     }
     let out = Tensor::from_parts(storage, layout, false, node);
     let Some(op) = out.node().map(|n| &n.op).or(unrecorded.as_ref()) else {
-        return Err(Error::Internal("an op was neither recorded nor kept".into()));
+        return Err(Error::Internal(
+            "an op was neither recorded nor kept".into(),
+        ));
     };
     crate::graph::trace::record(op, inputs, &out, site.clone());
     anomaly::check(
