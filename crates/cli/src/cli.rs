@@ -329,6 +329,11 @@ pub struct TrainArgs {
     /// Execution mode of the training step.
     #[arg(long, value_enum, default_value = "eager")]
     pub mode: Mode,
+    /// Check every value of the forward and backward passes for NaN and infinity, and stop
+    /// at the first op that produces one, naming the op, its input shapes and its layer (for
+    /// debugging: each op then reads its output once more).
+    #[arg(long)]
+    pub detect_anomaly: bool,
     /// Output folder for the model, metrics and charts.
     #[arg(long, default_value = "runs/latest", value_name = "DIR")]
     pub out: PathBuf,

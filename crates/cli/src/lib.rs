@@ -10,6 +10,8 @@ mod bench;
 pub mod cli;
 pub mod error;
 mod evaluate;
+#[doc(hidden)]
+pub mod fuzzing;
 mod graph;
 mod image;
 mod metrics;

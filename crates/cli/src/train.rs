@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferrograd_core::{Rng, Tensor, ThreadPool};
+use ferrograd_core::{Rng, Tensor, ThreadPool, detect_anomaly};
 use ferrograd_data::{DataSource, Dataset, Loader, load};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
@@ -29,7 +29,7 @@ pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
 pub const SAMPLE_FILE: &str = "sample_logits.safetensors";
 
-fn build_optimizer(
+pub(crate) fn build_optimizer(
     t: &TrainingConfig,
     params: Vec<(String, Tensor)>,
 ) -> Result<Box<dyn Optimizer>> {
@@ -244,7 +244,10 @@ fn save_sample(run: &Run, test: &Loader, out: &Path) -> Result<()> {
 pub fn run(args: &TrainArgs) -> Result<()> {
     let threads = args.threads.unwrap_or_else(default_threads);
     let pool = ThreadPool::flushing_denormals(threads)?;
-    pool.install(|| train(args, threads))
+    pool.install(|| {
+        let _anomaly = args.detect_anomaly.then(detect_anomaly);
+        train(args, threads)
+    })
 }
 
 fn train(args: &TrainArgs, threads: usize) -> Result<()> {

@@ -703,3 +703,23 @@ fn graph_writes_the_steps_of_the_convolutional_models() {
         assert!(whole.contains("stored into param"), "{model}");
     }
 }
+
+#[test]
+fn detect_anomaly_stops_training_at_the_first_non_finite_value_in_both_modes() {
+    for mode in ["eager", "static"] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        // A learning rate this large overflows float32 within the first steps.
+        let flags = ["--optimizer", "sgd", "--lr", "1e38", "--mode", mode];
+        let mut with = flags.to_vec();
+        with.push("--detect-anomaly");
+        let o = train_small(&out, "1", &with);
+        let (_, stderr) = text(&o);
+        assert!(!o.status.success(), "{mode}: {stderr}");
+        assert!(
+            stderr.contains("error: anomaly: ") && stderr.contains(" produced "),
+            "{mode}: {stderr}"
+        );
+        assert!(stderr.contains("input shapes"), "{mode}: {stderr}");
+    }
+}

@@ -107,6 +107,22 @@ pub enum Error {
         "{op}: the traced computation depends on tensor values (or writes in place), which a static graph cannot capture; run this code in eager mode"
     )]
     DataDependent { op: &'static str },
+    /// Anomaly mode found a NaN or an infinity in the value an op computed.
+    #[error(
+        "anomaly: {op} produced {value} {site} (input shapes {input_shapes:?}){}",
+        if *from_input { "; an input already held a non-finite value" } else { "" }
+    )]
+    Anomaly {
+        op: &'static str,
+        /// `NaN`, `inf` or `-inf`.
+        value: &'static str,
+        input_shapes: Vec<Vec<usize>>,
+        /// Where the op sits: `in layers.2`, `in the gradient of pow (in layers.2)`, or
+        /// `outside any named layer`.
+        site: String,
+        /// Whether an input of the op was already non-finite (the op passed the value on).
+        from_input: bool,
+    },
     /// In-place modification of a tensor the autograd graph tracks, outside `no_grad`.
     #[error(
         "{op}: in-place update of a tensor that requires grad; do it inside `no_grad` (as optimizers do) or on a detached copy"

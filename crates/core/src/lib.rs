@@ -53,7 +53,8 @@ mod tensor;
 mod threads;
 
 pub use autograd::{
-    BackwardOptions, GradModeGuard, GradStore, enable_grad, is_grad_enabled, no_grad,
+    AnomalyGuard, BackwardOptions, GradModeGuard, GradStore, ScopeGuard, detect_anomaly,
+    enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, scope,
 };
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};

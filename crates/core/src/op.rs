@@ -36,6 +36,10 @@ pub enum BinaryOp {
     Pow,
     Maximum,
     Minimum,
+    /// Binary cross-entropy of a probability against a target, each log clamped at -100
+    /// (PyTorch `F.binary_cross_entropy(p, t, reduction="none")`). A primitive so that its
+    /// gradient can be PyTorch's `(p - t) / max(p (1 - p), 1e-12)`, finite at `p` = 0 and 1.
+    BinaryCrossEntropy,
 }
 
 /// Elementwise comparisons, producing 0/1 masks of the operands' dtype.
@@ -283,6 +287,7 @@ impl BinaryOp {
             BinaryOp::Pow => "pow",
             BinaryOp::Maximum => "maximum",
             BinaryOp::Minimum => "minimum",
+            BinaryOp::BinaryCrossEntropy => "binary_cross_entropy",
         }
     }
 }

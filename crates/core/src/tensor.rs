@@ -25,6 +25,8 @@ pub(crate) struct Node {
     pub inputs: Vec<Tensor>,
     pub versions: Vec<u64>,
     pub out_version: u64,
+    /// Where the op was run (anomaly mode only): its module scope or backward context.
+    pub site: Option<Arc<str>>,
 }
 
 pub(crate) struct Inner {

@@ -69,28 +69,28 @@ pub fn huber(pred: &Tensor, target: &Tensor, delta: f64) -> Result<Tensor> {
 /// [`Error::Shape`] when shapes differ.
 pub fn binary_cross_entropy(prob: &Tensor, target: &Tensor) -> Result<Tensor> {
     same_shape("binary_cross_entropy", prob, target)?;
-    let log_p = prob.log()?.maximum_scalar(-100.0)?;
-    let log_q = prob.neg()?.log1p()?.maximum_scalar(-100.0)?;
-    let one_minus_t = target.neg()?.add_scalar(1.0)?;
-    target
-        .mul(&log_p)?
-        .add(&one_minus_t.mul(&log_q)?)?
-        .neg()?
-        .mean(&[], false)
+    prob.binary_cross_entropy(target)?.mean(&[], false)
 }
 
-/// Binary cross-entropy on logits, computed stably as `max(x, 0) - x t + ln(1 + e^-|x|)`
-/// (PyTorch `F.binary_cross_entropy_with_logits`).
+/// Binary cross-entropy on logits, `softplus(x) - x t` with the stable softplus
+/// `max(x, 0) + ln(1 + e^-|x|)` (PyTorch `F.binary_cross_entropy_with_logits`). Its gradient
+/// is `sigmoid(x) - t` everywhere, `x = 0` included.
+///
+/// ```
+/// use ferrograd_core::Tensor;
+/// let x = Tensor::from_vec(vec![0.0f64, 0.0], &[2])?.with_requires_grad(true);
+/// let t = Tensor::from_vec(vec![0.0f64, 1.0], &[2])?;
+/// let grads = ferrograd_nn::loss::binary_cross_entropy_with_logits(&x, &t)?.backward()?;
+/// assert_eq!(grads.get(&x).unwrap().to_vec::<f64>()?, vec![0.25, -0.25]);
+/// # Ok::<(), ferrograd_core::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Shape`] when shapes differ.
 pub fn binary_cross_entropy_with_logits(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
     same_shape("binary_cross_entropy_with_logits", logits, target)?;
-    let softplus_neg_abs = logits.abs()?.neg()?.exp()?.log1p()?;
-    logits
-        .relu()?
+    crate::activation::softplus(logits)?
         .sub(&logits.mul(target)?)?
-        .add(&softplus_neg_abs)?
         .mean(&[], false)
 }
 

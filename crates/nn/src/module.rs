@@ -4,7 +4,7 @@
 //! Parameters are what optimizers train; buffers (batch norm's running statistics) are state
 //! that checkpoints save and load but no optimizer touches.
 
-use ferrograd_core::{Result, Tensor};
+use ferrograd_core::{Result, Tensor, scope};
 
 /// A layer or model: a function of one tensor, possibly with parameters.
 ///
@@ -115,7 +115,8 @@ impl Sequential {
     pub fn forward_all(&self, x: &Tensor) -> Result<Vec<Tensor>> {
         let mut outs = Vec::with_capacity(self.layers.len());
         let mut h = x.clone();
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let _scope = scope(|| format!("layers.{i}"));
             h = layer.forward(&h)?;
             outs.push(h.clone());
         }
@@ -124,9 +125,12 @@ impl Sequential {
 }
 
 impl Module for Sequential {
+    /// Applies the layers in order. In anomaly mode each layer runs in the scope
+    /// `layers.<index>` (its parameters' prefix), so an error names the layer.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let mut h = x.clone();
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let _scope = scope(|| format!("layers.{i}"));
             h = layer.forward(&h)?;
         }
         Ok(h)

@@ -2,7 +2,9 @@
 //!
 //! Helpers shared by the test suites and benches of the workspace (a dev-dependency only,
 //! never published): the reader and checkers of the frozen PyTorch reference files
-//! ([`reference`]) and the MLP training-step fixture ([`fixture`]).
+//! ([`reference`]), the MLP training-step fixture ([`fixture`]) and running a function in
+//! both graph modes ([`modes`]).
 
 pub mod fixture;
+pub mod modes;
 pub mod reference;

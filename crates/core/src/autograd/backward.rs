@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{enable_grad, no_grad, rules};
+use super::{anomaly, enable_grad, no_grad, rules};
 use crate::{Error, Result, Tensor, TensorId};
 
 /// Gradients returned by `backward`, keyed by tensor. By default only leaves that require grad
@@ -163,7 +163,12 @@ impl Tensor {
                 store.grads.insert(t.id(), g.clone());
             }
             rules::check_versions(t, node)?;
-            let input_grads = rules::backward(&node.op, &node.inputs, t, &g)?;
+            let input_grads = if anomaly::is_anomaly_enabled() {
+                let _context = anomaly::backward_of(node.op.name(), node.site.as_ref());
+                rules::backward(&node.op, &node.inputs, t, &g)?
+            } else {
+                rules::backward(&node.op, &node.inputs, t, &g)?
+            };
             drop(g);
             for (input, ig) in node.inputs.iter().zip(input_grads) {
                 let Some(ig) = ig else { continue };

@@ -94,7 +94,8 @@ pub(crate) fn backward(
             UnaryOp::Sigmoid => g.mul(&out.mul(&out.neg()?.add_scalar(1.0)?)?),
             // out > 0 exactly where x > 0; reading the output lets a static graph fuse the
             // forward bias + ReLU, since the pre-activation then has a single user.
-            UnaryOp::Relu => g.mul(&mask(out.gt_scalar(0.0))?),
+            // The gradient passes except where out <= 0, so a NaN input passes it (as PyTorch).
+            UnaryOp::Relu => Tensor::where_cond(&mask(out.le_scalar(0.0))?, &g.scalar_like(0.0), g),
             UnaryOp::Recip => g.mul(&out.square()?)?.neg(),
             UnaryOp::Erf => {
                 let c = 2.0 / std::f64::consts::PI.sqrt();
@@ -103,7 +104,15 @@ pub(crate) fn backward(
             UnaryOp::Sin => g.mul(&x.cos()?),
             UnaryOp::Cos => g.mul(&x.sin()?)?.neg(),
         }),
-        Op::Powf(e) => one(g.mul(&x.powf(e - 1.0)?.mul_scalar(*e)?)),
+        // d/dx x^e = e x^(e-1), written so that no 0 * inf arises at x = 0: 0 for e = 0 and
+        // 1 for e = 1 everywhere (PyTorch masks the e = 0 case the same way).
+        Op::Powf(e) => one(if *e == 0.0 {
+            Ok(g.zeros_like())
+        } else if *e == 1.0 {
+            Ok(g.clone())
+        } else {
+            g.mul(&x.powf(e - 1.0)?.mul_scalar(*e)?)
+        }),
         Op::Binary(b) => {
             let y = &inputs[1];
             let (ga, gb) = match b {
@@ -118,22 +127,45 @@ pub(crate) fn backward(
                     (ga.clone(), ga.mul(out)?.neg()?)
                 }
                 BinaryOp::Pow => {
-                    let ga = g.mul(&y.mul(&x.pow(&y.sub_scalar(1.0)?)?)?)?;
-                    // d/dy x^y = x^y ln x, taken as 0 where x == 0 (as PyTorch does).
-                    let log_x =
-                        Tensor::where_cond(&mask(x.eq_scalar(0.0))?, &x.zeros_like(), &x.log()?)?;
-                    (ga, g.mul(&out.mul(&log_x)?)?)
+                    // d/dx x^y = y x^(y-1), taken as 0 where y == 0 (not 0 * 0^-1 = NaN).
+                    let dx = y.mul(&x.pow(&y.sub_scalar(1.0)?)?)?;
+                    let dx = Tensor::where_cond(&mask(y.eq_scalar(0.0))?, &y.zeros_like(), &dx)?;
+                    // d/dy x^y = x^y ln x, taken as 0 where x == 0 and y >= 0 (0 * -inf); for
+                    // y < 0 it is inf * -inf = -inf. Both as PyTorch.
+                    let zero_base = mask(x.eq_scalar(0.0)?.mul(&y.ge_scalar(0.0)?))?;
+                    let dy = Tensor::where_cond(&zero_base, &x.zeros_like(), &out.mul(&x.log()?)?)?;
+                    (g.mul(&dx)?, g.mul(&dy)?)
+                }
+                BinaryOp::BinaryCrossEntropy => {
+                    // PyTorch's rules: d/dp = (p - t) / max(p (1 - p), eps) with its float32
+                    // eps of 1e-12, finite at p = 0 and 1; d/dt = ln(1 - p) - ln p, unclamped.
+                    let eps = f64::from(1e-12_f32);
+                    let gp = needed(0)
+                        .then(|| {
+                            let var = x.mul(&x.neg()?.add_scalar(1.0)?)?.maximum_scalar(eps)?;
+                            g.mul(&x.sub(y)?.div(&var)?)
+                        })
+                        .transpose()?;
+                    let gt = needed(1)
+                        .then(|| g.mul(&x.neg()?.log1p()?.sub(&x.log()?)?))
+                        .transpose()?;
+                    return Ok(vec![gp, gt]);
                 }
                 BinaryOp::Maximum | BinaryOp::Minimum => {
-                    // The winner takes the gradient; ties split it evenly (as PyTorch).
-                    let wins = if *b == BinaryOp::Maximum {
-                        x.gt(y)
+                    // Each side takes the gradient unless it loses; a tie splits it evenly. A
+                    // NaN loses to nothing and beats nothing, so both sides keep it (as
+                    // PyTorch).
+                    let (a_loses, b_loses) = if *b == BinaryOp::Maximum {
+                        (x.lt(y), x.gt(y))
                     } else {
-                        x.lt(y)
+                        (x.gt(y), x.lt(y))
                     };
-                    let share = mask(wins)?.add(&mask(x.eq(y))?.mul_scalar(0.5)?)?;
-                    let ga = g.mul(&share)?;
-                    (ga.clone(), g.sub(&ga)?)
+                    let half_tie = mask(x.eq(y))?.mul_scalar(0.5)?;
+                    let share =
+                        |loses: Result<Tensor>| mask(loses)?.add(&half_tie)?.neg()?.add_scalar(1.0);
+                    let ga = needed(0).then(|| g.mul(&share(a_loses)?)).transpose()?;
+                    let gb = needed(1).then(|| g.mul(&share(b_loses)?)).transpose()?;
+                    return Ok(vec![ga, gb]);
                 }
             };
             Ok(vec![Some(ga), Some(gb)])

@@ -46,6 +46,9 @@ pub struct Node {
     pub shape: Vec<usize>,
     /// Output dtype.
     pub dtype: DType,
+    /// Where the traced op sat in the model (its module scope, or the op whose gradient it
+    /// computes), recorded when tracing in anomaly mode.
+    pub site: Option<Arc<str>>,
 }
 
 impl Node {

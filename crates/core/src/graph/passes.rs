@@ -79,6 +79,7 @@ fn compact(g: &Graph, alias: &[NodeId]) -> Graph {
             kind,
             shape: n.shape.clone(),
             dtype: n.dtype,
+            site: n.site.clone(),
         });
     }
     Graph {

@@ -8,11 +8,12 @@
 
 use std::sync::{Arc, Mutex, RwLockReadGuard, RwLockWriteGuard};
 
-use super::ir::Graph;
+use super::ir::{Graph, NodeKind};
 use super::passes::PassReport;
 use super::planner::{Kernel, MemoryPlan, Placement, Slot};
+use crate::autograd::anomaly::{self, is_anomaly_enabled};
 use crate::kernels::fused::{
-    FusedFloat, FusedProgram, Leaf, MAX_FUSED_LEAVES, MAX_GROUP, Member, UpdateLoop,
+    FusedFloat, FusedOp, FusedProgram, Leaf, MAX_FUSED_LEAVES, MAX_GROUP, Member, UpdateLoop,
 };
 use crate::kernels::{Plan, conv, elementwise as ew, fused, index, matmul, reduce};
 use crate::ops::apply;
@@ -164,6 +165,11 @@ impl CompiledGraph {
                         DType::F64 => self.run_group::<f64>(group, inputs)?,
                         DType::I64 => return Err(internal("fused integer node")),
                     }
+                    if is_anomaly_enabled() {
+                        for &m in group {
+                            self.check_anomaly(m, inputs)?;
+                        }
+                    }
                     continue;
                 }
                 _ => {}
@@ -173,8 +179,10 @@ impl CompiledGraph {
                 Slot::Param(k) => {
                     // An update computed in place into the parameter's own storage.
                     let cell = self.graph.params[k].storage_cell().clone();
-                    let mut target = cell.write();
-                    self.compute(i, inputs, &mut target)?;
+                    self.compute(i, inputs, &mut cell.write())?;
+                    if is_anomaly_enabled() {
+                        self.check_anomaly(i, inputs)?;
+                    }
                     continue;
                 }
                 _ => return Err(internal("a computed node has no buffer")),
@@ -194,8 +202,52 @@ impl CompiledGraph {
             };
             self.buffers[b] = Some(cell);
             result?;
+            if is_anomaly_enabled() {
+                self.check_anomaly(i, inputs)?;
+            }
         }
         self.write_stores(inputs)
+    }
+
+    /// In anomaly mode: fails if node `i`'s value holds a NaN or an infinity, naming its op
+    /// (for a fused node, the op computing its value, with the ops fused into it), its input
+    /// shapes and the site recorded when it was traced.
+    #[cold]
+    fn check_anomaly(&self, i: usize, inputs: &[Tensor]) -> Result<()> {
+        let node = &self.graph.nodes[i];
+        let (op, fused) = match &node.kind {
+            NodeKind::Op { op, .. } => (op.name(), None),
+            NodeKind::Fused { program, .. } => (
+                program.steps.last().map_or("fused", FusedOp::name),
+                Some(node.label()),
+            ),
+            _ => return Ok(()),
+        };
+        let site = match (&node.site, fused) {
+            (Some(s), Some(f)) => Some(Arc::from(format!("{s}, computed by {f}").as_str())),
+            (None, Some(f)) => Some(Arc::from(format!("computed by {f}").as_str())),
+            (s, None) => s.clone(),
+        };
+        let args = node.args();
+        let shapes = || {
+            args.iter()
+                .map(|&a| self.graph.nodes[a].shape.clone())
+                .collect()
+        };
+        let arg_finite = |a: usize| {
+            self.read(a, inputs)
+                .is_ok_and(|s| anomaly::first_non_finite(&s, &self.plan.layouts[a]).is_none())
+        };
+        let cell = self.cell_of(i, inputs)?;
+        let value = cell.read();
+        anomaly::check(
+            op,
+            shapes,
+            &value,
+            &self.plan.layouts[i],
+            site.as_ref(),
+            || args.iter().all(|&a| arg_finite(a)),
+        )
     }
 
     /// Performs the recorded in-place writes: each stored value is copied into its parameter's

@@ -8,6 +8,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::ir::{Graph, Node, NodeId, NodeKind};
 use crate::op::Op;
@@ -60,6 +61,7 @@ impl Tracer {
             kind,
             shape: t.shape().to_vec(),
             dtype: t.dtype(),
+            site: None,
         });
         let id = self.nodes.len() - 1;
         self.ids.insert(t.id(), id);
@@ -67,18 +69,20 @@ impl Tracer {
     }
 }
 
-/// Called by `ops::apply` for every op it runs.
-pub(crate) fn record(op: &Op, inputs: &[&Tensor], out: &Tensor) {
+/// Called by `ops::apply` for every op it runs; `site` is where the op sits in the model
+/// (recorded in anomaly mode, so that replays can name it).
+pub(crate) fn record(op: &Op, inputs: &[&Tensor], out: &Tensor, site: Option<Arc<str>>) {
     TRACER.with(|t| {
         if let Some(tr) = t.borrow_mut().as_mut() {
             let args = inputs.iter().map(|x| tr.node_of(x)).collect();
-            tr.push(
+            let id = tr.push(
                 out,
                 NodeKind::Op {
                     op: op.clone(),
                     args,
                 },
             );
+            tr.nodes[id].site = site;
         }
     });
 }

@@ -156,7 +156,8 @@ macro_rules! with_unary_fn {
 pub(crate) use with_unary_fn;
 
 /// Binds `$f` to `x -> x^e` for a constant exponent and evaluates `$body`; the one place the
-/// special exponents are chosen (squares as `v * v`, as PyTorch does, and the identity), so the
+/// special exponents are chosen (squares as `v * v`, halves as square roots, as PyTorch does,
+/// and the identity), so the
 /// eager, compiled and fused kernels give bit-identical results.
 macro_rules! with_powf_fn {
     ($e:expr, $T:ty, $f:ident => $body:expr) => {{
@@ -166,6 +167,13 @@ macro_rules! with_powf_fn {
             $body
         } else if e == 1.0 {
             let $f = |v: $T| v;
+            $body
+        } else if e == 0.5 {
+            // As PyTorch: sqrt, so (-inf)^0.5 is NaN like every negative base.
+            let $f = <$T as $crate::Float>::sqrt;
+            $body
+        } else if e == -0.5 {
+            let $f = |v: $T| <$T as $crate::Element>::ONE / <$T as $crate::Float>::sqrt(v);
             $body
         } else {
             let e = <$T as $crate::Element>::from_f64(e);
@@ -208,10 +216,25 @@ macro_rules! with_binary_fn {
                 let $f = min_nan::<$T>;
                 $body
             }
+            BinaryOp::BinaryCrossEntropy => {
+                let $f = bce::<$T>;
+                $body
+            }
         }
     };
 }
 pub(crate) use with_binary_fn;
+
+/// `-(t ln p + (1 - t) ln(1 - p))` with each log clamped at -100, as PyTorch computes it; a
+/// NaN probability stays NaN.
+#[inline(always)]
+pub(crate) fn bce<T: Float>(p: T, t: T) -> T {
+    let floor = T::from_f64(-100.0);
+    let clamp = |l: T| if l < floor { floor } else { l };
+    let log_p = clamp(p.ln());
+    let log_q = clamp((-p).ln_1p());
+    -(t * log_p + (T::ONE - t) * log_q)
+}
 
 /// As [`with_unary_fn`], for comparisons giving 1 or 0 in the operands' type.
 macro_rules! with_cmp_fn {
@@ -338,7 +361,7 @@ pub(crate) fn binary_into(
             BinaryOp::Mul => map2_into(plan, a, b, o, i64::wrapping_mul),
             BinaryOp::Maximum => map2_into(plan, a, b, o, i64::max),
             BinaryOp::Minimum => map2_into(plan, a, b, o, i64::min),
-            BinaryOp::Div | BinaryOp::Pow => {
+            BinaryOp::Div | BinaryOp::Pow | BinaryOp::BinaryCrossEntropy => {
                 return Err(Error::UnsupportedDType {
                     op: op.name(),
                     dtype: DType::I64,

@@ -261,18 +261,38 @@ fn contiguous_slice<'a, T: StorageElement>(
     }
 }
 
+/// `logsumexp(xs) - target` for one row, as `ln(1 + s) - (target - m)` with `m` the maximum
+/// and `s` the sum of `exp(x - m)` over every entry but the first maximum. Both terms are
+/// exact where it matters: a confident prediction's loss (`s` tiny) keeps all its digits,
+/// where `m + ln(sum) - target` would round it to the spacing of floats near `m`. An infinite
+/// maximum is not subtracted (`inf - inf`).
+fn ce_row<T: crate::Float>(xs: &[T], target: T) -> T {
+    let m = reduce_slice::<T, MaxR>(xs);
+    if m.abs() < T::from_f64(f64::INFINITY) {
+        let top = xs.iter().position(|&v| v == m);
+        let mut s = T::ZERO;
+        for (i, &v) in xs.iter().enumerate() {
+            if Some(i) != top {
+                s = s + (v - m).exp();
+            }
+        }
+        s.ln_1p() - (target - m)
+    } else {
+        let mut sum = T::ZERO;
+        for &v in xs {
+            sum = sum + v.exp();
+        }
+        sum.ln() - target
+    }
+}
+
 fn ce_rows<T: crate::Float + Default>(x: &[T], lab: &[i64], c: usize, out: &mut [T]) {
     let per = (TASK_SIZE / c.max(1)).max(1);
     par_chunks(out, per, |k, o| {
         for (i, y) in o.iter_mut().enumerate() {
             let row = k * per + i;
             let xs = &x[row * c..(row + 1) * c];
-            let m = reduce_slice::<T, MaxR>(xs);
-            let mut sum = T::ZERO;
-            for &v in xs {
-                sum = sum + (v - m).exp();
-            }
-            *y = m + sum.ln() - xs[lab[row] as usize];
+            *y = ce_row(xs, xs[lab[row] as usize]);
         }
     });
 }

@@ -212,8 +212,9 @@ impl Tensor {
         )
     }
 
-    /// Limits values to `[min, max]` (PyTorch `torch.clamp`). The gradient is 1 inside the
-    /// closed interval, boundaries included, and 0 outside, as in PyTorch.
+    /// Limits values to `[min, max]` (PyTorch `torch.clamp`); NaN stays NaN. The gradient is
+    /// 1 strictly inside the interval and 0 elsewhere, the bounds themselves and NaN included,
+    /// as in PyTorch (see `docs/conventions.md`).
     ///
     /// ```
     /// use ferrograd_core::Tensor;
@@ -231,8 +232,11 @@ impl Tensor {
                 msg: format!("invalid range [{min}, {max}]"),
             });
         }
-        let low = Tensor::where_cond(&self.lt_scalar(min)?, &self.scalar_like(min), self)?;
-        Tensor::where_cond(&self.gt_scalar(max)?, &self.scalar_like(max), &low)
+        // The gradient flows where min < x < max; elsewhere (the bounds and NaN included) the
+        // value is the clamped constant, which a NaN passes through.
+        let inside = self.gt_scalar(min)?.mul(&self.lt_scalar(max)?)?;
+        let outside = self.detach().maximum_scalar(min)?.minimum_scalar(max)?;
+        Tensor::where_cond(&inside, self, &outside)
     }
 
     /// Converts to another dtype (PyTorch `tensor.to(dtype)`); floats to integers truncate.

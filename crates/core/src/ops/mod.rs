@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 pub use norm::BatchNormOptions;
 
-use crate::autograd::is_grad_enabled;
+use crate::autograd::{anomaly, is_grad_enabled};
 use crate::kernels;
 use crate::kernels::conv as conv_kernels;
 use crate::op::Op;
@@ -191,14 +191,50 @@ pub(crate) fn apply(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
             out_version: storage.version(),
             inputs: inputs.iter().map(|&t| t.clone()).collect(),
             op,
+            site: None,
         };
         (Some(node), None)
     } else {
         (None, Some(op))
     };
+    if anomaly::is_anomaly_enabled() {
+        return apply_checked(storage, layout, node, unrecorded, inputs);
+    }
     let out = Tensor::from_parts(storage, layout, false, node);
     if let Some(op) = out.node().map(|n| &n.op).or(unrecorded.as_ref()) {
-        crate::graph::trace::record(op, inputs, &out);
+        crate::graph::trace::record(op, inputs, &out, None);
     }
+    Ok(out)
+}
+
+/// The end of [`apply`] in anomaly mode: the op's site is recorded (on the autograd node and
+/// in a trace) and its value checked for NaN and infinity.
+#[cold]
+fn apply_checked(
+    storage: Arc<StorageCell>,
+    layout: Layout,
+    mut node: Option<Node>,
+    unrecorded: Option<Op>,
+    inputs: &[&Tensor],
+) -> Result<Tensor> {
+    let site = anomaly::current_site();
+    if let Some(n) = node.as_mut() {
+        n.site = site.clone();
+    }
+    let out = Tensor::from_parts(storage, layout, false, node);
+    let Some(op) = out.node().map(|n| &n.op).or(unrecorded.as_ref()) else {
+        return Err(Error::Internal(
+            "an op was neither recorded nor kept".into(),
+        ));
+    };
+    crate::graph::trace::record(op, inputs, &out, site.clone());
+    anomaly::check(
+        op.name(),
+        || inputs.iter().map(|t| t.shape().to_vec()).collect(),
+        &out.storage(),
+        out.layout(),
+        site.as_ref(),
+        || inputs.iter().all(|t| anomaly::is_finite(t)),
+    )?;
     Ok(out)
 }

@@ -1,8 +1,9 @@
 //! Numerically stable softmax and log-softmax (compositions of primitives), and the fused
-//! softmax cross-entropy on logits with integer labels (one primitive, for speed and accuracy).
+//! softmax cross-entropy on logits with integer labels and the binary cross-entropy on
+//! probabilities (primitives, for speed and accuracy at the edges).
 
 use super::apply;
-use crate::op::Op;
+use crate::op::{BinaryOp, Op};
 use crate::{DType, Error, Result, Tensor, shape::normalize_dim};
 
 impl Tensor {
@@ -25,8 +26,9 @@ impl Tensor {
         e.div(&e.sum(&[dim], true)?)
     }
 
-    /// Log of the softmax along `dim`, computed as `x - logsumexp(x)` (PyTorch
-    /// `torch.log_softmax`).
+    /// Log of the softmax along `dim` (PyTorch `torch.log_softmax`), computed as
+    /// `(x - m) - ln(sum(exp(x - m)))` with `m` the maximum: subtracting the shift first keeps
+    /// the low bits that `x - logsumexp(x)` loses for large logits.
     ///
     /// ```
     /// use ferrograd_core::Tensor;
@@ -41,7 +43,8 @@ impl Tensor {
     pub fn log_softmax(&self, dim: isize) -> Result<Tensor> {
         self.float_only("log_softmax")?;
         normalize_dim("log_softmax", dim, self.rank())?;
-        self.sub(&self.logsumexp(&[dim], true)?)
+        let (_, shifted, log_sum) = self.shifted_log_sum_exp(&[dim])?;
+        shifted.sub(&log_sum)
     }
 
     /// Per-sample cross-entropy of logits `[n, c]` against i64 class labels `[n]`:
@@ -87,6 +90,45 @@ impl Tensor {
             });
         }
         apply(Op::SoftmaxCrossEntropy, &[self, labels])
+    }
+
+    /// Elementwise binary cross-entropy of probabilities against targets of the same shape,
+    /// `-(t ln p + (1 - t) ln(1 - p))` with each log clamped at -100 (PyTorch
+    /// `F.binary_cross_entropy(p, t, reduction="none")`). The gradient is PyTorch's
+    /// `(p - t) / max(p (1 - p), 1e-12)`: finite where `p` is exactly 0 or 1, as a saturated
+    /// float32 sigmoid gives.
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let p = Tensor::from_vec(vec![0.0f64, 1.0, 0.5], &[3])?;
+    /// let t = Tensor::from_vec(vec![0.0f64, 1.0, 1.0], &[3])?;
+    /// let l = p.binary_cross_entropy(&t)?.to_vec::<f64>()?;
+    /// assert_eq!(&l[..2], &[0.0, 0.0]);
+    /// assert!((l[2] - 2f64.ln()).abs() < 1e-12);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the shapes differ, [`Error::DTypeMismatch`] for different dtypes,
+    /// [`Error::UnsupportedDType`] for integer tensors.
+    pub fn binary_cross_entropy(&self, target: &Tensor) -> Result<Tensor> {
+        const OP: &str = "binary_cross_entropy";
+        self.float_only(OP)?;
+        if self.shape() != target.shape() {
+            return Err(Error::Shape {
+                op: OP,
+                expected: format!("a target of the prediction's shape {:?}", self.shape()),
+                got: target.shape().to_vec(),
+            });
+        }
+        if self.dtype() != target.dtype() {
+            return Err(Error::DTypeMismatch {
+                op: OP,
+                lhs: self.dtype(),
+                rhs: target.dtype(),
+            });
+        }
+        apply(Op::Binary(BinaryOp::BinaryCrossEntropy), &[self, target])
     }
 
     pub(crate) fn float_only(&self, op: &'static str) -> Result<()> {

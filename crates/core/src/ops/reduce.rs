@@ -162,14 +162,24 @@ impl Tensor {
                 dtype: self.dtype(),
             });
         }
-        let m = self.max(dims, true)?.detach();
-        // Rows of all -inf would give inf - inf; shift them by 0 instead.
-        let m = Tensor::where_cond(&m.eq_scalar(f64::NEG_INFINITY)?, &m.zeros_like(), &m)?;
-        let lse = self.sub(&m)?.exp()?.sum(dims, true)?.log()?.add(&m)?;
+        let (m, _, log_sum) = self.shifted_log_sum_exp(dims)?;
+        let lse = log_sum.add(&m)?;
         if keepdim {
             Ok(lse)
         } else {
             lse.sum(dims, false)
         }
+    }
+
+    /// The pieces of a stable logsumexp over `dims` (kept as size 1): the detached shift `m`
+    /// (the maximum, or 0 where that is infinite), `x - m`, and `ln(sum(exp(x - m)))`.
+    /// An infinite maximum is not subtracted: `inf - inf` would make the sum NaN where the
+    /// true logsumexp is +inf (or -inf for a row of all -inf).
+    pub(crate) fn shifted_log_sum_exp(&self, dims: &[isize]) -> Result<(Tensor, Tensor, Tensor)> {
+        let m = self.max(dims, true)?.detach();
+        let m = Tensor::where_cond(&m.abs()?.eq_scalar(f64::INFINITY)?, &m.zeros_like(), &m)?;
+        let shifted = self.sub(&m)?;
+        let log_sum = shifted.exp()?.sum(dims, true)?.log()?;
+        Ok((m, shifted, log_sum))
     }
 }

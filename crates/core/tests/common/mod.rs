@@ -53,6 +53,7 @@ macro_rules! cases {
 
 pub const WIDE: (f64, f64) = (-2.0, 2.0);
 pub const POS: (f64, f64) = (0.2, 2.0);
+pub const PROB: (f64, f64) = (0.05, 0.95);
 
 pub fn unary_cases() -> &'static [Case] {
     cases! {
@@ -93,6 +94,8 @@ pub fn binary_cases() -> &'static [Case] {
         "where", &[&[3, 4], &[3, 4], &[4]], WIDE,
             |x| Tensor::where_cond(&x[0].gt_scalar(0.0)?, &x[1], &x[2]),
             Some(|a| if a[0] > 0.0 { a[1] } else { a[2] });
+        "binary_cross_entropy", &[&[3, 4], &[3, 4]], PROB, |x| x[0].binary_cross_entropy(&x[1]),
+            Some(|a| -(a[1] * a[0].ln() + (1.0 - a[1]) * (1.0 - a[0]).ln()));
         "mul_self", &[&[5]], WIDE, |x| x[0].mul(&x[0]), Some(|a| a[0] * a[0]);
     }
 }

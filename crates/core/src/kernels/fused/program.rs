@@ -20,6 +20,19 @@ pub enum FusedOp {
     Where(usize, usize, usize),
 }
 
+impl FusedOp {
+    /// The name of the step's op.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FusedOp::Unary(u, _) => u.name(),
+            FusedOp::Powf(..) => "powf",
+            FusedOp::Binary(b, ..) => b.name(),
+            FusedOp::Cmp(c, ..) => c.name(),
+            FusedOp::Where(..) => "where",
+        }
+    }
+}
+
 /// A chain (tree) of elementwise ops evaluated in one pass over the data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FusedProgram {

@@ -6,7 +6,7 @@
 use super::program::{BLOCK, FusedOp, FusedProgram};
 use crate::Float;
 use crate::kernels::elementwise::{
-    max_nan, min_nan, with_binary_fn, with_cmp_fn, with_powf_fn, with_unary_fn,
+    bce, max_nan, min_nan, with_binary_fn, with_cmp_fn, with_powf_fn, with_unary_fn,
 };
 use crate::op::{BinaryOp, CmpOp, UnaryOp};
 

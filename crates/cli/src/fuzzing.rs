@@ -1,0 +1,34 @@
+//! The file readers of `predict`, `eval` and `train --resume`, exposed for the fuzz targets in
+//! `fuzz/` (which cannot reach the private modules). Each reads a file the way its command
+//! does; none of them is part of the command-line interface.
+
+use std::path::Path;
+
+use ferrograd_nn::named_params;
+
+use crate::error::{CliError, Result};
+use crate::run_config::{OPTIMIZER_FILE, RunConfig, read_tensors};
+
+/// Reads an image as `predict` does, converted to `channels` and resized to `size`.
+///
+/// # Errors
+/// A file that is not a readable PNG or PGM within the size limits.
+pub fn read_image(path: &Path, channels: usize, size: [usize; 2]) -> Result<Vec<f32>> {
+    let img = crate::image::read(path)?.with_channels(channels);
+    Ok(img.resize(size[0], size[1]).inverted().data)
+}
+
+/// Loads a model folder as `eval`/`predict` (`config.json`, `model.safetensors`) and
+/// `train --resume` (`optimizer.safetensors` too) do.
+///
+/// # Errors
+/// Any missing, malformed or inconsistent file, naming it.
+pub fn load_model_folder(dir: &Path) -> Result<()> {
+    let cfg = RunConfig::load(dir)?;
+    let model = cfg.load_model(dir)?;
+    let mut optimizer = crate::train::build_optimizer(&cfg.training, named_params(&model))?;
+    let path = dir.join(OPTIMIZER_FILE);
+    optimizer
+        .load_state(&read_tensors(&path)?)
+        .map_err(|e| CliError::file(&path, e.to_string()))
+}
