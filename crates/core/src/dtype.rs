@@ -139,6 +139,18 @@ pub trait Float: Element + std::ops::Div<Output = Self> + std::ops::Neg<Output =
     fn cos(self) -> Self;
     /// The error function.
     fn erf(self) -> Self;
+    /// Arctangent.
+    fn atan(self) -> Self;
+    /// Arcsine.
+    fn asin(self) -> Self;
+    /// Arccosine.
+    fn acos(self) -> Self;
+    /// Largest integer not above.
+    fn floor(self) -> Self;
+    /// Smallest integer not below.
+    fn ceil(self) -> Self;
+    /// Nearest integer, halves to even.
+    fn round_ties_even(self) -> Self;
     /// `self^e` for a float exponent.
     fn powf(self, e: Self) -> Self;
 }
@@ -181,6 +193,30 @@ macro_rules! impl_float {
             #[inline(always)]
             fn cos(self) -> Self {
                 <$t>::cos(self)
+            }
+            #[inline(always)]
+            fn atan(self) -> Self {
+                <$t>::atan(self)
+            }
+            #[inline(always)]
+            fn asin(self) -> Self {
+                <$t>::asin(self)
+            }
+            #[inline(always)]
+            fn acos(self) -> Self {
+                <$t>::acos(self)
+            }
+            #[inline(always)]
+            fn floor(self) -> Self {
+                <$t>::floor(self)
+            }
+            #[inline(always)]
+            fn ceil(self) -> Self {
+                <$t>::ceil(self)
+            }
+            #[inline(always)]
+            fn round_ties_even(self) -> Self {
+                <$t>::round_ties_even(self)
             }
             #[inline(always)]
             fn erf(self) -> Self {

@@ -2,7 +2,7 @@
 //!
 //! The foundation of ferrograd: n-dimensional [`Tensor`]s of f32, f64 and i64 with
 //! NumPy/PyTorch broadcasting, fast CPU kernels (multithreaded GEMM through the `gemm` crate,
-//! vectorised elementwise loops and reductions over rayon), and reverse-mode automatic
+//! vectorised elementwise loops and reductions over rayon), and reverse- and forward-mode automatic
 //! differentiation with higher-order gradients and a finite-difference [`gradcheck`].
 //!
 //! Layout of the crate, bottom layer first (a module names only modules above it in this list;
@@ -15,7 +15,8 @@
 //! - `tensor`: the tensor handle and its autograd record;
 //! - `graph::ir`, `graph::trace`: the graph IR and the tracer that `ops` reports to;
 //! - `ops`: the public tensor methods and `apply`, the one place a primitive is executed;
-//! - `autograd`: grad mode, the backward walk and every op's backward rule;
+//! - `autograd`: grad mode, the backward walk, every op's backward rule, and the function
+//!   transforms on top ([`jvp`] as transposed reverse mode, [`vjp`], [`jacobian`], [`hessian`]);
 //! - [`graph`]: static graphs: optimisation passes, the planner, the runtime, `compile` and
 //!   [`graph::StaticFn`];
 //! - [`gradcheck`](crate::gradcheck()), `random`, `display`: numerical verification of
@@ -53,8 +54,9 @@ mod tensor;
 mod threads;
 
 pub use autograd::{
-    AnomalyGuard, BackwardOptions, GradModeGuard, GradStore, ScopeGuard, detect_anomaly,
-    enable_grad, is_anomaly_enabled, is_grad_enabled, no_grad, scope,
+    AnomalyGuard, BackwardOptions, GradModeGuard, GradStore, JacobianMode, ScopeGuard,
+    detect_anomaly, enable_grad, hessian, is_anomaly_enabled, is_grad_enabled, jacobian, jvp,
+    no_grad, scope, vjp,
 };
 pub use dtype::{DType, Element, Float};
 pub use error::{Error, Result};

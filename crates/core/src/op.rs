@@ -23,6 +23,13 @@ pub enum UnaryOp {
     Erf,
     Sin,
     Cos,
+    Atan,
+    Asin,
+    Acos,
+    Floor,
+    Ceil,
+    /// Rounds half to even (PyTorch `torch.round`).
+    Round,
 }
 
 /// Elementwise functions of two tensors of one (broadcast) shape.
@@ -207,6 +214,11 @@ pub enum Op {
     Argmax {
         dim: usize,
     },
+    /// The positions (i64) that sort `x` along `dim`, stably; NaN sorts as the largest value.
+    Argsort {
+        dim: usize,
+        descending: bool,
+    },
     /// Batched matrix product with equal batch dims.
     MatMul,
     Reshape(Vec<usize>),
@@ -272,6 +284,12 @@ impl UnaryOp {
             UnaryOp::Erf => "erf",
             UnaryOp::Sin => "sin",
             UnaryOp::Cos => "cos",
+            UnaryOp::Atan => "atan",
+            UnaryOp::Asin => "asin",
+            UnaryOp::Acos => "acos",
+            UnaryOp::Floor => "floor",
+            UnaryOp::Ceil => "ceil",
+            UnaryOp::Round => "round",
         }
     }
 }
@@ -328,6 +346,7 @@ impl Op {
             Op::Where => "where",
             Op::Reduce { op, .. } => op.name(),
             Op::Argmax { .. } => "argmax",
+            Op::Argsort { .. } => "argsort",
             Op::MatMul => "matmul",
             Op::Reshape(_) => "reshape",
             Op::Permute(_) => "permute",
@@ -346,8 +365,11 @@ impl Op {
         }
     }
 
-    /// Whether gradients flow through the op (comparisons and argmax give constants).
+    /// Whether gradients flow through the op (comparisons, argmax and argsort give constants).
     pub fn is_differentiable(&self) -> bool {
-        !matches!(self, Op::Cmp(_) | Op::Argmax { .. } | Op::MaxPool2dIndex(_))
+        !matches!(
+            self,
+            Op::Cmp(_) | Op::Argmax { .. } | Op::Argsort { .. } | Op::MaxPool2dIndex(_)
+        )
     }
 }

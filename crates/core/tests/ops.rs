@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Case, binary_cases, cnn_cases, inputs, structural_cases, unary_cases};
+use common::{Case, api_cases, binary_cases, cnn_cases, inputs, structural_cases, unary_cases};
 use ferrograd_core::{DType, GradcheckOptions, Rng, Tensor, gradcheck, shape};
 
 fn close(a: f64, b: f64, tol: f64) -> bool {
@@ -97,6 +97,110 @@ fn reductions_linalg_movement_and_indexing() {
 #[test]
 fn convolution_pooling_and_normalisation() {
     cnn_cases().iter().for_each(check);
+}
+
+#[test]
+fn statistics_sorting_rounding_and_masking() {
+    api_cases().iter().for_each(check);
+}
+
+#[test]
+fn sorting_indices_and_constructors_against_known_values() {
+    let x = Tensor::from_vec(vec![3.0f64, f64::NAN, 1.0, 3.0, 2.0], &[5]).unwrap();
+    // NaN sorts last ascending and first descending; ties keep their order (PyTorch, stable).
+    assert_eq!(
+        x.argsort(0, false).unwrap().to_vec::<i64>().unwrap(),
+        vec![2, 4, 0, 3, 1]
+    );
+    assert_eq!(
+        x.argsort(0, true).unwrap().to_vec::<i64>().unwrap(),
+        vec![1, 0, 3, 4, 2]
+    );
+    let y = Tensor::from_vec(vec![3.0f64, 1.0, 1.0, 0.0, 5.0, 0.0], &[2, 3]).unwrap();
+    assert_eq!(
+        y.argmin(1, false).unwrap().to_vec::<i64>().unwrap(),
+        vec![1, 0]
+    );
+    assert_eq!(y.argmin(0, true).unwrap().shape(), &[1, 3]);
+    let (v, i) = y.max_dim(0, false).unwrap();
+    assert_eq!(v.to_vec::<f64>().unwrap(), vec![3.0, 5.0, 1.0]);
+    assert_eq!(i.to_vec::<i64>().unwrap(), vec![0, 1, 0]);
+    let (v, i) = y.topk(2, -1, false).unwrap();
+    assert_eq!(v.to_vec::<f64>().unwrap(), vec![1.0, 1.0, 0.0, 0.0]);
+    assert_eq!(i.to_vec::<i64>().unwrap(), vec![1, 2, 0, 2]);
+    assert!(y.topk(4, 1, true).is_err());
+    assert!(y.argsort(2, false).is_err());
+    // The gradient of max with indices goes to the first of tied maxima only.
+    let t = Tensor::from_vec(vec![1.0f64, 3.0, 3.0], &[3])
+        .unwrap()
+        .with_requires_grad(true);
+    let g = t.max_dim(0, false).unwrap().0.backward().unwrap();
+    assert_eq!(
+        g.get(&t).unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 1.0, 0.0]
+    );
+
+    let halves = Tensor::from_vec(vec![0.5f64, 1.5, 2.5, -0.5, -1.7], &[5]).unwrap();
+    assert_eq!(
+        halves.round().unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 2.0, 2.0, -0.0, -2.0]
+    );
+    assert_eq!(
+        halves.floor().unwrap().to_vec::<f64>().unwrap(),
+        vec![0.0, 1.0, 2.0, -1.0, -2.0]
+    );
+    assert_eq!(
+        halves.ceil().unwrap().to_vec::<f64>().unwrap(),
+        vec![1.0, 2.0, 3.0, -0.0, -1.0]
+    );
+
+    assert_eq!(
+        Tensor::eye(3, DType::I64).unwrap().to_vec::<i64>().unwrap(),
+        vec![1, 0, 0, 0, 1, 0, 0, 0, 1]
+    );
+    let l = Tensor::linspace(-1.0, 1.0, 3, DType::F32).unwrap();
+    assert_eq!(l.to_vec::<f32>().unwrap(), vec![-1.0, 0.0, 1.0]);
+    assert_eq!(
+        Tensor::linspace(2.0, 5.0, 1, DType::F64)
+            .unwrap()
+            .to_vec::<f64>()
+            .unwrap(),
+        vec![2.0]
+    );
+    assert_eq!(
+        Tensor::linspace(2.0, 5.0, 0, DType::F64).unwrap().numel(),
+        0
+    );
+    assert!(Tensor::linspace(0.0, f64::INFINITY, 3, DType::F64).is_err());
+    assert!(Tensor::ones(&[3], DType::F64).unwrap().tril(0).is_err());
+
+    let z = Tensor::zeros(&[2, 3], DType::F64)
+        .unwrap()
+        .with_requires_grad(true);
+    let n = z.norm(2.0, &[1], false).unwrap();
+    assert_eq!(n.to_vec::<f64>().unwrap(), vec![0.0, 0.0]);
+    let g = n.sum_all().unwrap().backward().unwrap();
+    assert_eq!(g.get(&z).unwrap().to_vec::<f64>().unwrap(), vec![0.0; 6]);
+    assert!(z.norm(f64::NAN, &[], false).is_err());
+    let c = Tensor::from_vec(vec![0.0f64, 2.0, 0.0, 1.0], &[4]).unwrap();
+    assert_eq!(c.norm(0.0, &[], false).unwrap().item().unwrap(), 2.0);
+    assert_eq!(c.prod(&[], false).unwrap().item().unwrap(), 0.0);
+    assert_eq!(
+        Tensor::zeros(&[0], DType::F64)
+            .unwrap()
+            .prod(&[0], false)
+            .unwrap()
+            .item()
+            .unwrap(),
+        1.0
+    );
+    let one = Tensor::from_vec(vec![4.0f64], &[1]).unwrap();
+    assert!(one.var(&[], true, false).unwrap().item().unwrap().is_nan());
+    assert!(x.clamp_tensor(None, None).is_err());
+    assert!(
+        one.masked_fill(&Tensor::ones(&[2], DType::I64).unwrap(), 0.0)
+            .is_err()
+    );
 }
 
 #[test]

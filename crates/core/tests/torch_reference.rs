@@ -14,6 +14,12 @@
 //!   statistics, then evaluated: each step's output and running mean and variance, and the
 //!   evaluation output, to 1e-10 in f64 (see [`batch_norm_running`]).
 //!
+//! - `api`: the everyday tensor ops (variance, product, cumulative sum, sort, topk, max/min
+//!   with indices, norms, rounding, inverse trigonometry, clamp with tensor bounds,
+//!   masked_fill, tril/triu), in the `cases` format (see [`API`]).
+//! - `jvp`: `torch.func.jvp` of compositions, including a Hessian-vector product (forward over
+//!   reverse): the output and `J v` must agree to 1e-10 (see [`JVP`]).
+//!
 //! Every comparison is `|got - want| <= tol * (1 + |want|)`. A JSON case without an entry in
 //! its table, or an entry without a JSON case, fails the test. The file is read and checked by
 //! `ferrograd_testkit::reference`, shared with ferrograd-nn's reference test.
@@ -21,7 +27,7 @@
 use std::f64::consts::{FRAC_1_SQRT_2, PI};
 
 use ferrograd_core::op::{Conv2dParams, Pool2dParams};
-use ferrograd_core::{BatchNormOptions, DType, Result, Tensor};
+use ferrograd_core::{BatchNormOptions, DType, Result, Tensor, jvp};
 use ferrograd_testkit::reference::{
     Check, Differentiated, ForwardCheck, ForwardFn, Reference, Stored, Value, all_passed, compare,
 };
@@ -68,6 +74,98 @@ const CASES: &[(&str, ForwardFn)] = &[
     ("max_dim0", |x| x[0].max(&[0], false)),
     ("max_dim1_ties", |x| x[0].max(&[1], false)),
 ];
+
+/// The `api` section, by name.
+const API: &[(&str, ForwardFn)] = &[
+    ("var_unbiased", |x| x[0].var(&[1], true, false)),
+    ("var_biased_keepdim", |x| x[0].var(&[0], false, true)),
+    ("std_all", |x| x[0].std(&[], true, false)),
+    ("prod_dim1_zeros", |x| x[0].prod(&[1], false)),
+    ("cumsum_dim1", |x| x[0].cumsum(1)),
+    ("cumsum_dim0", |x| x[0].cumsum(0)),
+    ("sort_descending", |x| Ok(x[0].sort(1, true)?.0)),
+    ("topk_2", |x| Ok(x[0].topk(2, 1, true)?.0)),
+    ("max_dim_values_ties", |x| Ok(x[0].max_dim(1, false)?.0)),
+    ("min_dim_values_ties", |x| Ok(x[0].min_dim(0, false)?.0)),
+    ("norm_2", |x| x[0].norm(2.0, &[1], false)),
+    ("norm_1", |x| x[0].norm(1.0, &[1], false)),
+    ("norm_3", |x| x[0].norm(3.0, &[1], false)),
+    ("norm_inf", |x| x[0].norm(f64::INFINITY, &[1], false)),
+    ("norm_2_zero_row", |x| x[0].norm(2.0, &[1], false)),
+    ("floor", |x| x[0].floor()),
+    ("ceil", |x| x[0].ceil()),
+    ("round", |x| x[0].round()),
+    ("tan", |x| x[0].tan()),
+    ("atan", |x| x[0].atan()),
+    ("asin", |x| x[0].asin()),
+    ("acos", |x| x[0].acos()),
+    ("clamp_tensor_ties", |x| {
+        x[0].clamp_tensor(Some(&x[1]), Some(&x[2]))
+    }),
+    ("masked_fill", |x| x[0].masked_fill(&x[1], -1.5)),
+    ("tril_0", |x| x[0].tril(0)),
+    ("triu_1", |x| x[0].triu(1)),
+    ("tril_minus1", |x| x[0].tril(-1)),
+];
+
+/// The `jvp` section, by name: the function whose `jvp` PyTorch computed.
+const JVP: &[(&str, ForwardFn)] = &[
+    ("mlp", |x| {
+        x[0].matmul(&x[1])?.add(&x[2])?.tanh()?.matmul(&x[3])
+    }),
+    ("log_softmax_exp", |x| {
+        x[0].log_softmax(-1)?.mul(&x[1].exp()?)
+    }),
+    ("cumsum_prod_var_norm", |x| {
+        let x = &x[0];
+        x.cumsum(1)?
+            .mul(&x.prod(&[1], true)?)?
+            .add(&x.var(&[1], true, true)?)?
+            .add(&x.norm(2.0, &[1], true)?)
+    }),
+    ("inverse_trig", |x| {
+        let x = &x[0];
+        let b = x
+            .div_scalar(3.0)?
+            .asin()?
+            .mul(&x.div_scalar(4.0)?.acos()?)?;
+        x.atan()?.add(&b)?.add(&x.div_scalar(2.0)?.tan()?)
+    }),
+    ("conv2d_max_pool", |x| {
+        x[0].conv2d(&x[1], None, Conv2dParams::default().padding(1))?
+            .max_pool2d(Pool2dParams::new(2))
+    }),
+    ("sort_topk", |x| {
+        let top = x[0].topk(4, 1, true)?.0;
+        x[0].sort(1, false)?.0.mul_scalar(2.0)?.add(&top)
+    }),
+    ("hvp_sum_tanh_cube", |x| {
+        // The gradient, recorded so that forward mode can differentiate it again.
+        let y = x[0].tanh()?.powf(3.0)?.sum_all()?;
+        let g = y.backward_to(&y.ones_like(), &x[..1], true)?;
+        Ok(g.get(&x[0]).cloned().unwrap_or_else(|| x[0].zeros_like()))
+    }),
+];
+
+/// One `jvp` case: `jvp(f, inputs, tangents)` against PyTorch's output and `J v`.
+fn jvp_case(case: &Value, f: ForwardFn) -> Check {
+    let tensors = |key: &str| -> std::result::Result<Vec<Tensor>, String> {
+        case[key]
+            .as_array()
+            .ok_or(format!("missing {key}"))?
+            .iter()
+            .map(|v| stored(v, key)?.f64_tensor())
+            .collect()
+    };
+    let (inputs, tangents) = (tensors("inputs")?, tensors("tangents")?);
+    let (out, jv) = jvp(f, &inputs, &tangents).map_err(|e| format!("jvp: {e}"))?;
+    let mut failures = Vec::new();
+    let want_out = stored(&case["output"], "output")?;
+    failures.extend(compare("output", &out, DType::F64, &want_out, 1e-10).err());
+    let want_jv = stored(&case["jvp"], "jvp")?;
+    failures.extend(compare("jvp", &jv, DType::F64, &want_jv, 1e-10).err());
+    all_passed(failures)
+}
 
 /// `0.5 x (1 + erf(x / sqrt 2))` (PyTorch `F.gelu`).
 fn gelu_erf(x: &Tensor) -> Result<Tensor> {
@@ -274,4 +372,16 @@ fn batch_norm_running_statistics_match_pytorch_reference() {
         RUNNING,
         |case, ()| batch_norm_running(case),
     );
+}
+
+#[test]
+fn everyday_ops_match_pytorch_reference() {
+    Reference::parse(REFERENCE, "torch_reference.json")
+        .run_section("api", API, |case, f| CHECK.run(case, *f));
+}
+
+#[test]
+fn forward_mode_matches_torch_func_jvp() {
+    Reference::parse(REFERENCE, "torch_reference.json")
+        .run_section("jvp", JVP, |case, f| jvp_case(case, *f));
 }

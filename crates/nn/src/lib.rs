@@ -3,10 +3,11 @@
 //! Neural-network building blocks on top of `ferrograd-core`: the [`Module`] trait and layers
 //! ([`Linear`], [`Sequential`], [`Dropout`], [`PRelu`], [`Maxout`], activations, [`Conv2d`],
 //! [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`], [`BatchNorm1d`],
-//! [`BatchNorm2d`], [`LayerNorm`]), the [`mlp`] builder (logistic and softmax regression are
+//! [`BatchNorm2d`], [`LayerNorm`], [`Embedding`]), the [`mlp`] builder (logistic and softmax regression are
 //! its zero-hidden-layer case), the convolutional builders [`lenet`] and [`cnn`], weight
-//! initialisers, losses, optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop,
-//! Adagrad), learning-rate schedules and gradient clipping. Everything is composed from core
+//! initialisers, losses (each with a [`loss::Reduction`]), optimizers (SGD with
+//! momentum/Nesterov, Adam, AdamW and AMSGrad, RMSprop, Adagrad; each can maximize),
+//! learning-rate schedules and gradient clipping (by norm or by value). Everything is composed from core
 //! tensor ops, so every layer and loss is differentiable without a hand-written backward.
 //!
 //! ```
@@ -32,6 +33,7 @@ pub mod activation_curve;
 pub mod checkpoint;
 mod conv;
 mod dropout;
+mod embedding;
 pub mod init;
 mod linear;
 pub mod loss;
@@ -46,6 +48,7 @@ mod step;
 pub use activation::{Activation, Maxout, PRelu};
 pub use conv::{Conv2d, Conv2dConfig};
 pub use dropout::Dropout;
+pub use embedding::{Embedding, EmbeddingConfig};
 pub use linear::{Linear, LinearConfig};
 pub use mlp::{MlpConfig, accuracy, mlp};
 pub use models::{CnnConfig, LeNetConfig, cnn, lenet};
@@ -54,7 +57,7 @@ pub use norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormConfig, LayerNorm, 
 pub use optim::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Optimizer, RmsProp, RmsPropConfig,
     RuleOptimizer, Schedule, Sgd, SgdConfig, Step, UpdateRule, clip_grad_norm,
-    clip_grad_norm_traceable,
+    clip_grad_norm_traceable, clip_grad_value,
 };
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
 pub use step::{TrainStep, classifier_step, classifier_train_step, grad_store};

@@ -138,6 +138,14 @@ fn optimizers() -> Vec<(&'static str, MakeOpt)> {
             };
             Box::new(Adagrad::new(p, cfg).unwrap())
         }),
+        ("adamw amsgrad", |p| {
+            let cfg = AdamConfig {
+                lr: 0.01,
+                amsgrad: true,
+                ..AdamConfig::adamw()
+            };
+            Box::new(Adam::new(p, cfg).unwrap())
+        }),
     ]
 }
 

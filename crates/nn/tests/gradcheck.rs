@@ -7,9 +7,11 @@ use std::str::FromStr;
 
 use ferrograd_core::{DType, GradcheckOptions, Result, Rng, Tensor, gradcheck};
 use ferrograd_nn::activation::{self as act, Activation};
+use ferrograd_nn::loss::{BceOptions, ClassLossOptions, Reduction};
 use ferrograd_nn::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, Dropout, Linear, LinearConfig, Maxout, MlpConfig,
-    Module, Optimizer, PRelu, RmsProp, RmsPropConfig, Sgd, SgdConfig, loss, mlp, named_params,
+    Adagrad, AdagradConfig, Adam, AdamConfig, Dropout, Embedding, EmbeddingConfig, Linear,
+    LinearConfig, Maxout, MlpConfig, Module, Optimizer, PRelu, RmsProp, RmsPropConfig,
+    RuleOptimizer, Sgd, SgdConfig, UpdateRule, clip_grad_value, loss, mlp, named_params,
 };
 
 type CaseFn = fn(&[Tensor]) -> Result<Tensor>;
@@ -72,6 +74,39 @@ const CASES: &[Case] = cases! {
     "cross_entropy_smoothed", [&[4, 5] => WIDE], |x| loss::cross_entropy(&x[0], &labels()?, 0.1);
     "nll", [&[4, 5] => (-4.0, 0.0)], |x| loss::nll(&x[0], &labels()?);
     "nll_of_log_softmax", [&[4, 5] => WIDE], |x| loss::nll(&x[0].log_softmax(-1)?, &labels()?);
+    "mse_sum", [&[3, 4] => WIDE, &[3, 4] => WIDE], |x| loss::mse_with(&x[0], &x[1], Reduction::Sum);
+    "huber_none", [&[3, 4] => WIDE, &[3, 4] => UNIT],
+        |x| loss::huber_with(&x[0], &x[1], 1.0, Reduction::None);
+    "bce_logits_pos_weight", [&[3, 4] => (-6.0, 6.0), &[3, 4] => (0.0, 1.0), &[4] => (0.5, 3.0)],
+        |x| {
+            let opts = BceOptions { pos_weight: Some(&x[2]), ..Default::default() };
+            loss::bce_with_logits(&x[0], &x[1], &opts)
+        };
+    "cross_entropy_weight_ignore_smoothing", [&[4, 5] => WIDE, &[5] => (0.2, 2.0)], |x| {
+        let opts = ClassLossOptions {
+            weight: Some(&x[1]), ignore_index: Some(0), label_smoothing: 0.2, ..Default::default()
+        };
+        loss::cross_entropy_with(&x[0], &labels()?, &opts)
+    };
+    "cross_entropy_spatial_soft", [&[2, 3, 2, 2] => WIDE, &[2, 3, 2, 2] => (0.0, 1.0)], |x| {
+        let opts = ClassLossOptions { reduction: Reduction::Sum, ..Default::default() };
+        loss::cross_entropy_with(&x[0], &x[1].softmax(1)?, &opts)
+    };
+    "nll_spatial_none", [&[2, 5, 2] => (-4.0, 0.0)], |x| {
+        let labels = labels()?.reshape(&[2, 2])?;
+        let opts = ClassLossOptions { reduction: Reduction::None, ..Default::default() };
+        loss::nll_with(&x[0], &labels, &opts)
+    };
+    "kl_div", [&[3, 4] => WIDE, &[3, 4] => WIDE],
+        |x| loss::kl_div(&x[0].log_softmax(-1)?, &x[1].softmax(-1)?, false, Reduction::BatchMean);
+    "kl_div_log_target", [&[3, 4] => WIDE, &[3, 4] => WIDE],
+        |x| loss::kl_div(&x[0], &x[1].log_softmax(-1)?, true, Reduction::Mean);
+    // The padding row passes no gradient by design (finite differences would see its value),
+    // so it is left out of the lookups here; see the embedding test below.
+    "embedding", [&[6, 3] => WIDE], |x| {
+        let idx = Tensor::from_vec(vec![0i64, 2, 5, 2, 1, 0], &[2, 3])?;
+        Embedding::from_tensor(x[0].clone(), Some(3))?.forward(&idx)?.sin()
+    };
 };
 
 fn seed_of(name: &str) -> u64 {
@@ -419,6 +454,7 @@ const ADAM: AdamConfig = AdamConfig {
     eps: 1e-8,
     weight_decay: 0.0,
     decoupled: false,
+    amsgrad: false,
 };
 const ADAMW: AdamConfig = AdamConfig {
     weight_decay: 0.1,
@@ -636,4 +672,168 @@ fn mlp_learns_xor_with_adam() {
     assert!(last < 0.05, "XOR loss after 300 Adam steps: {last}");
     let logits = model.forward(&x).unwrap();
     assert_eq!(ferrograd_nn::accuracy(&logits, &y).unwrap(), 1.0);
+}
+
+#[test]
+fn embedding_looks_up_rows_and_leaves_the_padding_row_untrained() {
+    let w = Tensor::from_vec((0..8).map(f64::from).collect(), &[4, 2])
+        .unwrap()
+        .with_requires_grad(true);
+    let e = Embedding::from_tensor(w.clone(), Some(2)).unwrap();
+    let idx = Tensor::from_vec(vec![3i64, 2, 3, 0], &[2, 2]).unwrap();
+    let y = e.forward(&idx).unwrap();
+    assert_eq!(y.shape(), &[2, 2, 2]);
+    assert_eq!(
+        y.to_vec::<f64>().unwrap(),
+        vec![6.0, 7.0, 4.0, 5.0, 6.0, 7.0, 0.0, 1.0]
+    );
+    let g = y.sum_all().unwrap().backward().unwrap();
+    // Row 3 is used twice; the padding row 2 gets nothing although it is looked up.
+    assert_eq!(
+        g.get(&w).unwrap().to_vec::<f64>().unwrap(),
+        vec![1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 2.0, 2.0]
+    );
+    let fresh = Embedding::new(
+        5,
+        3,
+        EmbeddingConfig {
+            padding_idx: Some(4),
+            ..Default::default()
+        },
+        DType::F32,
+        &mut Rng::new(1),
+    )
+    .unwrap();
+    assert_eq!(
+        fresh
+            .weight
+            .narrow(0, 4, 1)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap(),
+        vec![0.0; 3]
+    );
+    assert_eq!(named_params(&fresh)[0].0, "weight");
+    assert!(
+        Embedding::new(
+            5,
+            3,
+            EmbeddingConfig {
+                padding_idx: Some(5),
+                ..Default::default()
+            },
+            DType::F32,
+            &mut Rng::new(1)
+        )
+        .is_err()
+    );
+    assert!(
+        e.forward(&Tensor::from_vec(vec![4i64], &[1]).unwrap())
+            .is_err()
+    );
+    assert!(e.forward(&Tensor::ones(&[2], DType::F64).unwrap()).is_err());
+}
+
+#[test]
+fn clip_grad_value_clamps_each_gradient() {
+    let w = param(vec![3.0, -0.25, -2.0], &[3]);
+    let unused = param(vec![1.0], &[1]);
+    let mut grads = w.mul(&w).unwrap().sum_all().unwrap().backward().unwrap();
+    clip_grad_value(&mut grads, &[w.clone(), unused.clone()], 1.0).unwrap();
+    assert_eq!(
+        grads.get(&w).unwrap().to_vec::<f64>().unwrap(),
+        vec![1.0, -0.5, -1.0]
+    );
+    assert!(grads.get(&unused).is_none());
+    assert!(clip_grad_value(&mut grads, &[w], f64::NAN).is_err());
+}
+
+#[test]
+fn class_losses_refuse_bad_targets_with_named_errors() {
+    let logits = Tensor::zeros(&[2, 3], DType::F64).unwrap();
+    let bad_label = Tensor::from_vec(vec![0i64, 3], &[2]).unwrap();
+    assert!(
+        loss::cross_entropy_with(
+            &logits,
+            &bad_label,
+            &ClassLossOptions {
+                ignore_index: Some(-1),
+                ..Default::default()
+            }
+        )
+        .is_err()
+    );
+    let wrong_shape = Tensor::from_vec(vec![0i64, 1, 2], &[3]).unwrap();
+    assert!(loss::cross_entropy(&logits, &wrong_shape, 0.0).is_err());
+    let w = Tensor::ones(&[4], DType::F64).unwrap();
+    let labels = Tensor::from_vec(vec![0i64, 1], &[2]).unwrap();
+    let opts = ClassLossOptions {
+        weight: Some(&w),
+        ..Default::default()
+    };
+    assert!(loss::nll_with(&logits, &labels, &opts).is_err());
+    let soft = Tensor::ones(&[2, 3], DType::F64).unwrap();
+    let opts = ClassLossOptions {
+        ignore_index: Some(0),
+        ..Default::default()
+    };
+    assert!(loss::cross_entropy_with(&logits, &soft, &opts).is_err());
+    let opts = ClassLossOptions {
+        label_smoothing: 0.1,
+        ..Default::default()
+    };
+    assert!(loss::nll_with(&logits, &labels, &opts).is_err());
+    assert!(loss::cross_entropy(&Tensor::zeros(&[3], DType::F64).unwrap(), &labels, 0.0).is_err());
+    assert!(loss::kl_div(&logits, &w, false, Reduction::Sum).is_err());
+}
+
+/// Five steps on `f(w) = sum(sin(w) w^2)` (negated when `sign` is -1); the weights after each.
+fn steps_on<R: UpdateRule>(rule: R, maximize: bool, sign: f64) -> Vec<Vec<f64>> {
+    let w = param(vec![0.5, -1.2, 2.0], &[3]);
+    let mut opt = RuleOptimizer::new(vec![("w".into(), w.clone())], rule)
+        .unwrap()
+        .maximize(maximize);
+    assert_eq!(opt.maximizes(), maximize);
+    (0..5)
+        .map(|_| {
+            let f = w
+                .sin()
+                .unwrap()
+                .mul(&w.square().unwrap())
+                .unwrap()
+                .sum_all()
+                .unwrap();
+            opt.step(&f.mul_scalar(sign).unwrap().backward().unwrap())
+                .unwrap();
+            w.to_vec::<f64>().unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn maximizing_the_negated_objective_retraces_minimization_exactly() {
+    // From the second step on the update runs compiled, so both paths are covered.
+    let adam = AdamConfig {
+        lr: 0.1,
+        amsgrad: true,
+        weight_decay: 0.1,
+        ..AdamConfig::default()
+    };
+    assert_eq!(steps_on(adam, true, -1.0), steps_on(adam, false, 1.0));
+    let sgd = SgdConfig {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 0.01,
+        ..SgdConfig::default()
+    };
+    assert_eq!(steps_on(sgd, true, -1.0), steps_on(sgd, false, 1.0));
+    assert_eq!(
+        steps_on(RMSPROP_CENTERED, true, -1.0),
+        steps_on(RMSPROP_CENTERED, false, 1.0)
+    );
+    assert_eq!(steps_on(ADAGRAD, true, -1.0), steps_on(ADAGRAD, false, 1.0));
+    // And maximizing really goes uphill.
+    let up = steps_on(sgd, true, 1.0);
+    let down = steps_on(sgd, false, 1.0);
+    assert_ne!(up, down);
 }

@@ -1,5 +1,5 @@
-//! ferrograd-nn against PyTorch: activations, losses, optimizers, gradient clipping and
-//! learning-rate schedules, with the PyTorch values frozen in
+//! ferrograd-nn against PyTorch: activations, losses (with every reduction and option),
+//! optimizers (with AMSGrad and `maximize`), gradient clipping and learning-rate schedules, with the PyTorch values frozen in
 //! `tests/reference/torch_nn_reference.json`, so this test needs no PyTorch to run.
 //!
 //! The JSON is written by `tests/reference/generate.py` (rerun it with
@@ -16,6 +16,7 @@
 
 use ferrograd_core::{DType, GradStore, Result, Tensor};
 use ferrograd_nn::activation::{self as act, Activation};
+use ferrograd_nn::loss::{BceOptions, ClassLossOptions, Reduction};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Maxout, Module, Optimizer, PRelu,
     RmsProp, RmsPropConfig, Schedule, Sgd, SgdConfig, clip_grad_norm, loss,
@@ -76,6 +77,74 @@ const LOSSES: &[(&str, ForwardFn)] = table! {
     "cross_entropy_ls_0.0" => |x| loss::cross_entropy(&x[0], &x[1], 0.0);
     "cross_entropy_ls_0.1" => |x| loss::cross_entropy(&x[0], &x[1], 0.1);
     "nll" => |x| loss::nll(&x[0], &x[1]);
+};
+
+/// Class-loss options with a weight (`x[2]`, when given) and the rest as given.
+fn class_opts(
+    weight: Option<&Tensor>,
+    ignore_index: Option<i64>,
+    label_smoothing: f64,
+    reduction: Reduction,
+) -> ClassLossOptions<'_> {
+    ClassLossOptions {
+        weight,
+        ignore_index,
+        label_smoothing,
+        reduction,
+    }
+}
+
+/// Every case of the `loss_options` section, by name.
+const LOSS_OPTIONS: &[(&str, ForwardFn)] = table! {
+    "mse_sum" => |x| loss::mse_with(&x[0], &x[1], Reduction::Sum);
+    "mse_none" => |x| loss::mse_with(&x[0], &x[1], Reduction::None);
+    "l1_sum" => |x| loss::l1_with(&x[0], &x[1], Reduction::Sum);
+    "huber_none" => |x| loss::huber_with(&x[0], &x[1], 1.0, Reduction::None);
+    "binary_cross_entropy_sum" => |x| loss::binary_cross_entropy_with(&x[0], &x[1], Reduction::Sum);
+    "bce_logits_pos_weight" => |x| {
+        let opts = BceOptions { pos_weight: Some(&x[2]), ..Default::default() };
+        loss::bce_with_logits(&x[0], &x[1], &opts)
+    };
+    "bce_logits_pos_weight_weight_none" => |x| {
+        let opts = BceOptions { pos_weight: Some(&x[2]), weight: Some(&x[3]), reduction: Reduction::None };
+        loss::bce_with_logits(&x[0], &x[1], &opts)
+    };
+    "cross_entropy_weight" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(Some(&x[2]), None, 0.0, Reduction::Mean))
+    };
+    "cross_entropy_ignore_index" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(None, Some(-100), 0.0, Reduction::Mean))
+    };
+    "cross_entropy_weight_ignore_smoothing" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(Some(&x[2]), Some(1), 0.2, Reduction::Mean))
+    };
+    "cross_entropy_sum" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(None, None, 0.0, Reduction::Sum))
+    };
+    "cross_entropy_soft_targets" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(None, None, 0.0, Reduction::Mean))
+    };
+    "cross_entropy_soft_weight_smoothing" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(Some(&x[2]), None, 0.1, Reduction::Mean))
+    };
+    "cross_entropy_spatial_none" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(None, None, 0.0, Reduction::None))
+    };
+    "cross_entropy_spatial_weight_ignore" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(Some(&x[2]), Some(2), 0.0, Reduction::Mean))
+    };
+    "cross_entropy_spatial_soft" => |x| {
+        loss::cross_entropy_with(&x[0], &x[1], &class_opts(None, None, 0.0, Reduction::Mean))
+    };
+    "nll_weight_ignore" => |x| {
+        loss::nll_with(&x[0], &x[1], &class_opts(Some(&x[2]), Some(3), 0.0, Reduction::Mean))
+    };
+    "nll_spatial_sum" => |x| {
+        loss::nll_with(&x[0], &x[1], &class_opts(None, None, 0.0, Reduction::Sum))
+    };
+    "kl_div_batchmean" => |x| loss::kl_div(&x[0], &x[1], false, Reduction::BatchMean);
+    "kl_div_mean_log_target" => |x| loss::kl_div(&x[0], &x[1], true, Reduction::Mean);
+    "kl_div_none" => |x| loss::kl_div(&x[0], &x[1], false, Reduction::None);
 };
 
 type Params = Vec<(String, Tensor)>;
@@ -168,6 +237,41 @@ const OPTIMIZERS: &[(&str, MakeOptimizer)] = table! {
     "adagrad_torch_defaults" => |p| boxed(Adagrad::new(p, AdagradConfig::default()));
     "adagrad_lr_decay_init_acc" => |p| adagrad(p, 0.1, 0.1, 0.0);
     "adagrad_weight_decay" => |p| adagrad(p, 0.0, 0.0, 0.05);
+};
+
+/// Adam with `lr = LR`, AMSGrad and the given decay, maximizing when asked.
+fn amsgrad(p: Params, weight_decay: f64, decoupled: bool, maximize: bool) -> BoxedOptimizer {
+    let cfg = AdamConfig {
+        lr: LR,
+        weight_decay,
+        decoupled,
+        amsgrad: true,
+        ..AdamConfig::default()
+    };
+    boxed(Adam::new(p, cfg).map(|o| o.maximize(maximize)))
+}
+
+/// The `optimizer_options` section: AMSGrad, and `maximize` for every optimizer.
+const OPTIMIZER_OPTIONS: &[(&str, MakeOptimizer)] = table! {
+    "adam_amsgrad" => |p| amsgrad(p, 0.0, false, false);
+    "adamw_amsgrad" => |p| amsgrad(p, 0.1, true, false);
+    "adam_amsgrad_maximize" => |p| amsgrad(p, 0.1, false, true);
+    "sgd_maximize" => |p| {
+        let cfg = SgdConfig { lr: LR, momentum: 0.9, weight_decay: 0.01, ..SgdConfig::default() };
+        boxed(Sgd::new(p, cfg).map(|o| o.maximize(true)))
+    };
+    "adamw_maximize" => |p| {
+        let cfg = AdamConfig { lr: LR, weight_decay: 0.1, ..AdamConfig::adamw() };
+        boxed(Adam::new(p, cfg).map(|o| o.maximize(true)))
+    };
+    "rmsprop_maximize" => |p| {
+        let cfg = RmsPropConfig { lr: LR, centered: true, momentum: 0.5, ..RmsPropConfig::default() };
+        boxed(RmsProp::new(p, cfg).map(|o| o.maximize(true)))
+    };
+    "adagrad_maximize" => |p| {
+        let cfg = AdagradConfig { lr: LR, weight_decay: 0.05, ..AdagradConfig::default() };
+        boxed(Adagrad::new(p, cfg).map(|o| o.maximize(true)))
+    };
 };
 
 /// Builds a schedule from the JSON's base rate.
@@ -290,6 +394,22 @@ fn optimizers_match_pytorch() {
     let reference = reference();
     let pb = problem(reference.root());
     reference.run_section("optimizers", OPTIMIZERS, |case, make| {
+        check_optimizer_case(&pb, case, make)
+    });
+}
+
+#[test]
+fn loss_options_match_pytorch() {
+    reference().run_section("loss_options", LOSS_OPTIONS, |case, f| {
+        FORWARD.run(case, *f)
+    });
+}
+
+#[test]
+fn amsgrad_and_maximize_match_pytorch() {
+    let reference = reference();
+    let pb = problem(reference.root());
+    reference.run_section("optimizer_options", OPTIMIZER_OPTIONS, |case, make| {
         check_optimizer_case(&pb, case, make)
     });
 }

@@ -59,13 +59,18 @@ pub struct BackwardOptions {
 
 /// Tensors reachable from `root` through recorded ops that track gradients, inputs before the
 /// ops that use them. Iterative: a graph as deep as memory allows does not touch the stack.
-fn topological_order(root: &Tensor) -> Vec<Tensor> {
+/// The walk does not go past a tensor in `stop`.
+fn topological_order(root: &Tensor, stop: &HashSet<TensorId>) -> Vec<Tensor> {
     let mut order = Vec::new();
     let mut visited: HashSet<TensorId> = HashSet::new();
     let mut stack: Vec<(Tensor, usize)> = vec![(root.clone(), 0)];
     visited.insert(root.id());
     while let Some((t, next)) = stack.last_mut() {
-        let inputs = t.op_inputs();
+        let inputs = if stop.contains(&t.id()) {
+            &[]
+        } else {
+            t.op_inputs()
+        };
         if let Some(child) = inputs.get(*next) {
             *next += 1;
             if child.tracks_grad() && visited.insert(child.id()) {
@@ -124,6 +129,11 @@ impl Tensor {
     /// [`Error::Shape`] / [`Error::DTypeMismatch`] when `grad` does not match this tensor;
     /// errors of the backward rules.
     pub fn backward_with(&self, grad: &Tensor, opts: BackwardOptions) -> Result<GradStore> {
+        self.check_seed(grad)?;
+        self.backward_walk(grad, None, opts)
+    }
+
+    fn check_seed(&self, grad: &Tensor) -> Result<()> {
         if grad.shape() != self.shape() {
             return Err(Error::Shape {
                 op: "backward",
@@ -138,6 +148,49 @@ impl Tensor {
                 rhs: grad.dtype(),
             });
         }
+        Ok(())
+    }
+
+    /// Gradients of this tensor, seeded with `grad`, with respect to `targets` only (PyTorch
+    /// `torch.autograd.grad(self, targets, grad, create_graph=..)`). Only the part of the graph
+    /// that lies between the targets and this tensor is walked, and the targets need not be
+    /// leaves: a target's gradient is kept and the walk stops there. Targets the tensor does
+    /// not depend on get no entry.
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// let x = Tensor::from_vec(vec![1.0f64, 2.0], &[2])?.with_requires_grad(true);
+    /// let w = Tensor::from_vec(vec![3.0f64, 4.0], &[2])?.with_requires_grad(true);
+    /// let h = x.mul(&w)?;
+    /// let y = h.exp()?.sum_all()?;
+    /// let g = y.backward_to(&y.ones_like(), &[h.clone()], false)?;
+    /// assert_eq!(g.get(&h).unwrap().to_vec::<f64>()?, h.exp()?.to_vec::<f64>()?);
+    /// assert!(g.get(&x).is_none() && g.get(&w).is_none());
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tensor::backward_with`].
+    pub fn backward_to(
+        &self,
+        grad: &Tensor,
+        targets: &[Tensor],
+        create_graph: bool,
+    ) -> Result<GradStore> {
+        self.check_seed(grad)?;
+        let opts = BackwardOptions {
+            create_graph,
+            keep_all: false,
+        };
+        self.backward_walk(grad, Some(targets), opts)
+    }
+
+    fn backward_walk(
+        &self,
+        grad: &Tensor,
+        targets: Option<&[Tensor]>,
+        opts: BackwardOptions,
+    ) -> Result<GradStore> {
         let _mode = if opts.create_graph {
             enable_grad()
         } else {
@@ -147,14 +200,31 @@ impl Tensor {
         if !self.tracks_grad() {
             return Ok(store);
         }
+        let stop: HashSet<TensorId> = targets.unwrap_or(&[]).iter().map(Tensor::id).collect();
+        let order = topological_order(self, &stop);
+        // With targets, only tensors from which a target can be reached take part.
+        let leads: Option<HashSet<TensorId>> = targets.map(|_| {
+            let mut leads = HashSet::new();
+            for t in &order {
+                if stop.contains(&t.id()) || t.op_inputs().iter().any(|i| leads.contains(&i.id())) {
+                    leads.insert(t.id());
+                }
+            }
+            leads
+        });
+        let wanted = |t: &Tensor| leads.as_ref().is_none_or(|l| l.contains(&t.id()));
         let mut pending: HashMap<TensorId, Tensor> = HashMap::new();
         pending.insert(self.id(), grad.clone());
-        for t in topological_order(self).iter().rev() {
+        for t in order.iter().rev() {
             let Some(g) = pending.remove(&t.id()) else {
                 continue;
             };
+            if stop.contains(&t.id()) {
+                store.grads.insert(t.id(), g);
+                continue;
+            }
             let Some(node) = t.node() else {
-                if t.requires_grad() {
+                if targets.is_none() && t.requires_grad() {
                     store.grads.insert(t.id(), g);
                 }
                 continue;
@@ -165,14 +235,14 @@ impl Tensor {
             rules::check_versions(t, node)?;
             let input_grads = if anomaly::is_anomaly_enabled() {
                 let _context = anomaly::backward_of(node.op.name(), node.site.as_ref());
-                rules::backward(&node.op, &node.inputs, t, &g)?
+                rules::backward(&node.op, &node.inputs, t, &g, &wanted)?
             } else {
-                rules::backward(&node.op, &node.inputs, t, &g)?
+                rules::backward(&node.op, &node.inputs, t, &g, &wanted)?
             };
             drop(g);
             for (input, ig) in node.inputs.iter().zip(input_grads) {
                 let Some(ig) = ig else { continue };
-                if !input.tracks_grad() {
+                if !input.tracks_grad() || !wanted(input) {
                     continue;
                 }
                 let acc = match pending.remove(&input.id()) {

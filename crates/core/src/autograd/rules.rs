@@ -71,15 +71,17 @@ fn mask(cond: Result<Tensor>) -> Result<Tensor> {
 /// Gradients of `op`'s inputs given the gradient `g` of its output `out`. Products (and the
 /// factors of an elementwise product) are computed only for inputs that track a gradient: the
 /// gradient of a model's input batch through its first layer is a product as large as the
-/// weight gradient's, which nothing reads.
+/// weight gradient's, which nothing reads. `wanted` narrows this further to the inputs the
+/// walk is headed for (`Tensor::backward_to`).
 pub(crate) fn backward(
     op: &Op,
     inputs: &[Tensor],
     out: &Tensor,
     g: &Tensor,
+    wanted: &dyn Fn(&Tensor) -> bool,
 ) -> Result<Vec<Option<Tensor>>> {
     let x = &inputs[0];
-    let needed = |k: usize| inputs.get(k).is_some_and(Tensor::tracks_grad);
+    let needed = |k: usize| inputs.get(k).is_some_and(|t| t.tracks_grad() && wanted(t));
     let one = |t: Result<Tensor>| t.map(|t| vec![Some(t)]);
     match op {
         Op::Unary(u) => one(match u {
@@ -103,6 +105,11 @@ pub(crate) fn backward(
             }
             UnaryOp::Sin => g.mul(&x.cos()?),
             UnaryOp::Cos => g.mul(&x.sin()?)?.neg(),
+            UnaryOp::Atan => g.div(&x.square()?.add_scalar(1.0)?),
+            UnaryOp::Asin => g.div(&x.square()?.neg()?.add_scalar(1.0)?.sqrt()?),
+            UnaryOp::Acos => g.div(&x.square()?.neg()?.add_scalar(1.0)?.sqrt()?)?.neg(),
+            // Piecewise constant: zero almost everywhere, as in PyTorch.
+            UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => Ok(g.zeros_like()),
         }),
         // d/dx x^e = e x^(e-1), written so that no 0 * inf arises at x = 0: 0 for e = 0 and
         // 1 for e = 1 everywhere (PyTorch masks the e = 0 case the same way).
@@ -170,7 +177,7 @@ pub(crate) fn backward(
             };
             Ok(vec![Some(ga), Some(gb)])
         }
-        Op::Cmp(_) | Op::Argmax { .. } | Op::MaxPool2dIndex(_) => {
+        Op::Cmp(_) | Op::Argmax { .. } | Op::Argsort { .. } | Op::MaxPool2dIndex(_) => {
             Err(Error::NotDifferentiable { op: op.name() })
         }
         Op::Where => {

@@ -147,6 +147,46 @@ impl Graph {
         c
     }
 
+    /// An estimate of the arithmetic the graph's ops do: multiply-adds of matrix products and
+    /// convolutions, one per element written by every other op; views (reshape, permute,
+    /// broadcast, narrow), inputs and constants cost nothing. A count of work that does not
+    /// depend on the machine, for comparing algorithms (e.g. forward against reverse mode).
+    pub fn work(&self) -> u64 {
+        let numel = |id: NodeId| -> u64 { self.nodes[id].shape.iter().product::<usize>() as u64 };
+        self.nodes
+            .iter()
+            .map(|n| {
+                let out: u64 = n.shape.iter().product::<usize>() as u64;
+                match &n.kind {
+                    NodeKind::Op { op, args } => match op {
+                        Op::Reshape(_) | Op::Permute(_) | Op::Expand(_) | Op::Narrow { .. } => 0,
+                        Op::MatMul => {
+                            let a = &self.nodes[args[0]].shape;
+                            out * a.last().copied().unwrap_or(1) as u64
+                        }
+                        // Each output element of the convolution sums over one filter.
+                        Op::Conv2d(_) | Op::Conv2dInputGrad { .. } => {
+                            let (dy, w) = if matches!(op, Op::Conv2d(_)) {
+                                (out, args[1])
+                            } else {
+                                (numel(args[0]), args[1])
+                            };
+                            let o = self.nodes[w].shape.first().copied().unwrap_or(1).max(1);
+                            dy * numel(w) / o as u64
+                        }
+                        Op::Conv2dWeightGrad { .. } => {
+                            let o = n.shape.first().copied().unwrap_or(1).max(1);
+                            numel(args[1]) * out / o as u64
+                        }
+                        _ => out,
+                    },
+                    NodeKind::Fused { program, .. } => out * program.steps.len() as u64,
+                    _ => 0,
+                }
+            })
+            .sum()
+    }
+
     /// The graph in Graphviz DOT: one box per node with its op and shape; inputs, parameters
     /// and outputs highlighted, fused nodes shaded.
     pub fn to_dot(&self, name: &str) -> String {

@@ -150,6 +150,30 @@ macro_rules! with_unary_fn {
                 let $f = <$T as $crate::Float>::cos;
                 $body
             }
+            UnaryOp::Atan => {
+                let $f = <$T as $crate::Float>::atan;
+                $body
+            }
+            UnaryOp::Asin => {
+                let $f = <$T as $crate::Float>::asin;
+                $body
+            }
+            UnaryOp::Acos => {
+                let $f = <$T as $crate::Float>::acos;
+                $body
+            }
+            UnaryOp::Floor => {
+                let $f = <$T as $crate::Float>::floor;
+                $body
+            }
+            UnaryOp::Ceil => {
+                let $f = <$T as $crate::Float>::ceil;
+                $body
+            }
+            UnaryOp::Round => {
+                let $f = <$T as $crate::Float>::round_ties_even;
+                $body
+            }
         }
     };
 }
@@ -285,7 +309,7 @@ fn mismatch(op: &'static str, a: &Storage, b: &Storage) -> Error {
 }
 
 /// Applies a unary op into `out` (same dtype, contiguous). Integer tensors support `neg`,
-/// `abs` and `relu`.
+/// `abs`, `relu` and the roundings (the identity there).
 pub(crate) fn unary_into(op: UnaryOp, plan: &Plan, s: &Storage, out: &mut Storage) -> Result<()> {
     match (s, out) {
         (Storage::F32(x), Storage::F32(o)) => {
@@ -298,6 +322,7 @@ pub(crate) fn unary_into(op: UnaryOp, plan: &Plan, s: &Storage, out: &mut Storag
             UnaryOp::Neg => map1_into(plan, x, o, |v: i64| v.wrapping_neg()),
             UnaryOp::Abs => map1_into(plan, x, o, |v: i64| v.wrapping_abs()),
             UnaryOp::Relu => map1_into(plan, x, o, |v: i64| v.max(0)),
+            UnaryOp::Floor | UnaryOp::Ceil | UnaryOp::Round => map1_into(plan, x, o, |v: i64| v),
             _ => {
                 return Err(Error::UnsupportedDType {
                     op: op.name(),

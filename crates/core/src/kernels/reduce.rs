@@ -246,6 +246,56 @@ pub(crate) fn argmax(s: &Storage, l: &Layout, dim: usize) -> Result<Storage> {
     }))
 }
 
+fn argsort_t<T: Element + Sync>(
+    x: &[T],
+    outer: usize,
+    r: usize,
+    inner: usize,
+    descending: bool,
+) -> Vec<i64> {
+    use std::cmp::Ordering;
+    // NaN is the largest value; equal values keep their order (a stable sort).
+    let ascending = |a: T, b: T| match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    };
+    let mut out = vec![0i64; outer * r * inner];
+    let mut order: Vec<usize> = Vec::with_capacity(r);
+    for a in 0..outer {
+        for b in 0..inner {
+            let at = |k: usize| x[(a * r + k) * inner + b];
+            order.clear();
+            order.extend(0..r);
+            if descending {
+                order.sort_by(|&i, &j| ascending(at(j), at(i)));
+            } else {
+                order.sort_by(|&i, &j| ascending(at(i), at(j)));
+            }
+            for (k, &i) in order.iter().enumerate() {
+                out[(a * r + k) * inner + b] = i as i64;
+            }
+        }
+    }
+    out
+}
+
+/// The positions that sort each line along `dim` (stably, NaN largest), as i64 of the input's
+/// shape (PyTorch `torch.sort(x, dim, descending, stable=True).indices`).
+pub(crate) fn argsort(s: &Storage, l: &Layout, dim: usize, descending: bool) -> Storage {
+    let shape = l.shape();
+    let c = contiguous(s, l);
+    let outer: usize = shape[..dim].iter().product();
+    let inner: usize = shape[dim + 1..].iter().product();
+    let r = shape[dim];
+    Storage::I64(match &c {
+        Storage::F32(x) => argsort_t(x, outer, r, inner, descending),
+        Storage::F64(x) => argsort_t(x, outer, r, inner, descending),
+        Storage::I64(x) => argsort_t(x, outer, r, inner, descending),
+    })
+}
+
 /// The elements of a contiguous view, borrowed, or copied when the view is strided.
 fn contiguous_slice<'a, T: StorageElement>(
     s: &'a Storage,

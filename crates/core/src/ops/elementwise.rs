@@ -104,6 +104,12 @@ impl Tensor {
         erf => Erf, "torch.erf", 0.520_499_877_813_046_5;
         sin => Sin, "torch.sin", 0.5f64.sin();
         cos => Cos, "torch.cos", 0.5f64.cos();
+        atan => Atan, "torch.atan", 0.5f64.atan();
+        asin => Asin, "torch.asin", 0.5f64.asin();
+        acos => Acos, "torch.acos", 0.5f64.acos();
+        floor => Floor, "torch.floor; zero gradient", 0.0;
+        ceil => Ceil, "torch.ceil; zero gradient", 1.0;
+        round => Round, "torch.round, halves to even; zero gradient", 0.0;
     }
 
     binary_methods! {

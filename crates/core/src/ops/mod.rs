@@ -17,6 +17,9 @@ mod nn;
 mod norm;
 mod pool;
 mod reduce;
+mod shaping;
+mod sorting;
+mod statistics;
 
 use std::sync::Arc;
 
@@ -80,6 +83,10 @@ fn eval(op: &Op, inputs: &[&Tensor]) -> Result<(Arc<StorageCell>, Layout)> {
             shape[*dim] = 1;
             fresh(s, &shape)
         }
+        Op::Argsort { dim, descending } => fresh(
+            kernels::reduce::argsort(&x.storage(), xl, *dim, *descending),
+            x.shape(),
+        ),
         Op::MatMul => {
             let y = inputs[1];
             let s = kernels::matmul::matmul(&x.storage(), xl, &y.storage(), y.layout())?;

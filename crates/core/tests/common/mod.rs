@@ -42,6 +42,7 @@ pub fn all_cases() -> Vec<&'static Case> {
         .chain(binary_cases())
         .chain(structural_cases())
         .chain(cnn_cases())
+        .chain(api_cases())
         .collect()
 }
 
@@ -217,5 +218,46 @@ pub fn cnn_cases() -> &'static [Case] {
             let y = y.batch_norm(Some((&x[3], &x[4])), BatchNormOptions::default())?.relu()?;
             y.max_pool2d(Pool2dParams::new(2))?.adaptive_avg_pool2d([1, 1])?.flatten(1, -1)
         }, None;
+    }
+}
+
+pub const UNIT: (f64, f64) = (-0.9, 0.9);
+
+/// The everyday ops built on the primitives (statistics, sorting, rounding, inverse
+/// trigonometry, masking, triangles).
+pub fn api_cases() -> &'static [Case] {
+    cases! {
+        "tan", &[&[2, 3]], (-1.2, 1.2), |x| x[0].tan(), Some(|a| a[0].tan());
+        "atan", &[&[2, 3]], WIDE, |x| x[0].atan(), Some(|a| a[0].atan());
+        "asin", &[&[2, 3]], UNIT, |x| x[0].asin(), Some(|a| a[0].asin());
+        "acos", &[&[2, 3]], UNIT, |x| x[0].acos(), Some(|a| a[0].acos());
+        "floor", &[&[2, 3]], WIDE, |x| x[0].floor(), Some(|a| a[0].floor());
+        "ceil", &[&[2, 3]], WIDE, |x| x[0].ceil(), Some(|a| a[0].ceil());
+        "round", &[&[2, 3]], WIDE, |x| x[0].round(), Some(|a| a[0].round_ties_even());
+        "var_unbiased", &[&[3, 4]], WIDE, |x| x[0].var(&[1], true, false), None;
+        "var_biased_all", &[&[2, 3]], WIDE, |x| x[0].var(&[], false, true), None;
+        "std", &[&[3, 4]], WIDE, |x| x[0].std(&[0], true, false), None;
+        "prod_axis", &[&[3, 5]], WIDE, |x| x[0].prod(&[1], false), None;
+        "prod_axes_keep", &[&[2, 3, 2]], WIDE, |x| x[0].prod(&[0, 2], true), None;
+        "cumsum", &[&[3, 5]], WIDE, |x| x[0].cumsum(1), None;
+        "cumsum_dim0", &[&[6, 2]], WIDE, |x| x[0].cumsum(0), None;
+        "sort", &[&[3, 4]], WIDE, |x| Ok(x[0].sort(1, true)?.0), None;
+        "sort_dim0", &[&[4, 3]], WIDE, |x| Ok(x[0].sort(0, false)?.0), None;
+        "topk", &[&[3, 5]], WIDE, |x| Ok(x[0].topk(2, 1, true)?.0), None;
+        "topk_smallest", &[&[5, 2]], WIDE, |x| Ok(x[0].topk(3, 0, false)?.0), None;
+        "max_dim", &[&[3, 5]], WIDE, |x| Ok(x[0].max_dim(1, false)?.0), None;
+        "min_dim_keep", &[&[3, 5]], WIDE, |x| Ok(x[0].min_dim(0, true)?.0), None;
+        "norm_2", &[&[3, 4]], WIDE, |x| x[0].norm(2.0, &[1], false), None;
+        "norm_1", &[&[3, 4]], WIDE, |x| x[0].norm(1.0, &[], false), None;
+        "norm_3", &[&[3, 4]], WIDE, |x| x[0].norm(3.0, &[0], true), None;
+        "norm_inf", &[&[3, 4]], WIDE, |x| x[0].norm(f64::INFINITY, &[1], false), None;
+        "clamp_tensor", &[&[3, 4], &[3, 4], &[4]], WIDE,
+            |x| x[0].clamp_tensor(Some(&x[1]), Some(&x[2].add_scalar(1.0)?)), None;
+        "clamp_tensor_min_only", &[&[3, 4], &[4]], WIDE,
+            |x| x[0].clamp_tensor(Some(&x[1]), None), None;
+        "masked_fill", &[&[3, 4], &[3, 4]], WIDE,
+            |x| x[1].masked_fill(&x[0].gt_scalar(0.0)?, 0.25), None;
+        "tril", &[&[2, 3, 4]], WIDE, |x| x[0].tril(0), None;
+        "triu", &[&[4, 3]], WIDE, |x| x[0].triu(-1), None;
     }
 }

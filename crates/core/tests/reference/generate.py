@@ -17,6 +17,13 @@ What it writes: `torch_reference.json`, next to this script, with three sections
 - `batch_norm_running`: `nn.BatchNorm1d` / `nn.BatchNorm2d` modules run for several training
   steps (each step's input, output and running mean and variance after it), then once in
   evaluation mode.
+- `api`: the everyday tensor ops: variance and standard deviation, product (with zeros),
+  cumulative sum, sort, topk, max/min along an axis with ties, p-norms, rounding, tan and the
+  inverse trigonometric functions, clamp with tensor bounds (with ties), masked_fill,
+  tril/triu. Same format as `cases`.
+- `jvp`: forward-mode derivatives from `torch.func.jvp`: each case stores float64 `inputs`,
+  one `tangent` per input, the `output` and the Jacobian-vector product `jvp`. One case is a
+  Hessian-vector product (`jvp` of `torch.func.grad`), forward over reverse.
 
 Everything is computed in float64, on the CPU, from fixed inputs: a seeded `torch.Generator`
 draws them and they are rounded to two decimals (or are small integers, for pooling ties), so
@@ -49,7 +56,7 @@ import torch.nn.functional as F
 SEED = 20240601
 OUT = Path(__file__).resolve().parent / "torch_reference.json"
 # The sections of the JSON, in the order they are drawn and written.
-SECTIONS = ["cases", "cnn", "batch_norm_running"]
+SECTIONS = ["cases", "cnn", "batch_norm_running", "api", "jvp"]
 
 torch.set_default_dtype(torch.float64)
 gen = torch.Generator().manual_seed(SEED)
@@ -538,6 +545,211 @@ def batch_norm_running_cases():
     return cases
 
 
+def api_cases():
+    """The everyday tensor ops, forward values and gradients, in the `cases` format."""
+    cases = []
+
+    def add(name, expr, fn, inputs):
+        cases.append(case(name, expr, fn, inputs))
+
+    x = uniform((3, 4), -3.0, 3.0)
+    add("var_unbiased", "torch.var(x, dim=1)", lambda t: torch.var(t, dim=1), [("x", x)])
+    x = uniform((3, 4), -3.0, 3.0)
+    add(
+        "var_biased_keepdim",
+        "torch.var(x, dim=0, correction=0, keepdim=True)",
+        lambda t: torch.var(t, dim=0, correction=0, keepdim=True),
+        [("x", x)],
+    )
+    x = uniform((2, 3), -3.0, 3.0)
+    add("std_all", "torch.std(x)", torch.std, [("x", x)])
+    x = uniform((3, 5), -2.0, 2.0)
+    x[0, 1] = 0.0
+    x[1, 0] = x[1, 3] = 0.0
+    add(
+        "prod_dim1_zeros",
+        "torch.prod(x, 1), one zero in row 0, two in row 1",
+        lambda t: torch.prod(t, 1),
+        [("x", x)],
+    )
+    x = uniform((3, 5), -3.0, 3.0)
+    add("cumsum_dim1", "torch.cumsum(x, 1)", lambda t: torch.cumsum(t, 1), [("x", x)])
+    x = uniform((4, 3), -3.0, 3.0)
+    add("cumsum_dim0", "torch.cumsum(x, 0)", lambda t: torch.cumsum(t, 0), [("x", x)])
+    x = uniform((3, 5), -3.0, 3.0)
+    add(
+        "sort_descending",
+        "torch.sort(x, stable=True, dim=1, descending=True).values",
+        lambda t: torch.sort(t, stable=True, dim=1, descending=True).values,
+        [("x", x)],
+    )
+    x = uniform((3, 5), -3.0, 3.0)
+    add("topk_2", "torch.topk(x, 2, dim=1).values", lambda t: torch.topk(t, 2, dim=1).values, [("x", x)])
+    x = uniform((3, 4), -3.0, 3.0)
+    x[0, 3] = x[0, 1] = x[0].max()
+    add(
+        "max_dim_values_ties",
+        "torch.max(x, 1).values, row 0 has a tie (the first index takes the gradient)",
+        lambda t: torch.max(t, 1).values,
+        [("x", x)],
+    )
+    x = uniform((3, 4), -3.0, 3.0)
+    x[2, 2] = x[0, 2] = x[:, 2].min()
+    add(
+        "min_dim_values_ties",
+        "torch.min(x, 0).values, column 2 has a tie",
+        lambda t: torch.min(t, 0).values,
+        [("x", x)],
+    )
+    for name, p in [("norm_2", 2), ("norm_1", 1), ("norm_3", 3), ("norm_inf", math.inf)]:
+        x = uniform((3, 4), -3.0, 3.0)
+        add(
+            name,
+            f"torch.linalg.vector_norm(x, {p}, dim=1)",
+            lambda t, p=p: torch.linalg.vector_norm(t, p, dim=1),
+            [("x", x)],
+        )
+    x = torch.zeros(2, 3)
+    x[1] = uniform((3,), -3.0, 3.0)
+    add(
+        "norm_2_zero_row",
+        "torch.linalg.vector_norm(x, 2, dim=1), row 0 all zero",
+        lambda t: torch.linalg.vector_norm(t, 2, dim=1),
+        [("x", x)],
+    )
+    halves = torch.tensor([0.5, 1.5, 2.5, -0.5, -1.5, -2.5])
+    for name, fn in [("floor", torch.floor), ("ceil", torch.ceil), ("round", torch.round)]:
+        x = torch.cat([halves, uniform((6,), -3.0, 3.0)]).reshape(2, 6)
+        add(name, f"torch.{name}(x), with halves", fn, [("x", x)])
+    x = uniform((2, 3), -1.2, 1.2)
+    add("tan", "torch.tan(x)", torch.tan, [("x", x)])
+    x = uniform((2, 3), -3.0, 3.0)
+    add("atan", "torch.atan(x)", torch.atan, [("x", x)])
+    x = uniform((2, 3), -0.95, 0.95)
+    add("asin", "torch.asin(x)", torch.asin, [("x", x)])
+    x = uniform((2, 3), -0.95, 0.95)
+    add("acos", "torch.acos(x)", torch.acos, [("x", x)])
+    x, lo, hi = uniform((2, 4), -3.0, 3.0), uniform((2, 4), -2.0, 0.0), uniform((4,), 0.0, 2.0)
+    x[0, 0] = lo[0, 0]
+    x[0, 1] = hi[1]
+    lo[1, 2] = 1.5  # above hi: the result is hi
+    hi[2] = 1.0
+    add(
+        "clamp_tensor_ties",
+        "torch.clamp(x, lo, hi), x ties lo and hi once, lo > hi once",
+        torch.clamp,
+        [("x", x), ("lo", lo), ("hi", hi)],
+    )
+    x, m = uniform((3, 4), -3.0, 3.0), torch.randint(0, 2, (3, 4), generator=gen)
+    add(
+        "masked_fill",
+        "x.masked_fill(mask.bool(), -1.5)",
+        lambda t, mask: t.masked_fill(mask.bool(), -1.5),
+        [("x", x), ("mask", m)],
+    )
+    x = uniform((2, 3, 4), -3.0, 3.0)
+    add("tril_0", "torch.tril(x)", torch.tril, [("x", x)])
+    x = uniform((2, 3, 4), -3.0, 3.0)
+    add("triu_1", "torch.triu(x, 1)", lambda t: torch.triu(t, 1), [("x", x)])
+    x = uniform((3, 3), -3.0, 3.0)
+    add("tril_minus1", "torch.tril(x, -1)", lambda t: torch.tril(t, -1), [("x", x)])
+    return cases
+
+
+def jvp_case(name, expr, fn, inputs):
+    """`torch.func.jvp(fn, inputs, tangents)` for seeded tangents, one per input."""
+    primals = tuple(t for _, t in inputs)
+    tangents = tuple(uniform(tuple(t.shape), -1.0, 1.0) for t in primals)
+    out, jv = torch.func.jvp(fn, primals, tangents)
+    return {
+        "name": name,
+        "expr": expr,
+        "inputs": [
+            {"name": n, "dtype": "float64", **tensor_json(t)} for (n, _), t in zip(inputs, primals)
+        ],
+        "tangents": [tensor_json(t) for t in tangents],
+        "output": tensor_json(out),
+        "jvp": tensor_json(jv),
+    }
+
+
+def jvp_cases():
+    """Forward-mode derivatives of compositions of ops, and one forward-over-reverse case."""
+    cases = []
+
+    def mlp(x, w1, b1, w2):
+        return torch.tanh(x @ w1 + b1) @ w2
+
+    cases.append(
+        jvp_case(
+            "mlp",
+            "torch.tanh(x @ w1 + b1) @ w2",
+            mlp,
+            [
+                ("x", uniform((3, 4), -2.0, 2.0)),
+                ("w1", uniform((4, 5), -1.0, 1.0)),
+                ("b1", uniform((5,), -1.0, 1.0)),
+                ("w2", uniform((5, 2), -1.0, 1.0)),
+            ],
+        )
+    )
+    cases.append(
+        jvp_case(
+            "log_softmax_exp",
+            "torch.log_softmax(x, -1) * torch.exp(y)",
+            lambda x, y: torch.log_softmax(x, -1) * torch.exp(y),
+            [("x", uniform((3, 5), -3.0, 3.0)), ("y", uniform((5,), -1.0, 1.0))],
+        )
+    )
+    cases.append(
+        jvp_case(
+            "cumsum_prod_var_norm",
+            "torch.cumsum(x, 1) * torch.prod(x, 1, keepdim=True) + var + norm",
+            lambda x: torch.cumsum(x, 1) * torch.prod(x, 1, keepdim=True)
+            + torch.var(x, 1, keepdim=True)
+            + torch.linalg.vector_norm(x, 2, dim=1, keepdim=True),
+            [("x", uniform((3, 4), -1.5, 1.5))],
+        )
+    )
+    cases.append(
+        jvp_case(
+            "inverse_trig",
+            "torch.atan(x) + torch.asin(x / 3) * torch.acos(x / 4) + torch.tan(x / 2)",
+            lambda x: torch.atan(x) + torch.asin(x / 3) * torch.acos(x / 4) + torch.tan(x / 2),
+            [("x", uniform((2, 3), -2.0, 2.0))],
+        )
+    )
+    cases.append(
+        jvp_case(
+            "conv2d_max_pool",
+            "F.max_pool2d(F.conv2d(x, w, padding=1), 2)",
+            lambda x, w: F.max_pool2d(F.conv2d(x, w, padding=1), 2),
+            [("x", uniform((1, 2, 4, 4), -2.0, 2.0)), ("w", uniform((3, 2, 3, 3), -1.0, 1.0))],
+        )
+    )
+    cases.append(
+        jvp_case(
+            "sort_topk",
+            "torch.sort(x, 1).values * 2 + torch.topk(x, 4, dim=1).values",
+            lambda x: torch.sort(x, 1).values * 2 + torch.topk(x, 4, dim=1).values,
+            [("x", uniform((2, 4), -3.0, 3.0))],
+        )
+    )
+
+    def sum_tanh_cube(x):
+        return torch.tanh(x).pow(3).sum()
+
+    cases.append(
+        jvp_case(
+            "hvp_sum_tanh_cube",
+            "jvp(grad(sum(tanh(x)^3))): a Hessian-vector product, forward over reverse",
+            torch.func.grad(sum_tanh_cube),
+            [("x", uniform((5,), -2.0, 2.0))],
+        )
+    )
+    return cases
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -556,6 +768,8 @@ def main():
         "cases": build_cases(),
         "cnn": cnn_cases(),
         "batch_norm_running": batch_norm_running_cases(),
+        "api": api_cases(),
+        "jvp": jvp_cases(),
     }
     assert list(fresh) == SECTIONS
     stored = json.loads(OUT.read_text()) if OUT.exists() else {}

@@ -1,10 +1,11 @@
 //! The Adam rule (PyTorch `torch.optim.Adam` / `AdamW`): bias-corrected first and second moment
 //! estimates. Adam adds `weight_decay * p` to the gradient (L2); AdamW decays the weights
-//! directly, `p *= 1 - lr * weight_decay`, before the update.
+//! directly, `p *= 1 - lr * weight_decay`, before the update. With `amsgrad`, the denominator
+//! uses the running maximum of the second moment estimate.
 
 use ferrograd_core::{Result, Tensor};
 
-use super::{Step, UpdateRule, check, ema, l2_penalty, non_negative};
+use super::{Step, UpdateRule, check, ema, l2_penalty, non_negative, running_max};
 
 /// Hyperparameters of [`super::Adam`]; as its [`UpdateRule`] they also define its update.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -19,10 +20,13 @@ pub struct AdamConfig {
     pub weight_decay: f64,
     /// Decoupled weight decay (AdamW).
     pub decoupled: bool,
+    /// Divide by the largest second moment estimate so far (AMSGrad; PyTorch `amsgrad`).
+    pub amsgrad: bool,
 }
 
 impl Default for AdamConfig {
-    /// PyTorch's Adam defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+    /// PyTorch's Adam defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay, no
+    /// AMSGrad.
     fn default() -> Self {
         AdamConfig {
             lr: 1e-3,
@@ -30,6 +34,7 @@ impl Default for AdamConfig {
             eps: 1e-8,
             weight_decay: 0.0,
             decoupled: false,
+            amsgrad: false,
         }
     }
 }
@@ -46,7 +51,8 @@ impl AdamConfig {
 }
 
 impl UpdateRule for AdamConfig {
-    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
+    // `max_exp_avg_sq` exists only with `amsgrad` (buffers start lazily).
+    const BUFFERS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
     const NAME: &'static str = "adam";
 
     fn initial_lr(&self) -> f64 {
@@ -91,12 +97,19 @@ impl UpdateRule for AdamConfig {
         // kernel of a compiled update recognises and runs by hand-written loops (guarded by
         // `the_update_is_stored_and_fused_and_allocates_nothing` in
         // `tests/compiled_update.rs`): keep their ops and operand order.
-        let (first, second) = buffers.split_at_mut(1);
-        let m = ema(&mut first[0], &g, b1, 1.0 - b1, |g| g.mul_scalar(1.0 - b1))?;
+        let [first, second, max_second] = buffers else {
+            return Err(ferrograd_core::Error::Internal(
+                "adam: three state buffers expected".into(),
+            ));
+        };
+        let m = ema(first, &g, b1, 1.0 - b1, |g| g.mul_scalar(1.0 - b1))?;
         let g2 = g.square()?;
-        let v = ema(&mut second[0], &g2, b2, 1.0 - b2, |g2| {
-            g2.mul_scalar(1.0 - b2)
-        })?;
+        let v = ema(second, &g2, b2, 1.0 - b2, |g2| g2.mul_scalar(1.0 - b2))?;
+        let v = if self.amsgrad {
+            running_max(max_second, &v)?
+        } else {
+            v
+        };
         let dtype = p.dtype();
         let bc1 = at.bias_correction(b1, dtype)?;
         let bc2 = at.bias_correction(b2, dtype)?;

@@ -1,4 +1,5 @@
-//! Gradient clipping by global norm (PyTorch `torch.nn.utils.clip_grad_norm_`).
+//! Gradient clipping by global norm (PyTorch `torch.nn.utils.clip_grad_norm_`) and by value
+//! (`torch.nn.utils.clip_grad_value_`).
 
 use ferrograd_core::{DType, Error, GradStore, Result, Tensor, no_grad};
 
@@ -63,4 +64,35 @@ pub fn clip_grad_norm_traceable(
         }
     }
     Ok(norm)
+}
+
+/// Clamps every gradient of `params` elementwise to `[-clip_value, clip_value]` (PyTorch
+/// `torch.nn.utils.clip_grad_value_`). Parameters without a gradient are ignored. Reads no
+/// value, so it can be traced into a compiled training step.
+///
+/// ```
+/// use ferrograd_core::Tensor;
+/// let w = Tensor::from_vec(vec![3.0f64, -0.2], &[2])?.with_requires_grad(true);
+/// let mut grads = w.mul(&w)?.sum_all()?.backward()?; // grad = 2w
+/// ferrograd_nn::clip_grad_value(&mut grads, &[w.clone()], 1.0)?;
+/// assert_eq!(grads.get(&w).unwrap().to_vec::<f64>()?, vec![1.0, -0.4]);
+/// # Ok::<(), ferrograd_core::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Argument`] for a negative or NaN `clip_value`.
+pub fn clip_grad_value(grads: &mut GradStore, params: &[Tensor], clip_value: f64) -> Result<()> {
+    if clip_value.is_nan() || clip_value < 0.0 {
+        return Err(Error::Argument {
+            op: "clip_grad_value",
+            msg: format!("clip_value must be non-negative, got {clip_value}"),
+        });
+    }
+    let _guard = no_grad();
+    for p in params {
+        if let Some(g) = grads.remove(p) {
+            grads.insert(p, g.clamp(-clip_value, clip_value)?);
+        }
+    }
+    Ok(())
 }

@@ -1,4 +1,5 @@
-//! Optimizers, learning-rate schedules and gradient clipping.
+//! Optimizers, learning-rate schedules and gradient clipping (by global norm or by value).
+//! Every optimizer can maximize instead of minimize ([`RuleOptimizer::maximize`]).
 //!
 //! Traversal is kept apart from the update rule: [`RuleOptimizer`] walks the named parameters,
 //! fetches each gradient (reporting a parameter that has none instead of skipping it), and hands
@@ -23,7 +24,7 @@ mod sgd;
 
 pub use adagrad::AdagradConfig;
 pub use adam::AdamConfig;
-pub use clip::{clip_grad_norm, clip_grad_norm_traceable};
+pub use clip::{clip_grad_norm, clip_grad_norm_traceable, clip_grad_value};
 pub use rmsprop::RmsPropConfig;
 pub use schedule::{LrSchedule, Schedule};
 pub use sgd::SgdConfig;
@@ -218,6 +219,8 @@ pub struct RuleOptimizer<R: UpdateRule> {
     state_ready: bool,
     /// Set when the rule cannot be traced; the update then always runs op by op.
     untraceable: bool,
+    /// Ascend instead of descend: gradients are negated before the rule sees them.
+    maximize: bool,
 }
 
 impl<R: UpdateRule> RuleOptimizer<R> {
@@ -239,12 +242,45 @@ impl<R: UpdateRule> RuleOptimizer<R> {
             compiled: None,
             state_ready: false,
             untraceable: false,
+            maximize: false,
         })
+    }
+
+    /// Maximizes the objective instead of minimizing it (PyTorch's `maximize=True`, which
+    /// every PyTorch optimizer takes): each gradient is negated before the rule, weight decay
+    /// and momentum included, sees it, exactly as PyTorch does.
+    ///
+    /// ```
+    /// use ferrograd_core::Tensor;
+    /// use ferrograd_nn::{Optimizer, Sgd, SgdConfig};
+    /// let w = Tensor::from_vec(vec![1.0f64], &[1])?.with_requires_grad(true);
+    /// let cfg = SgdConfig { lr: 0.5, ..Default::default() };
+    /// let mut opt = Sgd::new(vec![("w".into(), w.clone())], cfg)?.maximize(true);
+    /// opt.step(&w.square()?.sum_all()?.backward()?)?; // d(w^2)/dw = 2: w += 0.5 * 2
+    /// assert_eq!(w.to_vec::<f64>()?, vec![2.0]);
+    /// # Ok::<(), ferrograd_core::Error>(())
+    /// ```
+    pub fn maximize(mut self, on: bool) -> Self {
+        self.maximize = on;
+        self.compiled = None;
+        self
+    }
+
+    /// Whether the optimizer maximizes (see [`RuleOptimizer::maximize`]).
+    pub fn maximizes(&self) -> bool {
+        self.maximize
     }
 
     /// Applies the rule to every parameter, op by op (recorded when traced).
     fn apply_rule(&mut self, grads: &[Tensor], at: &Step) -> Result<()> {
         for (((_, p), buffers), g) in self.params.iter().zip(&mut self.buffers).zip(grads) {
+            let ascent;
+            let g = if self.maximize {
+                ascent = g.neg()?;
+                &ascent
+            } else {
+                g
+            };
             let value = self.rule.update(p, g, buffers, at)?;
             p.assign(&value)?;
         }
@@ -440,6 +476,12 @@ pub(crate) fn l2_penalty(grad: &Tensor, p: &Tensor, weight_decay: f64) -> Result
     }
 }
 
+/// `buf = max(buf, x)`, written into the buffer in place, starting from `x` when the buffer is
+/// empty (AMSGrad's running maximum).
+pub(crate) fn running_max(buf: &mut Option<Tensor>, x: &Tensor) -> Result<Tensor> {
+    ema_like(buf, x, |b| b.maximum(x), |x| Ok(x.clone()))
+}
+
 /// `buf = decay * buf + scale * x`, written into the buffer in place (so a traced update
 /// writes the live state), starting from `init(x)` when the buffer is empty.
 pub(crate) fn ema(
@@ -449,11 +491,27 @@ pub(crate) fn ema(
     scale: f64,
     init: impl FnOnce(&Tensor) -> Result<Tensor>,
 ) -> Result<Tensor> {
+    // `b * decay + x * scale`, the sequence the fused kernel runs by a hand-written loop (see
+    // the comment in `adam.rs`).
+    ema_like(
+        buf,
+        x,
+        |b| b.mul_scalar(decay)?.add(&x.mul_scalar(scale)?),
+        init,
+    )
+}
+
+/// `buf = next(buf)`, written into the buffer in place (so a traced update writes the live
+/// state), starting from `init(x)` when the buffer is empty.
+fn ema_like(
+    buf: &mut Option<Tensor>,
+    x: &Tensor,
+    next: impl FnOnce(&Tensor) -> Result<Tensor>,
+    init: impl FnOnce(&Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
     match buf.as_ref() {
         Some(b) => {
-            // `b * decay + x * scale`, the sequence the fused kernel runs by a hand-written
-            // loop (see the comment in `adam.rs`).
-            let next = b.mul_scalar(decay)?.add(&x.mul_scalar(scale)?)?;
+            let next = next(b)?;
             b.assign(&next)?;
             Ok(next)
         }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Generates PyTorch reference values for ferrograd-nn's `tests/torch_nn_reference.rs`.
 
-What it writes: `torch_nn_reference.json`, next to this script, with five sections:
+What it writes: `torch_nn_reference.json`, next to this script, with seven sections:
 
 - `activations`: every activation of `crates/nn/src/activation.rs` against its PyTorch
   function (maxout, which has no PyTorch op, as reshape + amax). Each case stores its inputs
@@ -17,6 +17,13 @@ What it writes: `torch_nn_reference.json`, next to this script, with five sectio
   `*_torch_defaults` ones, which use PyTorch's defaults throughout.
 - `clip`: `torch.nn.utils.clip_grad_norm_` on two parameters with fixed gradients (one case
   with a parameter that has no gradient): gradients before and after, and the returned norm.
+- `loss_options`: the losses with their options (drawn after every other section, so the
+  sections above keep their values): each reduction (`sum`, `none`), class weights,
+  `ignore_index`, label smoothing, probability (soft) targets and inputs `[n, c, d1, ...]`
+  for `F.cross_entropy` and `F.nll_loss`, `pos_weight` and `weight` for
+  `F.binary_cross_entropy_with_logits`, and `F.kl_div`. Same format as `losses`.
+- `optimizer_options`: trajectories on the fixed `problem` of `amsgrad` (Adam, AdamW) and
+  `maximize` (every optimizer). Same format as `optimizers`.
 - `schedules`: learning rates per epoch (epoch 0 first, before any `scheduler.step()`) of
   `StepLR`, `ExponentialLR`, `CosineAnnealingLR` (only epochs 0..=T_max, where PyTorch's
   recursive form equals the closed form ferrograd documents) and `LinearLR` as the linear
@@ -430,13 +437,235 @@ def schedule_cases():
     ]
 
 
+def loss_option_cases():
+    """Every loss with its options; drawn last so that earlier sections keep their inputs."""
+    cases = []
+
+    def add(name, expr, fn, inputs):
+        cases.append(case(name, expr, fn, inputs, unit_weight=True))
+
+    p, t = uniform((3, 4), -2.0, 2.0), uniform((3, 4), -2.0, 2.0)
+    add(
+        "mse_sum",
+        "F.mse_loss(pred, target, reduction='sum')",
+        lambda a, b: F.mse_loss(a, b, reduction="sum"),
+        [("pred", p, True), ("target", t, False)],
+    )
+    p, t = uniform((2, 3), -2.0, 2.0), uniform((2, 3), -2.0, 2.0)
+    add(
+        "mse_none",
+        "F.mse_loss(pred, target, reduction='none')",
+        lambda a, b: F.mse_loss(a, b, reduction="none"),
+        [("pred", p, True), ("target", t, False)],
+    )
+    p, t = uniform((3, 4), -2.0, 2.0), uniform((3, 4), -2.0, 2.0)
+    p = torch.round((t + off_kinks(p - t, (0.0,))) * 100) / 100
+    add(
+        "l1_sum",
+        "F.l1_loss(pred, target, reduction='sum')",
+        lambda a, b: F.l1_loss(a, b, reduction="sum"),
+        [("pred", p, True), ("target", t, False)],
+    )
+    p, t = uniform((2, 4), -2.0, 2.0), uniform((2, 4), -2.0, 2.0)
+    p = torch.round((t + off_kinks(p - t, (0.0, 1.0, -1.0))) * 100) / 100
+    add(
+        "huber_none",
+        "F.huber_loss(pred, target, reduction='none')",
+        lambda a, b: F.huber_loss(a, b, reduction="none"),
+        [("pred", p, True), ("target", t, False)],
+    )
+    p, t = uniform((3, 4), 0.05, 0.95), uniform((3, 4), 0.0, 1.0)
+    add(
+        "binary_cross_entropy_sum",
+        "F.binary_cross_entropy(prob, target, reduction='sum')",
+        lambda a, b: F.binary_cross_entropy(a, b, reduction="sum"),
+        [("prob", p, True), ("target", t, False)],
+    )
+    z, t, pw = uniform((3, 4), -5.0, 5.0), uniform((3, 4), 0.0, 1.0), uniform((4,), 0.5, 3.0)
+    add(
+        "bce_logits_pos_weight",
+        "F.binary_cross_entropy_with_logits(logits, target, pos_weight=pw)",
+        lambda a, b, c: F.binary_cross_entropy_with_logits(a, b, pos_weight=c),
+        [("logits", z, True), ("target", t, False), ("pos_weight", pw, False)],
+    )
+    z, t = uniform((3, 4), -5.0, 5.0), uniform((3, 4), 0.0, 1.0)
+    pw, w = uniform((4,), 0.5, 3.0), uniform((3, 1), 0.1, 2.0)
+    add(
+        "bce_logits_pos_weight_weight_none",
+        "F.binary_cross_entropy_with_logits(logits, target, weight=w, pos_weight=pw, "
+        "reduction='none')",
+        lambda a, b, c, d: F.binary_cross_entropy_with_logits(
+            a, b, weight=d, pos_weight=c, reduction="none"
+        ),
+        [("logits", z, True), ("target", t, False), ("pos_weight", pw, False), ("weight", w, False)],
+    )
+    z, y, w = uniform((5, 4), -3.0, 3.0), labels(5, 4), uniform((4,), 0.2, 2.0)
+    add(
+        "cross_entropy_weight",
+        "F.cross_entropy(logits, labels, weight=w)",
+        lambda a, b, c: F.cross_entropy(a, b, weight=c),
+        [("logits", z, True), ("labels", y, False), ("weight", w, False)],
+    )
+    z, y = uniform((5, 4), -3.0, 3.0), torch.tensor([0, -100, 3, 1, -100])
+    add(
+        "cross_entropy_ignore_index",
+        "F.cross_entropy(logits, labels), labels -100 ignored (PyTorch's default)",
+        F.cross_entropy,
+        [("logits", z, True), ("labels", y, False)],
+    )
+    z, y, w = uniform((5, 4), -3.0, 3.0), torch.tensor([2, 1, 3, 1, 0]), uniform((4,), 0.2, 2.0)
+    add(
+        "cross_entropy_weight_ignore_smoothing",
+        "F.cross_entropy(logits, labels, weight=w, ignore_index=1, label_smoothing=0.2)",
+        lambda a, b, c: F.cross_entropy(a, b, weight=c, ignore_index=1, label_smoothing=0.2),
+        [("logits", z, True), ("labels", y, False), ("weight", w, False)],
+    )
+    z, y = uniform((4, 5), -3.0, 3.0), labels(4, 5)
+    add(
+        "cross_entropy_sum",
+        "F.cross_entropy(logits, labels, reduction='sum')",
+        lambda a, b: F.cross_entropy(a, b, reduction="sum"),
+        [("logits", z, True), ("labels", y, False)],
+    )
+    z, t = uniform((4, 3), -3.0, 3.0), torch.softmax(uniform((4, 3), -2.0, 2.0), -1)
+    add(
+        "cross_entropy_soft_targets",
+        "F.cross_entropy(logits, probs)",
+        F.cross_entropy,
+        [("logits", z, True), ("probs", t, False)],
+    )
+    z, t, w = uniform((4, 3), -3.0, 3.0), torch.softmax(uniform((4, 3), -2.0, 2.0), -1), uniform((3,), 0.2, 2.0)
+    add(
+        "cross_entropy_soft_weight_smoothing",
+        "F.cross_entropy(logits, probs, weight=w, label_smoothing=0.1)",
+        lambda a, b, c: F.cross_entropy(a, b, weight=c, label_smoothing=0.1),
+        [("logits", z, True), ("probs", t, False), ("weight", w, False)],
+    )
+    z, y = uniform((2, 3, 2, 2), -3.0, 3.0), torch.randint(0, 3, (2, 2, 2), generator=gen)
+    add(
+        "cross_entropy_spatial_none",
+        "F.cross_entropy(logits [N, C, H, W], labels [N, H, W], reduction='none')",
+        lambda a, b: F.cross_entropy(a, b, reduction="none"),
+        [("logits", z, True), ("labels", y, False)],
+    )
+    z, y, w = uniform((2, 3, 4), -3.0, 3.0), torch.randint(0, 3, (2, 4), generator=gen), uniform((3,), 0.2, 2.0)
+    y[0, 1] = 2
+    add(
+        "cross_entropy_spatial_weight_ignore",
+        "F.cross_entropy(logits [N, C, L], labels [N, L], weight=w, ignore_index=2)",
+        lambda a, b, c: F.cross_entropy(a, b, weight=c, ignore_index=2),
+        [("logits", z, True), ("labels", y, False), ("weight", w, False)],
+    )
+    z, t = uniform((2, 3, 2), -3.0, 3.0), torch.softmax(uniform((2, 3, 2), -2.0, 2.0), 1)
+    add(
+        "cross_entropy_spatial_soft",
+        "F.cross_entropy(logits [N, C, L], probs [N, C, L])",
+        F.cross_entropy,
+        [("logits", z, True), ("probs", t, False)],
+    )
+    lp, y, w = uniform((5, 4), -4.0, 0.0), torch.tensor([0, 3, 3, 1, 2]), uniform((4,), 0.2, 2.0)
+    add(
+        "nll_weight_ignore",
+        "F.nll_loss(log_probs, labels, weight=w, ignore_index=3)",
+        lambda a, b, c: F.nll_loss(a, b, weight=c, ignore_index=3),
+        [("log_probs", lp, True), ("labels", y, False), ("weight", w, False)],
+    )
+    lp, y = uniform((2, 3, 2, 2), -4.0, 0.0), torch.randint(0, 3, (2, 2, 2), generator=gen)
+    add(
+        "nll_spatial_sum",
+        "F.nll_loss(log_probs [N, C, H, W], labels [N, H, W], reduction='sum')",
+        lambda a, b: F.nll_loss(a, b, reduction="sum"),
+        [("log_probs", lp, True), ("labels", y, False)],
+    )
+    x, t = torch.log_softmax(uniform((3, 4), -2.0, 2.0), -1), torch.softmax(uniform((3, 4), -2.0, 2.0), -1)
+    t[0, 1] = 0.0
+    add(
+        "kl_div_batchmean",
+        "F.kl_div(log_probs, target, reduction='batchmean'), one target 0",
+        lambda a, b: F.kl_div(a, b, reduction="batchmean"),
+        [("log_probs", x, True), ("target", t, False)],
+    )
+    x, t = torch.log_softmax(uniform((3, 4), -2.0, 2.0), -1), torch.log_softmax(uniform((3, 4), -2.0, 2.0), -1)
+    add(
+        "kl_div_mean_log_target",
+        "F.kl_div(log_probs, log_target, reduction='mean', log_target=True)",
+        lambda a, b: F.kl_div(a, b, reduction="mean", log_target=True),
+        [("log_probs", x, True), ("log_target", t, False)],
+    )
+    x, t = torch.log_softmax(uniform((2, 3), -2.0, 2.0), -1), torch.softmax(uniform((2, 3), -2.0, 2.0), -1)
+    add(
+        "kl_div_none",
+        "F.kl_div(log_probs, target, reduction='none')",
+        lambda a, b: F.kl_div(a, b, reduction="none"),
+        [("log_probs", x, True), ("target", t, False)],
+    )
+    return cases
+
+
+def optimizer_option_cases(problem):
+    """`amsgrad` and `maximize` on the fixed problem."""
+    x = torch.tensor(problem["x"]["values"]).reshape(problem["x"]["shape"])
+    y = torch.tensor(problem["y"]["values"]).reshape(problem["y"]["shape"])
+    W0 = torch.tensor(problem["params"]["W"]["values"]).reshape(problem["params"]["W"]["shape"])
+    b0 = torch.tensor(problem["params"]["b"]["values"]).reshape(problem["params"]["b"]["shape"])
+    O = torch.optim
+    configs = [
+        ("adam_amsgrad", "Adam(lr=0.1, amsgrad=True)", lambda p: O.Adam(p, lr=LR, amsgrad=True)),
+        (
+            "adamw_amsgrad",
+            "AdamW(lr=0.1, weight_decay=0.1, amsgrad=True)",
+            lambda p: O.AdamW(p, lr=LR, weight_decay=0.1, amsgrad=True),
+        ),
+        (
+            "sgd_maximize",
+            "SGD(lr=0.1, momentum=0.9, weight_decay=0.01, maximize=True)",
+            lambda p: O.SGD(p, lr=LR, momentum=0.9, weight_decay=0.01, maximize=True),
+        ),
+        (
+            "adam_amsgrad_maximize",
+            "Adam(lr=0.1, weight_decay=0.1, amsgrad=True, maximize=True)",
+            lambda p: O.Adam(p, lr=LR, weight_decay=0.1, amsgrad=True, maximize=True),
+        ),
+        (
+            "adamw_maximize",
+            "AdamW(lr=0.1, weight_decay=0.1, maximize=True)",
+            lambda p: O.AdamW(p, lr=LR, weight_decay=0.1, maximize=True),
+        ),
+        (
+            "rmsprop_maximize",
+            "RMSprop(lr=0.1, centered=True, momentum=0.5, maximize=True)",
+            lambda p: O.RMSprop(p, lr=LR, centered=True, momentum=0.5, maximize=True),
+        ),
+        (
+            "adagrad_maximize",
+            "Adagrad(lr=0.1, weight_decay=0.05, maximize=True)",
+            lambda p: O.Adagrad(p, lr=LR, weight_decay=0.05, maximize=True),
+        ),
+    ]
+    cases = []
+    for name, expr, make in configs:
+        W, b = W0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+        opt = make([W, b])
+        trajectory = []
+        for _ in range(STEPS):
+            opt.zero_grad()
+            problem_loss(x, y, W, b).backward()
+            opt.step()
+            trajectory.append({"W": tensor_json(W), "b": tensor_json(b)})
+        cases.append({"name": name, "expr": expr, "trajectory": trajectory})
+    return cases
+
+
 def main():
     activations = activation_cases()
     losses = loss_cases()
     problem, optimizers = optimizer_cases()
     clip = clip_cases()
     schedules = schedule_cases()
-    for section in (activations, losses, optimizers, clip, schedules):
+    loss_options = loss_option_cases()
+    optimizer_options = optimizer_option_cases(problem)
+    every = (activations, losses, optimizers, clip, schedules, loss_options, optimizer_options)
+    for section in every:
         names = [c["name"] for c in section]
         assert len(names) == len(set(names)), "duplicate case name"
     meta = {
@@ -460,11 +689,13 @@ def main():
         + ',\n"optimizers":' + section(optimizers)
         + ',\n"clip":' + section(clip)
         + ',\n"schedules":' + section(schedules)
+        + ',\n"loss_options":' + section(loss_options)
+        + ',\n"optimizer_options":' + section(optimizer_options)
         + "}\n"
     )
     json.loads(text)  # sanity check
     OUT.write_text(text)
-    total = sum(map(len, (activations, losses, optimizers, clip, schedules)))
+    total = sum(map(len, every))
     print(f"wrote {total} cases, {len(text)} bytes to {OUT}")
 
 
