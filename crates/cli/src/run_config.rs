@@ -300,7 +300,7 @@ impl RunConfig {
     }
 
     /// Builds the network and loads its weights and buffers (`file` names them in errors);
-    /// every value must be finite.
+    /// every value must be finite and every running variance non-negative.
     pub fn load_model(
         &self,
         file: &Path,
@@ -310,6 +310,7 @@ impl RunConfig {
             .build(&mut Rng::new(0))
             .map_err(|e| CliError::file(file, e.to_string()))?;
         check_finite(file, tensors)?;
+        check_variances(file, tensors)?;
         checkpoint::load_into(&named_state(&model), tensors)
             .map_err(|e| CliError::file(file, e.to_string()))?;
         model.set_training(false);
@@ -329,6 +330,25 @@ pub fn check_finite(file: &Path, tensors: &[(String, ferrograd_core::Tensor)]) -
             return Err(CliError::file(
                 file,
                 format!("tensor {name:?} holds NaN or infinite values"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Fails, naming the tensor, when a batch norm's running variance (`*.running_var`) is
+/// negative: normalising by its square root would give NaN.
+pub fn check_variances(file: &Path, tensors: &[(String, ferrograd_core::Tensor)]) -> Result<()> {
+    for (name, t) in tensors.iter().filter(|(n, _)| n.ends_with("running_var")) {
+        let negative = match t.dtype() {
+            DType::F32 => t.to_vec::<f32>()?.iter().any(|v| *v < 0.0),
+            DType::F64 => t.to_vec::<f64>()?.iter().any(|v| *v < 0.0),
+            _ => false,
+        };
+        if negative {
+            return Err(CliError::file(
+                file,
+                format!("tensor {name:?} holds negative variances"),
             ));
         }
     }
@@ -360,6 +380,30 @@ mod tests {
             "label_smoothing": 0.0, "batch_size": 32, "epochs": 3, "val_fraction": 0.1,
             "seed": 0, "epochs_done": 3}
     }"#;
+
+    #[test]
+    fn weights_must_be_finite_and_variances_non_negative() {
+        let file = Path::new(MODEL_FILE);
+        let t = |v: Vec<f32>| ferrograd_core::Tensor::from_vec(v, &[2]).unwrap();
+        let good = vec![
+            ("layers.0.weight".to_string(), t(vec![-1.0, 2.0])),
+            ("layers.1.running_var".to_string(), t(vec![0.0, 2.0])),
+        ];
+        check_finite(file, &good).unwrap();
+        check_variances(file, &good).unwrap();
+        let nan = vec![("layers.0.weight".to_string(), t(vec![f32::NAN, 2.0]))];
+        let err = check_finite(file, &nan).unwrap_err().to_string();
+        assert!(
+            err.contains("layers.0.weight") && err.contains("NaN"),
+            "{err}"
+        );
+        let var = vec![("layers.1.running_var".to_string(), t(vec![-1.0, 2.0]))];
+        let err = check_variances(file, &var).unwrap_err().to_string();
+        assert!(
+            err.contains("running_var") && err.contains("negative"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn format_1_configs_still_load() {
