@@ -101,18 +101,27 @@ pub fn prepare_new_run(out: &Path, overwrite: bool) -> Result<bool> {
         ));
     }
     fileset::remove_set(out, CHECKPOINT)?;
+    remove_flat_files(out)?;
+    Ok(true)
+}
+
+/// Removes the files of the flat layout from `dir`.
+fn remove_flat_files(dir: &Path) -> Result<()> {
     for file in FLAT_FILES {
-        let path = out.join(file);
+        let path = dir.join(file);
         if path.is_file() {
             std::fs::remove_file(&path).map_err(|e| CliError::io(&path, e))?;
         }
     }
-    Ok(true)
+    Ok(())
 }
 
 /// Saves `files` as the run's checkpoint set in `out`, replacing the previous one as a whole.
+/// A run resumed from the flat layout loses its flat files once the set supersedes them, so
+/// no stale copy stays beside it.
 pub fn save(out: &Path, files: &[(&str, &[u8])]) -> Result<()> {
-    Ok(fileset::write_set(out, CHECKPOINT, files)?)
+    fileset::write_set(out, CHECKPOINT, files)?;
+    remove_flat_files(out)
 }
 
 /// A saved run as read from disk: the checkpoint set (checked against its manifest) or the

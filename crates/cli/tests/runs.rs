@@ -696,10 +696,25 @@ fn damaged_model_folders_are_refused() {
     ok(&train(&out, "1", &[]));
     let img = dir.path().join("a.pgm");
     pgm(&img);
-    // The flat layout is still read.
+    // The flat layout is still read, and a run resumed from it moves to a checkpoint set.
     let flat = dir.path().join("flat");
     flat_copy(&out, &flat);
     ok(&ferrograd(&["eval", "--model", s(&flat)]));
+    let resumed = dir.path().join("resumed");
+    flat_copy(&out, &resumed);
+    ok(&ferrograd(&[
+        "train",
+        "--resume",
+        s(&resumed),
+        "--epochs",
+        "1",
+    ]));
+    let mut left: Vec<String> = std::fs::read_dir(&resumed)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["checkpoint"]);
     // A zero scale in the preprocessing.
     let cfg = std::fs::read_to_string(flat.join("config.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
