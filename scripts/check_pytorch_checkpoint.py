@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Loads a ferrograd checkpoint in PyTorch and checks that the logits agree.
 
-`ferrograd train --out DIR` writes DIR/config.json (the architecture), DIR/model.safetensors
-(parameters and buffers named like PyTorch's nn.Sequential: layers.0.weight, layers.0.bias,
-layers.1.running_mean, ...) and DIR/sample_logits.safetensors (a batch of normalised test
-inputs and ferrograd's logits). This script rebuilds the same network (MLP, softmax
+`ferrograd train --out DIR` writes its checkpoint into DIR/checkpoint/: config.json (the
+architecture), model.safetensors (parameters and buffers named like PyTorch's nn.Sequential:
+layers.0.weight, layers.0.bias, layers.1.running_mean, ...) and sample_logits.safetensors (a
+batch of normalised test inputs and ferrograd's logits), all of the same run. This script rebuilds the same network (MLP, softmax
 regression, LeNet-5 or the plain CNN) as a torch.nn.Sequential, loads the weights and buffers
 with `safetensors.torch.load_file` (strictly: every name, shape and dtype must match), runs
 the batch in evaluation mode (batch norm with its running statistics) and compares the
@@ -116,6 +116,8 @@ class Net(torch.nn.Module):
 
 def main():
     run = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/latest")
+    if (run / "checkpoint" / "MANIFEST").is_file():
+        run = run / "checkpoint"
     cfg = json.loads((run / "config.json").read_text())
     net = Net(cfg)
     state = load_file(str(run / "model.safetensors"))

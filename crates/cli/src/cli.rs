@@ -3,7 +3,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use ferrograd_data::DatasetKind;
 use ferrograd_nn::{Activation, Schedule, activation_curve};
 
@@ -13,6 +14,30 @@ use ferrograd_nn::{Activation, Schedule, activation_curve};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+}
+
+impl Cli {
+    /// Parses the process's arguments (exiting with clap's message on a usage error) and
+    /// records which `train` flags were given on the command line (`TrainArgs::given`).
+    pub fn parse_args() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        if let (Command::Train(args), Some(("train", sub))) =
+            (&mut cli.command, matches.subcommand())
+        {
+            let command = Cli::command();
+            if let Some(train) = command.find_subcommand("train") {
+                args.given = train
+                    .get_arguments()
+                    .filter(|a| {
+                        sub.value_source(a.get_id().as_str()) == Some(ValueSource::CommandLine)
+                    })
+                    .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+                    .collect();
+            }
+        }
+        cli
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -95,8 +120,8 @@ pub const DEFAULT_CNN_CHANNELS: [usize; 3] = [32, 64, 128];
 pub enum Mode {
     /// Define-by-run: the graph is recorded anew at every step.
     Eager,
-    /// The step (forward, loss, backward) is traced once per batch shape, optimised as a whole
-    /// graph and replayed.
+    /// The whole step (forward, loss, backward and the optimizer's update) is traced once per
+    /// batch shape, optimised as one graph and replayed.
     Static,
 }
 
@@ -204,10 +229,26 @@ fn parse_image_shape(s: &str) -> Result<ImageShape, String> {
     }
 }
 fn parse_hidden(s: &str) -> Result<HiddenSizes, String> {
-    if s.trim().is_empty() || s == "none" {
+    if s == "none" {
         return Ok(HiddenSizes(Vec::new()));
     }
+    if s.trim().is_empty() {
+        return Err(
+            "an empty list; give layer widths such as 256,128 (or none, or --model logistic, for no hidden layer)"
+                .into(),
+        );
+    }
     positive_list(s, "layer width", "256,128").map(HiddenSizes)
+}
+
+fn non_negative_usize(s: &str) -> Result<usize, String> {
+    s.parse::<usize>()
+        .map_err(|_| format!("{s:?} is not a non-negative integer"))
+}
+
+fn non_negative_u64(s: &str) -> Result<u64, String> {
+    s.parse::<u64>()
+        .map_err(|_| format!("{s:?} is not a non-negative integer"))
 }
 
 /// A clap value parser: an integer above 0.
@@ -216,6 +257,23 @@ pub fn positive_usize(s: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{s:?} is not a positive integer")),
     }
+}
+
+/// The most worker threads allowed per core: more only adds switching and waiting.
+const THREADS_PER_CORE: usize = 4;
+
+/// A clap value parser for `--threads`: a positive count, at most a few per core (far more
+/// threads than cores makes every step wait for the scheduler).
+pub fn thread_count(s: &str) -> Result<usize, String> {
+    let n = positive_usize(s)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let limit = cores * THREADS_PER_CORE;
+    if n > limit {
+        return Err(format!(
+            "{n} threads is far more than this machine's {cores} cores (at most {limit} are allowed; {cores} is fastest)"
+        ));
+    }
+    Ok(n)
 }
 
 fn non_negative(s: &str) -> Result<f64, String> {
@@ -253,6 +311,7 @@ pub struct DataArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Data set: digits (embedded), mnist, fashion-mnist, cifar10.
     #[arg(long, default_value = "digits", value_parser = parse_dataset)]
@@ -302,8 +361,8 @@ pub struct TrainArgs {
     /// cosine[:T_MAX[:ETA_MIN]] (cosine alone anneals to 0 over the run).
     #[arg(long, default_value = "cosine", value_parser = parse_schedule)]
     pub schedule: Schedule,
-    /// Epochs of linear learning-rate warm-up.
-    #[arg(long, default_value_t = 0)]
+    /// Epochs of linear learning-rate warm-up (fewer than --epochs).
+    #[arg(long, default_value_t = 0, value_parser = non_negative_usize)]
     pub warmup: usize,
     /// Clip the gradients' global L2 norm to this value.
     #[arg(long, value_parser = positive)]
@@ -314,17 +373,18 @@ pub struct TrainArgs {
     /// Samples per mini-batch.
     #[arg(long, default_value_t = 32, value_parser = positive_usize)]
     pub batch_size: usize,
-    /// Total epochs (with --resume: the total to reach, counting the epochs already done).
+    /// Total epochs (with --resume: the total to reach, counting the epochs already done;
+    /// default: the total the run was started with).
     #[arg(long, default_value_t = 30, value_parser = positive_usize)]
     pub epochs: usize,
     /// Fraction of the training set held out for validation.
     #[arg(long, default_value_t = 0.1, value_parser = fraction)]
     pub val_fraction: f64,
     /// Seed of initialisation, splits, shuffling and dropout.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = non_negative_u64)]
     pub seed: u64,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_parser = positive_usize)]
+    /// Worker threads (default: all cores; at most 4 per core).
+    #[arg(long, value_parser = thread_count)]
     pub threads: Option<usize>,
     /// Execution mode of the training step.
     #[arg(long, value_enum, default_value = "eager")]
@@ -334,20 +394,33 @@ pub struct TrainArgs {
     /// debugging: each op then reads its output once more).
     #[arg(long)]
     pub detect_anomaly: bool,
-    /// Output folder for the model, metrics and charts.
+    /// Output folder of the run (its checkpoint in DIR/checkpoint: model, optimizer state,
+    /// config, metrics, summary, charts). A folder that holds another run is refused unless
+    /// --overwrite; the default, runs/latest, is replaced by each new run.
     #[arg(long, default_value = "runs/latest", value_name = "DIR")]
     pub out: PathBuf,
-    /// Continue training from the checkpoint in this folder (model and optimizer state).
+    /// Replace the run that --out already holds (its files are removed before training).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Continue the run in this folder from its checkpoint (model, optimizer state, schedule,
+    /// data set) and write into the same folder; --epochs may extend it. Flags that would
+    /// change the run are refused.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
+    /// The flags given on the command line (filled by `Cli::parse_args`).
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct EvalArgs {
-    /// Folder of a trained model (the --out of `ferrograd train`).
+    /// Folder of a trained model (the --out of `ferrograd train`, or a checkpoint folder in
+    /// it).
     #[arg(long, default_value = "runs/latest", value_name = "DIR")]
     pub model: PathBuf,
-    /// Data set to score on (default: the one the model was trained on).
+    /// Data set to score on (default: the one the model was trained on, from the folder it
+    /// was read from).
     #[arg(long, value_parser = parse_dataset)]
     pub dataset: Option<DatasetKind>,
     #[command(flatten)]
@@ -355,8 +428,8 @@ pub struct EvalArgs {
     /// Samples per evaluation batch.
     #[arg(long, default_value_t = 512, value_parser = positive_usize)]
     pub batch_size: usize,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_parser = positive_usize)]
+    /// Worker threads (default: all cores; at most 4 per core).
+    #[arg(long, value_parser = thread_count)]
     pub threads: Option<usize>,
 }
 
@@ -373,6 +446,7 @@ pub enum Invert {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct PredictArgs {
     /// Folder of a trained model (the --out of `ferrograd train`).
     #[arg(long, default_value = "runs/latest", value_name = "DIR")]
@@ -386,9 +460,13 @@ pub struct PredictArgs {
     /// Brightness inversion.
     #[arg(long, value_enum, default_value = "auto")]
     pub invert: Invert,
+    /// Largest image accepted, in megapixels (checked from the file's header before decoding).
+    #[arg(long, default_value_t = 64.0, value_name = "MP", value_parser = positive)]
+    pub max_megapixels: f64,
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct GraphArgs {
     /// Network: logistic (softmax) regression, an MLP with --hidden layers, lenet, or cnn
     /// with --channels.
@@ -422,6 +500,7 @@ pub struct GraphArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+#[command(allow_negative_numbers = true)]
 pub struct PlotActivationsArgs {
     /// The PNG file to write.
     #[arg(long, default_value = "runs/activations.png", value_name = "FILE.png")]

@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use ferrograd_core::{ThreadPool, no_grad};
-use ferrograd_data::{DataSource, Loader, load};
+use ferrograd_data::{DataSource, DatasetKind, Loader, load};
 use ferrograd_nn::Module;
 
 use crate::cli::EvalArgs;
+use crate::console::{note, say, text};
 use crate::error::{CliError, Result};
-use crate::run_config::RunConfig;
+use crate::run_config::CONFIG_FILE;
+use crate::run_folder::SavedRun;
 use crate::train::check_data_fits;
 
 /// The outcome of scoring a model on a data set.
@@ -87,34 +89,38 @@ pub fn confusion_table(confusion: &[Vec<usize>], names: &[String]) -> String {
 pub fn run(args: &EvalArgs) -> Result<()> {
     let pool = ThreadPool::flushing_denormals(args.threads.unwrap_or_else(default_threads))?;
     pool.install(|| {
-        let cfg = RunConfig::load(&args.model)?;
-        let model = cfg.load_model(&args.model)?;
-        let kind = match args.dataset {
-            Some(k) => k,
-            None => cfg
-                .dataset
-                .parse()
-                .map_err(|e: ferrograd_data::DataError| {
-                    CliError::file(
-                        args.model.join(crate::run_config::CONFIG_FILE),
-                        e.to_string(),
-                    )
-                })?,
+        let saved = SavedRun::read(&args.model)?;
+        let cfg = saved.config()?;
+        let model = saved.model(&cfg)?;
+        let config_path = saved.folder().join(CONFIG_FILE);
+        let trained_on: DatasetKind = cfg
+            .dataset
+            .parse()
+            .map_err(|e: ferrograd_data::DataError| CliError::file(&config_path, e.to_string()))?;
+        let kind = args.dataset.unwrap_or(trained_on);
+        // The folder the model was trained from, unless the data set or folder is given.
+        let data_dir = match (&args.data.data_dir, kind == trained_on) {
+            (Some(dir), _) => Some(dir.clone()),
+            (None, true) => cfg.data_dir.clone(),
+            (None, false) => None,
         };
-        let (_, test) = load(
-            kind,
-            &DataSource::new(args.data.data_dir.clone(), args.data.download),
-        )?;
+        let (_, test) = load(kind, &DataSource::new(data_dir, args.data.download))?;
         check_data_fits(&cfg, &test, kind)?;
+        if kind != trained_on {
+            note!(
+                "warning: the model in {} was trained on {trained_on}; scoring it on {kind}, whose classes mean something else",
+                args.model.display()
+            );
+        }
         let loader = Loader::new(Arc::new(test), cfg.loader_config(args.batch_size, 0, false))?;
         let eval = evaluate(&model, &loader, cfg.output)?;
-        println!(
+        say!(
             "{kind} test: accuracy {:.2}%  loss {:.4}  ({} samples)",
             eval.accuracy * 100.0,
             eval.loss,
             eval.predictions.len()
         );
-        print!("{}", confusion_table(&eval.confusion, &cfg.class_names));
+        text(&confusion_table(&eval.confusion, &cfg.class_names));
         Ok(())
     })
 }

@@ -19,6 +19,7 @@ use ferrograd_nn::{
 };
 
 use crate::cli::{GraphArgs, ModelKind};
+use crate::console::{say, text};
 use crate::error::{CliError, Result};
 use crate::output::write_atomic;
 
@@ -132,7 +133,7 @@ pub fn run(args: &GraphArgs) -> Result<()> {
         written.push(write_graph(&args.out, name, c.graph())?);
     }
     let r = optimized.report();
-    println!(
+    say!(
         "{what}, {} classes, batch {}: forward {} nodes, forward+backward {} nodes, after passes {} ({} fused groups absorbing {} ops, {} folded, {} merged)",
         args.classes,
         args.batch,
@@ -150,13 +151,13 @@ pub fn run(args: &GraphArgs) -> Result<()> {
     } else {
         format!("weights, momentum buffers and {buffers} batch-norm buffers")
     };
-    println!(
+    say!(
         "whole training step with the SGD momentum update: {} nodes, {} stores into {into} ({} computed in place)",
         whole.graph().nodes.len(),
         whole.graph().stores.len(),
         whole.memory().in_place
     );
-    println!("wrote {}: {}", args.out.display(), written.join(", "));
-    print!("{}", optimized.graph());
+    say!("wrote {}: {}", args.out.display(), written.join(", "));
+    text(&optimized.graph().to_string());
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! Image files for `predict`: decoding PNG (with the `png` crate) and binary or ASCII PGM,
-//! conversion to the model's channels, resizing by area averaging to the model's input size.
+//! their size checked from the header before any pixel is decoded, transparency composited
+//! on the background that keeps the strokes visible, conversion to the model's channels,
+//! resizing by area averaging to the model's input size.
 
 use std::path::Path;
 
@@ -14,24 +16,40 @@ pub struct Image {
     pub data: Vec<f32>,
 }
 
-/// Reads a PNG or PGM file (recognised by content, not by name).
-pub fn read(path: &Path) -> Result<Image> {
+/// Reads a PNG or PGM file (recognised by content, not by name) of at most `max_pixels`
+/// pixels.
+pub fn read(path: &Path, max_pixels: usize) -> Result<Image> {
     let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
     if bytes.starts_with(b"\x89PNG") {
-        decode_png(&bytes).map_err(|e| CliError::file(path, e))
+        decode_png(&bytes, max_pixels).map_err(|e| CliError::file(path, e))
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
-        decode_pgm(&bytes).map_err(|e| CliError::file(path, e))
+        decode_pgm(&bytes, max_pixels).map_err(|e| CliError::file(path, e))
     } else {
         Err(CliError::file(path, "not a PNG or PGM image"))
     }
 }
 
-fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
+/// Refuses images above `max_pixels` before their pixels are decoded.
+fn check_size(width: usize, height: usize, max_pixels: usize) -> std::result::Result<(), String> {
+    let pixels = width.saturating_mul(height);
+    if pixels > max_pixels {
+        return Err(format!(
+            "{width}x{height} pixels ({:.1} megapixels) is above the limit of {:.1} megapixels (raise it with --max-megapixels)",
+            pixels as f64 / 1e6,
+            max_pixels as f64 / 1e6
+        ));
+    }
+    Ok(())
+}
+
+fn decode_png(bytes: &[u8], max_pixels: usize) -> std::result::Result<Image, String> {
     let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder
         .read_info()
         .map_err(|e| format!("invalid PNG: {e}"))?;
+    let header = reader.info();
+    check_size(header.width as usize, header.height as usize, max_pixels)?;
     let size = reader.output_buffer_size().ok_or("PNG is too large")?;
     let mut buf = vec![0u8; size];
     let info = reader
@@ -46,19 +64,39 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
         png::ColorType::Indexed => return Err("indexed PNG could not be expanded".into()),
     };
     let color = if src_channels >= 3 { 3 } else { 1 };
+    let pixel = |x: usize, y: usize| &buf[y * info.line_size + x * src_channels..][..src_channels];
+    let alpha_of = |px: &[u8]| match src_channels {
+        2 => px[1] as f32 / 255.0,
+        4 => px[3] as f32 / 255.0,
+        _ => 1.0,
+    };
+    // Transparent pixels are composited over the background that contrasts with the visible
+    // strokes: black under bright ink (a white digit on a transparent background), white
+    // under dark ink.
+    let (mut ink, mut weight) = (0f64, 0f64);
+    for y in 0..h {
+        for x in 0..w {
+            let px = pixel(x, y);
+            let alpha = alpha_of(px) as f64;
+            let brightness =
+                px[..color].iter().map(|&v| v as f64).sum::<f64>() / (255.0 * color as f64);
+            ink += alpha * brightness;
+            weight += alpha;
+        }
+    }
+    let background = if weight > 0.0 && ink / weight > 0.5 {
+        0.0
+    } else {
+        1.0
+    };
     let mut data = vec![0f32; color * h * w];
     for y in 0..h {
         for x in 0..w {
-            let px = &buf[y * info.line_size + x * src_channels..][..src_channels];
-            // Transparent pixels are composited over white.
-            let alpha = match src_channels {
-                2 => px[1] as f32 / 255.0,
-                4 => px[3] as f32 / 255.0,
-                _ => 1.0,
-            };
+            let px = pixel(x, y);
+            let alpha = alpha_of(px);
             for c in 0..color {
                 let v = px[c] as f32 / 255.0;
-                data[c * h * w + y * w + x] = v * alpha + (1.0 - alpha);
+                data[c * h * w + y * w + x] = v * alpha + background * (1.0 - alpha);
             }
         }
     }
@@ -70,7 +108,7 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
     })
 }
 
-fn decode_pgm(bytes: &[u8]) -> std::result::Result<Image, String> {
+fn decode_pgm(bytes: &[u8], max_pixels: usize) -> std::result::Result<Image, String> {
     // Header: magic, width, height, maxval, separated by whitespace; '#' starts a comment.
     let mut fields = Vec::new();
     let mut i = 2;
@@ -98,11 +136,12 @@ fn decode_pgm(bytes: &[u8]) -> std::result::Result<Image, String> {
         fields.push(v);
     }
     let (w, h, maxval) = (fields[0], fields[1], fields[2]);
-    if w == 0 || h == 0 || maxval == 0 || maxval > 65535 || w.saturating_mul(h) > 1 << 28 {
+    if w == 0 || h == 0 || maxval == 0 || maxval > 65535 {
         return Err(format!(
             "unsupported PGM size {w}x{h} with maximum {maxval}"
         ));
     }
+    check_size(w, h, max_pixels)?;
     let n = w * h;
     let values: Vec<usize> = if bytes.starts_with(b"P5") {
         let data = &bytes[(i + 1).min(bytes.len())..];
@@ -228,18 +267,67 @@ impl Image {
 mod tests {
     use super::*;
 
+    fn decode_pgm_any(bytes: &[u8]) -> std::result::Result<Image, String> {
+        decode_pgm(bytes, usize::MAX)
+    }
+
+    #[test]
+    fn sizes_are_checked_before_decoding() {
+        // A header that claims 30000x30000 pixels, with no pixel data behind it.
+        let err = decode_pgm(b"P5 30000 30000 255\n", 64_000_000).unwrap_err();
+        assert!(
+            err.contains("900.0 megapixels") && err.contains("--max-megapixels"),
+            "{err}"
+        );
+        let png = ferrograd_plot::encode_png_rgb(&[0; 3 * 4 * 3], 4, 3).unwrap();
+        assert!(
+            decode_png(&png, 11)
+                .unwrap_err()
+                .contains("above the limit")
+        );
+        assert!(decode_png(&png, 12).is_ok());
+    }
+
+    /// RGBA pixels as a PNG.
+    fn rgba_png(rgba: &[u8], width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut enc = png::Encoder::new(&mut out, width, height);
+        enc.set_color(png::ColorType::Rgba);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().unwrap();
+        writer.write_image_data(rgba).unwrap();
+        writer.finish().unwrap();
+        out
+    }
+
+    #[test]
+    fn transparency_keeps_the_strokes_visible() {
+        // A white stroke on a transparent background becomes white on black ...
+        let white_on_clear = rgba_png(&[255, 255, 255, 255, 0, 0, 0, 0], 2, 1);
+        let img = decode_png(&white_on_clear, usize::MAX)
+            .unwrap()
+            .with_channels(1);
+        assert_eq!(img.data, vec![1.0, 0.0]);
+        // ... and a black stroke on a transparent background black on white.
+        let black_on_clear = rgba_png(&[0, 0, 0, 255, 255, 255, 255, 0], 2, 1);
+        let img = decode_png(&black_on_clear, usize::MAX)
+            .unwrap()
+            .with_channels(1);
+        assert_eq!(img.data, vec![0.0, 1.0]);
+    }
+
     #[test]
     fn pgm_ascii_and_binary() {
-        let img = decode_pgm(b"P2\n# c\n2 1\n255\n0 255\n").unwrap();
+        let img = decode_pgm_any(b"P2\n# c\n2 1\n255\n0 255\n").unwrap();
         assert_eq!(img.data, vec![0.0, 1.0]);
-        let img = decode_pgm(b"P5 2 2 255\n\x00\x80\xff\x00").unwrap();
+        let img = decode_pgm_any(b"P5 2 2 255\n\x00\x80\xff\x00").unwrap();
         assert_eq!((img.width, img.height), (2, 2));
         assert!(
-            decode_pgm(b"P5 4 4 255\n\x00")
+            decode_pgm_any(b"P5 4 4 255\n\x00")
                 .unwrap_err()
                 .contains("truncated")
         );
-        assert!(decode_pgm(b"P5 4").is_err());
+        assert!(decode_pgm_any(b"P5 4").is_err());
     }
 
     #[test]
@@ -259,7 +347,7 @@ mod tests {
     #[test]
     fn png_round_trip() {
         let png = ferrograd_plot::encode_png_rgb(&[255, 0, 0, 0, 0, 255], 2, 1).unwrap();
-        let img = decode_png(&png).unwrap();
+        let img = decode_png(&png, usize::MAX).unwrap();
         assert_eq!((img.channels, img.width), (3, 2));
         assert_eq!(img.data[0], 1.0);
         assert_eq!(img.with_channels(1).data, vec![1.0 / 3.0, 1.0 / 3.0]);

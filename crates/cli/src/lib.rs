@@ -1,6 +1,8 @@
 //! The `ferrograd` command's library: argument parsing in `cli`, each command in its own
 //! module (`train`, `eval`, `predict`, `graph`, `plot-activations`, `bench`), the files a run writes
-//! (`output`, `run_config`, `metrics`) and its charts (`plot`). Two binaries use it: the
+//! (`output`, `run_config`, `metrics`), the run folder and its checkpoint set (`run_folder`),
+//! continuing a run (`resume`), its charts (`plot`), and output that survives a closed pipe
+//! (`console`). Two binaries use it: the
 //! user's command `ferrograd` (src/main.rs), which installs no global allocator, and the
 //! benchmark `ferrograd-bench` (src/bin/ferrograd-bench.rs), which alone counts allocations.
 
@@ -8,6 +10,7 @@
 
 mod bench;
 pub mod cli;
+mod console;
 pub mod error;
 mod evaluate;
 #[doc(hidden)]
@@ -19,7 +22,9 @@ mod output;
 mod plot;
 mod plot_activations;
 mod predict;
+mod resume;
 mod run_config;
+mod run_folder;
 mod train;
 
 use std::process::ExitCode;
@@ -45,7 +50,7 @@ pub fn exit_code(result: Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            console::note!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -8,9 +8,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use ferrograd_cli::cli::Cli;
 
 fn main() -> ExitCode {
-    ferrograd_cli::exit_code(ferrograd_cli::run(Cli::parse().command))
+    ferrograd_cli::exit_code(ferrograd_cli::run(Cli::parse_args().command))
 }

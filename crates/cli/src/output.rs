@@ -1,6 +1,7 @@
-//! Files the command writes: every file is written atomically through `ferrograd-io` (a
-//! temporary file in the same folder, synced, then renamed over the target), so an interrupted
-//! run never leaves a half-written model or metrics file behind.
+//! Files the command writes and their encodings. Single files (graphs) are written atomically
+//! through `ferrograd-io` (a temporary file in the same folder, synced, then renamed over the
+//! target); a run's checkpoint is a set of files replaced as one (`run_folder`), built from
+//! the bytes these helpers produce.
 
 use std::path::Path;
 
@@ -13,27 +14,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(ferrograd_io::write_atomic(path, bytes)?)
 }
 
-/// Writes a value as pretty JSON, atomically.
-pub fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| CliError::file(path, e.to_string()))?;
-    write_atomic(path, text.as_bytes())
+/// A value as pretty JSON (`file` names it in errors).
+pub fn json(file: &str, value: &impl Serialize) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| CliError::file(file, e.to_string()))
 }
 
-/// Writes rows as JSON lines (one object per line), atomically.
-pub fn write_json_lines<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+/// Rows as JSON lines, one object per line (`file` names them in errors).
+pub fn json_lines<T: Serialize>(file: &str, rows: &[T]) -> Result<String> {
     let mut text = String::new();
     for row in rows {
-        let line = serde_json::to_string(row).map_err(|e| CliError::file(path, e.to_string()))?;
+        let line = serde_json::to_string(row).map_err(|e| CliError::file(file, e.to_string()))?;
         text.push_str(&line);
         text.push('\n');
     }
-    write_atomic(path, text.as_bytes())
+    Ok(text)
 }
 
-/// Reads JSON lines written by [`write_json_lines`].
-pub fn read_json_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::io(path, e))?;
+/// Parses JSON lines written by [`json_lines`]; errors name `path` and the line.
+pub fn parse_json_lines<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<Vec<T>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())

@@ -1,20 +1,21 @@
 //! The charts of a training run: the loss and accuracy curves, and the confusion matrix as a
-//! heat map, drawn with `ferrograd-plot`.
+//! heat map, drawn with `ferrograd-plot` into PNG bytes (saved with the run's checkpoint).
+//! Each chart's title names the data set and the model it shows.
 
 use std::path::Path;
 
 use ferrograd_plot::{err, plotters::prelude::*};
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use crate::metrics::EpochMetrics;
 
-/// Renders with [`ferrograd_plot::render`] (embedded font, atomic PNG write).
+/// Renders with [`ferrograd_plot::render_png`] (embedded font); errors name `file`.
 fn render(
-    path: &Path,
+    file: &Path,
     size: (u32, u32),
     draw: impl FnOnce(&ferrograd_plot::Area<'_>) -> std::result::Result<(), String>,
-) -> Result<()> {
-    Ok(ferrograd_plot::render(path, size, draw)?)
+) -> Result<Vec<u8>> {
+    ferrograd_plot::render_png(size, draw).map_err(|msg| CliError::file(file, msg))
 }
 
 /// A chart panel: title, y label, top of the y range, and (train, validation) values.
@@ -25,11 +26,13 @@ type Panel = (
     fn(&EpochMetrics) -> (f64, f64),
 );
 
-/// Loss and accuracy per epoch, training and validation, side by side.
-pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
-    render(path, (1000, 400), |root| {
+/// Loss and accuracy per epoch, training and validation, side by side, under `title` (the
+/// model and data set); `file` names the chart in errors.
+pub fn curves(file: &Path, history: &[EpochMetrics], title: &str) -> Result<Vec<u8>> {
+    render(file, (1000, 440), |root| {
+        let root = root.titled(title, ("sans-serif", 20)).map_err(err)?;
         let panels = root.split_evenly((1, 2));
-        let epochs = history.len().max(2) as f64;
+        let (epochs, ticks) = epoch_axis(history);
         let finite = |v: f64| if v.is_finite() { Some(v) } else { None };
         let max_loss = history
             .iter()
@@ -66,22 +69,23 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
                 .margin(12)
                 .x_label_area_size(36)
                 .y_label_area_size(56)
-                .build_cartesian_2d(1.0..epochs, ymin..ymax)
+                .build_cartesian_2d(epochs.clone(), ymin..ymax)
                 .map_err(err)?;
             chart
                 .configure_mesh()
+                .x_labels(ticks)
                 .x_desc("epoch")
                 .y_desc(ylabel)
                 .label_style(("sans-serif", 14))
                 .draw()
                 .map_err(err)?;
             for (name, color, pick) in [("train", BLUE, 0usize), ("validation", RED, 1usize)] {
-                let points: Vec<(f64, f64)> = history
+                let points: Vec<(i64, f64)> = history
                     .iter()
                     .filter_map(|m| {
                         let (a, b) = get(m);
                         let v = if pick == 0 { a } else { b };
-                        finite(v).map(|v| (m.epoch as f64, v))
+                        finite(v).map(|v| (m.epoch as i64, v))
                     })
                     .collect();
                 chart
@@ -104,18 +108,33 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
     })
 }
 
-/// The confusion matrix as a heat map with counts (rows: true class, columns: predicted).
-pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result<()> {
+/// The x axis of the curves: whole epochs from 1 to the last (at least 2, so one epoch still
+/// has an axis), an integer range, so every tick is a whole epoch; and how many ticks.
+fn epoch_axis(history: &[EpochMetrics]) -> (std::ops::Range<i64>, usize) {
+    let last = history.iter().map(|m| m.epoch).max().unwrap_or(1).max(2) as i64;
+    (1..last, last.clamp(2, 11) as usize)
+}
+
+/// The confusion matrix as a heat map with counts (rows: true class, columns: predicted),
+/// under `title` (the model and data set); `file` names the chart in errors.
+pub fn confusion(
+    file: &Path,
+    matrix: &[Vec<usize>],
+    names: &[String],
+    title: &str,
+) -> Result<Vec<u8>> {
     let n = matrix.len().max(1);
     let cell = (560 / n as u32).clamp(24, 64);
-    let size = (cell * n as u32 + 200, cell * n as u32 + 160);
-    render(path, size, |root| {
+    let size = (cell * n as u32 + 200, cell * n as u32 + 180);
+    render(file, size, |root| {
         let max = matrix.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
-        let (x0, y0) = (160i32, 60i32);
+        let (x0, y0) = (160i32, 80i32);
         let c = cell as i32;
+        root.draw(&Text::new(title.to_string(), (10, 8), ("sans-serif", 16)))
+            .map_err(err)?;
         root.draw(&Text::new(
             "confusion matrix (rows: true, columns: predicted)",
-            (10, 12),
+            (10, 32),
             ("sans-serif", 18),
         ))
         .map_err(err)?;
@@ -156,4 +175,43 @@ pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epochs(n: usize) -> Vec<EpochMetrics> {
+        (1..=n)
+            .map(|epoch| EpochMetrics {
+                epoch,
+                lr: 0.1,
+                train_loss: 1.0 / epoch as f64,
+                train_accuracy: 0.9,
+                val_loss: f64::NAN,
+                val_accuracy: f64::NAN,
+                samples_per_s: 1.0,
+                seconds: 1.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn epochs_are_an_integer_axis_and_charts_render() {
+        assert_eq!(epoch_axis(&epochs(1)), (1..2, 2));
+        assert_eq!(epoch_axis(&epochs(3)), (1..3, 3));
+        assert_eq!(epoch_axis(&epochs(30)), (1..30, 11));
+        for n in [1, 3, 30] {
+            let png = curves(Path::new("curves.png"), &epochs(n), "MLP on digits").unwrap();
+            assert!(png.starts_with(b"\x89PNG"));
+        }
+        let png = confusion(
+            Path::new("confusion.png"),
+            &[vec![2, 0], vec![1, 3]],
+            &["a".into(), "b".into()],
+            "MLP on digits",
+        )
+        .unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+    }
 }

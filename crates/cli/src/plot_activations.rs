@@ -7,6 +7,7 @@ use ferrograd_nn::activation_curve::{self, DEFAULT};
 use ferrograd_plot::{FunctionCurve, function_figure};
 
 use crate::cli::PlotActivationsArgs;
+use crate::console::say;
 use crate::error::Result;
 
 /// Grid points per curve (odd, so that x = 0 is one of them).
@@ -26,9 +27,13 @@ pub fn run(args: &PlotActivationsArgs) -> Result<()> {
         .collect::<ferrograd_core::Result<Vec<_>>>()?;
     for c in &curves {
         let s = c.summary();
-        println!(
+        say!(
             "{:<16} f in [{:.4}, {:.4}]  max f' = {:.4}  f'(0) = {:.4}",
-            c.name, s.min, s.max, s.max_derivative, s.derivative_at_zero
+            c.name,
+            s.min,
+            s.max,
+            s.max_derivative,
+            s.derivative_at_zero
         );
     }
     let panels: Vec<FunctionCurve<'_>> = curves
@@ -41,6 +46,6 @@ pub fn run(args: &PlotActivationsArgs) -> Result<()> {
         })
         .collect();
     function_figure(&args.out, &panels)?;
-    println!("wrote {}", args.out.display());
+    say!("wrote {}", args.out.display());
     Ok(())
 }

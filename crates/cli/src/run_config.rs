@@ -3,7 +3,7 @@
 //! `layers.0.weight`, `layers.1.running_mean`) and `optimizer.safetensors` (optimizer state,
 //! for `--resume`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ferrograd_core::{DType, Rng};
 use ferrograd_data::{Augment, Dataset, DatasetKind, LoaderConfig, Normalize};
@@ -15,7 +15,6 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cli::{DEFAULT_CNN_CHANNELS, ModelKind, TrainArgs};
 use crate::error::{CliError, Result};
-use crate::output::write_atomic;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -66,6 +65,10 @@ pub struct RunConfig {
     /// Convolutions per CNN stage (cnn only).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub convs_per_stage: usize,
+    /// The folder the data set was read from (`--data-dir`), so `--resume` and `eval` find it
+    /// again without the flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
     /// `[channels, height, width]` of the input images.
     pub image: [usize; 3],
     /// Largest pixel value of the data set (pixels are scaled by it).
@@ -136,6 +139,11 @@ impl RunConfig {
             dropout: if conv { 0.0 } else { args.dropout },
             convs_per_stage: if args.model == ModelKind::Cnn { 1 } else { 0 },
             channels,
+            data_dir: args
+                .data
+                .data_dir
+                .as_ref()
+                .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
             image: [data.channels, data.height, data.width],
             max_value: data.max_value,
             normalize_mean: norms.iter().map(|n| n.mean).collect(),
@@ -147,7 +155,8 @@ impl RunConfig {
                 momentum: args.momentum.unwrap_or(momentum),
                 nesterov: args.nesterov,
                 weight_decay: args.weight_decay.unwrap_or(weight_decay),
-                schedule: args.schedule.to_string(),
+                // Resolved for this run's length, so a resumed run keeps the same schedule.
+                schedule: args.schedule.with_epochs(args.epochs).to_string(),
                 warmup: args.warmup,
                 clip_grad: args.clip_grad,
                 label_smoothing: args.label_smoothing,
@@ -239,21 +248,15 @@ impl RunConfig {
         })
     }
 
-    /// Reads `config.json` from a model folder.
-    pub fn load(dir: &Path) -> Result<RunConfig> {
-        let path = dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => CliError::file(
-                &path,
-                "not found: is this the --out folder of `ferrograd train`?",
-            ),
-            _ => CliError::io(&path, e),
-        })?;
-        let cfg: RunConfig = serde_json::from_str(&text)
-            .map_err(|e| CliError::file(&path, format!("not a ferrograd model config: {e}")))?;
+    /// Parses and checks a `config.json` (`path` names it in errors): a known format and
+    /// model, sizes that agree, and a preprocessing that gives finite inputs (positive
+    /// scales).
+    pub fn from_json(path: &Path, text: &str) -> Result<RunConfig> {
+        let cfg: RunConfig = serde_json::from_str(text)
+            .map_err(|e| CliError::file(path, format!("not a ferrograd model config: {e}")))?;
         if !READABLE_FORMATS.contains(&cfg.format) {
             return Err(CliError::file(
-                &path,
+                path,
                 format!(
                     "config format {} is not supported (expected one of {READABLE_FORMATS:?})",
                     cfg.format
@@ -261,7 +264,7 @@ impl RunConfig {
             ));
         }
         if cfg.model_kind().is_none() {
-            return Err(CliError::file(&path, cfg.unknown_model()));
+            return Err(CliError::file(path, cfg.unknown_model()));
         }
         let channels = cfg.image[0];
         let norm_ok = |v: &[f32]| v.len() == 1 || v.len() == channels;
@@ -271,45 +274,95 @@ impl RunConfig {
             || !norm_ok(&cfg.normalize_std)
         {
             return Err(CliError::file(
-                &path,
+                path,
                 "inconsistent config: input size, image shape, normalisation and classes disagree",
+            ));
+        }
+        let positive = |v: f32| v.is_finite() && v > 0.0;
+        if !cfg.normalize_std.iter().all(|&v| positive(v))
+            || !cfg.normalize_mean.iter().all(|v| v.is_finite())
+            || !positive(cfg.max_value)
+        {
+            return Err(CliError::file(
+                path,
+                format!(
+                    "invalid preprocessing: normalize_std {:?} and max_value {} must be positive and normalize_mean {:?} finite",
+                    cfg.normalize_std, cfg.max_value, cfg.normalize_mean
+                ),
             ));
         }
         Ok(cfg)
     }
 
-    /// Writes `config.json` atomically.
-    pub fn save(&self, dir: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| CliError::file(dir.join(CONFIG_FILE), e.to_string()))?;
-        write_atomic(&dir.join(CONFIG_FILE), text.as_bytes())
+    /// `config.json`'s text.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self).map_err(|e| CliError::file(CONFIG_FILE, e.to_string()))
     }
 
-    /// Builds the network and loads its weights and buffers from `model.safetensors`.
-    pub fn load_model(&self, dir: &Path) -> Result<Sequential> {
+    /// Builds the network and loads its weights and buffers (`file` names them in errors);
+    /// every value must be finite and every running variance non-negative.
+    pub fn load_model(
+        &self,
+        file: &Path,
+        tensors: &[(String, ferrograd_core::Tensor)],
+    ) -> Result<Sequential> {
         let model = self
             .build(&mut Rng::new(0))
-            .map_err(|e| CliError::file(dir.join(CONFIG_FILE), e.to_string()))?;
-        let path = dir.join(MODEL_FILE);
-        let loaded = read_tensors(&path)?;
-        checkpoint::load_into(&named_state(&model), &loaded)
-            .map_err(|e| CliError::file(&path, e.to_string()))?;
+            .map_err(|e| CliError::file(file, e.to_string()))?;
+        check_finite(file, tensors)?;
+        check_variances(file, tensors)?;
+        checkpoint::load_into(&named_state(&model), tensors)
+            .map_err(|e| CliError::file(file, e.to_string()))?;
         model.set_training(false);
         Ok(model)
     }
 }
 
-/// Reads a safetensors file, naming it in errors.
-pub fn read_tensors(path: &Path) -> Result<Vec<(String, ferrograd_core::Tensor)>> {
-    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
-    checkpoint::from_safetensors(&bytes).map_err(|e| CliError::file(path, e.to_string()))
+/// Fails, naming the first tensor, when a tensor holds a NaN or an infinity.
+pub fn check_finite(file: &Path, tensors: &[(String, ferrograd_core::Tensor)]) -> Result<()> {
+    for (name, t) in tensors {
+        let finite = match t.dtype() {
+            DType::F32 => t.to_vec::<f32>()?.iter().all(|v| v.is_finite()),
+            DType::F64 => t.to_vec::<f64>()?.iter().all(|v| v.is_finite()),
+            _ => true,
+        };
+        if !finite {
+            return Err(CliError::file(
+                file,
+                format!("tensor {name:?} holds NaN or infinite values"),
+            ));
+        }
+    }
+    Ok(())
 }
 
-/// Writes named tensors as a safetensors file, atomically.
-pub fn write_tensors(path: &Path, tensors: &[(String, ferrograd_core::Tensor)]) -> Result<()> {
-    let bytes = checkpoint::to_safetensors(tensors, None)
-        .map_err(|e| CliError::file(path, e.to_string()))?;
-    write_atomic(path, &bytes)
+/// Fails, naming the tensor, when a batch norm's running variance (`*.running_var`) is
+/// negative: normalising by its square root would give NaN.
+pub fn check_variances(file: &Path, tensors: &[(String, ferrograd_core::Tensor)]) -> Result<()> {
+    for (name, t) in tensors.iter().filter(|(n, _)| n.ends_with("running_var")) {
+        let negative = match t.dtype() {
+            DType::F32 => t.to_vec::<f32>()?.iter().any(|v| *v < 0.0),
+            DType::F64 => t.to_vec::<f64>()?.iter().any(|v| *v < 0.0),
+            _ => false,
+        };
+        if negative {
+            return Err(CliError::file(
+                file,
+                format!("tensor {name:?} holds negative variances"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Parses safetensors bytes, naming `file` in errors.
+pub fn parse_tensors(file: &Path, bytes: &[u8]) -> Result<Vec<(String, ferrograd_core::Tensor)>> {
+    checkpoint::from_safetensors(bytes).map_err(|e| CliError::file(file, e.to_string()))
+}
+
+/// Named tensors as safetensors bytes (`file` names them in errors).
+pub fn tensor_bytes(file: &str, tensors: &[(String, ferrograd_core::Tensor)]) -> Result<Vec<u8>> {
+    checkpoint::to_safetensors(tensors, None).map_err(|e| CliError::file(file, e.to_string()))
 }
 
 #[cfg(test)]
@@ -329,10 +382,33 @@ mod tests {
     }"#;
 
     #[test]
+    fn weights_must_be_finite_and_variances_non_negative() {
+        let file = Path::new(MODEL_FILE);
+        let t = |v: Vec<f32>| ferrograd_core::Tensor::from_vec(v, &[2]).unwrap();
+        let good = vec![
+            ("layers.0.weight".to_string(), t(vec![-1.0, 2.0])),
+            ("layers.1.running_var".to_string(), t(vec![0.0, 2.0])),
+        ];
+        check_finite(file, &good).unwrap();
+        check_variances(file, &good).unwrap();
+        let nan = vec![("layers.0.weight".to_string(), t(vec![f32::NAN, 2.0]))];
+        let err = check_finite(file, &nan).unwrap_err().to_string();
+        assert!(
+            err.contains("layers.0.weight") && err.contains("NaN"),
+            "{err}"
+        );
+        let var = vec![("layers.1.running_var".to_string(), t(vec![-1.0, 2.0]))];
+        let err = check_variances(file, &var).unwrap_err().to_string();
+        assert!(
+            err.contains("running_var") && err.contains("negative"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn format_1_configs_still_load() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(CONFIG_FILE), FORMAT_1).unwrap();
-        let cfg = RunConfig::load(dir.path()).unwrap();
+        let path = Path::new(CONFIG_FILE);
+        let cfg = RunConfig::from_json(path, FORMAT_1).unwrap();
         assert_eq!(
             (cfg.normalize_mean.clone(), cfg.normalize_std.clone()),
             (vec![0.3], vec![0.4])
@@ -350,8 +426,9 @@ mod tests {
         assert!(loader.augment.is_none());
 
         let unknown = FORMAT_1.replace(r#""model": "mlp""#, r#""model": "vgg""#);
-        std::fs::write(dir.path().join(CONFIG_FILE), unknown).unwrap();
-        let err = RunConfig::load(dir.path()).unwrap_err().to_string();
+        let err = RunConfig::from_json(path, &unknown)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("config.json") && err.contains("unknown model"),
             "{err}"
@@ -360,8 +437,11 @@ mod tests {
             r#""normalize_mean": 0.3"#,
             r#""normalize_mean": [0.1, 0.2]"#,
         );
-        std::fs::write(dir.path().join(CONFIG_FILE), bad).unwrap();
-        let err = RunConfig::load(dir.path()).unwrap_err().to_string();
+        let err = RunConfig::from_json(path, &bad).unwrap_err().to_string();
         assert!(err.contains("inconsistent"), "{err}");
+        // A zero scale would divide every pixel by zero.
+        let zero = FORMAT_1.replace(r#""normalize_std": 0.4"#, r#""normalize_std": 0"#);
+        let err = RunConfig::from_json(path, &zero).unwrap_err().to_string();
+        assert!(err.contains("normalize_std"), "{err}");
     }
 }

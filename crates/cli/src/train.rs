@@ -1,6 +1,8 @@
 //! `ferrograd train`: data preparation, model, loss, optimizer, the training loop with a
-//! progress bar and one line per epoch, evaluation, and the saved run (model, optimizer state,
-//! config, metrics, charts, summary).
+//! progress bar and one line per epoch, evaluation, and the saved run: after every epoch the
+//! checkpoint set (model, optimizer state, config, metrics), at the end the same set with the
+//! summary, charts and sample logits (see `run_folder`). Training that diverges stops with
+//! an error and keeps the last good checkpoint.
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -10,20 +12,23 @@ use std::time::Instant;
 use ferrograd_core::{Rng, Tensor, ThreadPool, detect_anomaly};
 use ferrograd_data::{DataSource, Dataset, Loader, load};
 use ferrograd_nn::{
-    Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
-    RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
+    Adagrad, AdagradConfig, Adam, AdamConfig, Module, Optimizer, RmsProp, RmsPropConfig,
+    Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs};
+use crate::console::{say, text};
 use crate::error::{CliError, Result};
 use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
 use crate::metrics::{EpochMetrics, METRICS_FILE, SUMMARY_FILE, Summary};
-use crate::output::{read_json_lines, write_json, write_json_lines};
+use crate::output::{json, json_lines};
 use crate::plot;
+use crate::resume;
 use crate::run_config::{
-    MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, read_tensors, write_tensors,
+    CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, check_finite, tensor_bytes,
 };
+use crate::run_folder::{self, SavedRun};
 
 pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
@@ -126,34 +131,22 @@ fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
     })
 }
 
-fn resume_run(args: &TrainArgs, dir: &Path) -> Result<Run> {
-    let mut cfg = RunConfig::load(dir)?;
-    if cfg.dataset != args.dataset.to_string() {
-        return Err(CliError::Flag {
-            flag: "--resume",
-            msg: format!(
-                "the checkpoint in {} was trained on {}, not {} (pass --dataset {})",
-                dir.display(),
-                cfg.dataset,
-                args.dataset,
-                cfg.dataset
-            ),
-        });
-    }
-    cfg.training.epochs = args.epochs;
-    let model = cfg.load_model(dir)?;
+/// The run saved in `saved`, continued with `cfg` (its config with the total epochs to reach).
+fn resume_run(cfg: RunConfig, saved: &SavedRun) -> Result<Run> {
+    let model = saved.model(&cfg)?;
     model.set_training(true);
     let mut optimizer = build_optimizer(&cfg.training, named_params(&model))?;
-    let opt_path = dir.join(OPTIMIZER_FILE);
+    let state = saved.tensors(OPTIMIZER_FILE)?;
+    let opt_path = saved.folder().join(OPTIMIZER_FILE);
+    check_finite(&opt_path, &state)?;
     optimizer
-        .load_state(&read_tensors(&opt_path)?)
+        .load_state(&state)
         .map_err(|e| CliError::file(&opt_path, e.to_string()))?;
-    let metrics_path = dir.join(METRICS_FILE);
-    let history = if metrics_path.exists() {
-        read_json_lines(&metrics_path)?
-    } else {
-        Vec::new()
-    };
+    // The metrics belong to the checkpoint's epochs; rows of later epochs (from a flat folder
+    // written before checkpoints were sets) are dropped.
+    let done = cfg.training.epochs_done;
+    let mut history = saved.metrics()?;
+    history.retain(|m| m.epoch <= done);
     Ok(Run {
         cfg,
         model,
@@ -172,14 +165,26 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
     bar
 }
 
+/// How an epoch of training ended.
+enum EpochOutcome {
+    /// Mean loss, accuracy and samples seen.
+    Trained(f64, f64, usize),
+    /// Training diverged: what was seen.
+    Diverged(String),
+}
+
+/// A mean training loss this many times that of guessing uniformly (ln of the number of
+/// classes) means the weights have blown up, not that the model is learning slowly.
+const EXPLODED_LOSS_FACTOR: f64 = 10.0;
+
 /// One pass over the training loader with the run's step (built once for the whole run, so a
-/// static step is traced once per batch shape). Returns (mean loss, accuracy, samples).
+/// static step is traced once per batch shape). Stops at the first non-finite batch loss.
 fn train_epoch(
     step: &mut TrainStep<'_>,
     loader: &Loader,
     epoch: usize,
     epochs: usize,
-) -> Result<(f64, f64, usize)> {
+) -> Result<EpochOutcome> {
     let bar = progress_bar(loader.num_batches(), epoch + 1, epochs);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
     for batch in loader.epoch(epoch as u64) {
@@ -189,13 +194,10 @@ fn train_epoch(
         let l = out[0].item()?;
         if !l.is_finite() {
             bar.finish_and_clear();
-            return Err(CliError::Flag {
-                flag: "--lr",
-                msg: format!(
-                    "the loss became {l} in epoch {}: training diverged; try a smaller learning rate",
-                    epoch + 1
-                ),
-            });
+            return Ok(EpochOutcome::Diverged(format!(
+                "the loss became {l} in epoch {}",
+                epoch + 1
+            )));
         }
         loss_sum += l * b as f64;
         correct += ferrograd_nn::accuracy(&out[1], &batch.y)? * b as f64;
@@ -204,11 +206,46 @@ fn train_epoch(
         bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
     }
     bar.finish_and_clear();
-    Ok((
+    Ok(EpochOutcome::Trained(
         loss_sum / seen.max(1) as f64,
         correct / seen.max(1) as f64,
         seen,
     ))
+}
+
+/// Why an epoch's result is not a good checkpoint, if it is not: an exploding loss, or
+/// weights that are no longer finite (non-finite gradients).
+fn divergence(run: &Run, epoch: usize, train_loss: f64) -> Result<Option<String>> {
+    let chance = (run.cfg.output.max(2) as f64).ln();
+    if train_loss > EXPLODED_LOSS_FACTOR * chance {
+        return Ok(Some(format!(
+            "the mean training loss exploded to {train_loss:.4} in epoch {} (guessing uniformly among {} classes scores {chance:.4})",
+            epoch + 1,
+            run.cfg.output
+        )));
+    }
+    if let Err(e) = check_finite(Path::new(MODEL_FILE), &named_state(&run.model)) {
+        return Ok(Some(format!(
+            "the weights became non-finite in epoch {} (non-finite gradients): {e}",
+            epoch + 1
+        )));
+    }
+    Ok(None)
+}
+
+/// The error that ends a diverged run, saying which checkpoint is kept.
+fn diverged(reason: String, run: &Run, out: &Path) -> CliError {
+    let kept = match run.cfg.training.epochs_done {
+        0 => "no checkpoint was saved".to_string(),
+        n => format!(
+            "the last good checkpoint (epoch {n}) is kept in {}",
+            out.join(run_folder::CHECKPOINT).display()
+        ),
+    };
+    CliError::Flag {
+        flag: "--lr",
+        msg: format!("training diverged: {reason}; {kept}; try a smaller learning rate"),
+    }
 }
 
 fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Result<Loader> {
@@ -216,28 +253,46 @@ fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Res
     Ok(Loader::new(Arc::new(data), config)?)
 }
 
-/// Saves the checkpoint (parameters and buffers) and metrics of the run so far.
-fn save_progress(run: &Run, out: &Path) -> Result<()> {
-    write_tensors(&out.join(MODEL_FILE), &named_state(&run.model))?;
-    write_tensors(&out.join(OPTIMIZER_FILE), &run.optimizer.borrow().state())?;
-    run.cfg.save(out)?;
-    write_json_lines(&out.join(METRICS_FILE), &run.history)
+/// The checkpoint's files: parameters and buffers, optimizer state, config, metrics.
+fn checkpoint_files(run: &Run) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    Ok(vec![
+        (
+            MODEL_FILE,
+            tensor_bytes(MODEL_FILE, &named_state(&run.model))?,
+        ),
+        (
+            OPTIMIZER_FILE,
+            tensor_bytes(OPTIMIZER_FILE, &run.optimizer.borrow().state())?,
+        ),
+        (CONFIG_FILE, run.cfg.to_json()?.into_bytes()),
+        (
+            METRICS_FILE,
+            json_lines(METRICS_FILE, &run.history)?.into_bytes(),
+        ),
+    ])
+}
+
+/// Replaces the checkpoint set in `out` with `files`.
+fn save(out: &Path, files: &[(&'static str, Vec<u8>)]) -> Result<()> {
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    run_folder::save(out, &refs)
 }
 
 /// A batch of test inputs with the model's logits, for checking the checkpoint in PyTorch.
-fn save_sample(run: &Run, test: &Loader, out: &Path) -> Result<()> {
+fn sample_logits(run: &Run, test: &Loader) -> Result<Option<Vec<u8>>> {
     let _guard = ferrograd_core::no_grad();
-    if let Some(batch) = test.sequential().next() {
-        let batch = batch?;
-        let n = batch.indices.len().min(16);
-        let x = batch.x.narrow(0, 0, n)?.contiguous()?;
-        let logits = run.model.forward(&x)?;
-        write_tensors(
-            &out.join(SAMPLE_FILE),
-            &[("inputs".to_string(), x), ("logits".to_string(), logits)],
-        )?;
-    }
-    Ok(())
+    let Some(batch) = test.sequential().next() else {
+        return Ok(None);
+    };
+    let batch = batch?;
+    let n = batch.indices.len().min(16);
+    let x = batch.x.narrow(0, 0, n)?.contiguous()?;
+    let logits = run.model.forward(&x)?;
+    tensor_bytes(
+        SAMPLE_FILE,
+        &[("inputs".to_string(), x), ("logits".to_string(), logits)],
+    )
+    .map(Some)
 }
 
 /// `ferrograd train`.
@@ -250,20 +305,59 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     })
 }
 
-fn train(args: &TrainArgs, threads: usize) -> Result<()> {
-    let resumed = args
-        .resume
-        .as_deref()
-        .map(|dir| resume_run(args, dir))
-        .transpose()?;
-    // A resumed run keeps its own split, so validation samples never leak into training.
-    let (val_fraction, seed) = resumed
-        .as_ref()
-        .map_or((args.val_fraction, args.seed), |r| {
-            (r.cfg.training.val_fraction, r.cfg.training.seed)
+/// Checks the flags of a new run that clap cannot check one by one.
+fn check_new_run(args: &TrainArgs) -> Result<()> {
+    if args.warmup >= args.epochs {
+        return Err(CliError::Flag {
+            flag: "--warmup",
+            msg: format!(
+                "{} warm-up epochs do not fit in a run of {} epochs (--epochs); use fewer than {}",
+                args.warmup, args.epochs, args.epochs
+            ),
         });
-    let source = DataSource::new(args.data.data_dir.clone(), args.data.download);
-    let (train_full, test) = load(args.dataset, &source)?;
+    }
+    Ok(())
+}
+
+/// A random seed per (run seed, epoch), for the layers that draw in training (dropout).
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    seed ^ (epoch as u64 + 1).wrapping_mul(0xd1b5_4a32_d192_ed03)
+}
+
+fn train(args: &TrainArgs, threads: usize) -> Result<()> {
+    // The output folder is checked (and a continued run read) before any data is loaded.
+    let (resumed, out) = match &args.resume {
+        Some(dir) => (Some(resume::open(args, dir)?), dir.clone()),
+        None => {
+            check_new_run(args)?;
+            // The default folder, runs/latest, is replaced by each new run; a folder given
+            // with --out only with --overwrite.
+            let replace = args.overwrite || !args.given.iter().any(|g| g == "--out");
+            if run_folder::prepare_new_run(&args.out, replace)? {
+                say!("replacing the previous run in {}", args.out.display());
+            }
+            (None, args.out.clone())
+        }
+    };
+    // A resumed run keeps its own split, so validation samples never leak into training, and
+    // finds its data where it was trained unless --data-dir says otherwise.
+    let (val_fraction, seed, data_dir) = match &resumed {
+        Some((cfg, _)) => (
+            cfg.training.val_fraction,
+            cfg.training.seed,
+            args.data.data_dir.clone().or(cfg.data_dir.clone()),
+        ),
+        None => (args.val_fraction, args.seed, args.data.data_dir.clone()),
+    };
+    let dataset = match &resumed {
+        Some((cfg, _)) => cfg
+            .dataset
+            .parse()
+            .map_err(|e: ferrograd_data::DataError| CliError::file(CONFIG_FILE, e.to_string()))?,
+        None => args.dataset,
+    };
+    let source = DataSource::new(data_dir, args.data.download);
+    let (train_full, test) = load(dataset, &source)?;
     let (train, val) = if val_fraction > 0.0 {
         train_full.stratified_split(val_fraction, seed)?
     } else {
@@ -271,7 +365,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         (train_full, empty)
     };
     let mut run = match resumed {
-        Some(run) => run,
+        Some((cfg, saved)) => resume_run(cfg, &saved)?,
         None => new_run(args, &train)?,
     };
     if args.mode == Mode::Static && run.cfg.dropout > 0.0 {
@@ -280,22 +374,18 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             msg: "dropout draws new random masks at every step, which a traced graph would freeze; train with --mode eager, or without --dropout".into(),
         });
     }
-    check_data_fits(&run.cfg, &train, args.dataset)?;
+    check_data_fits(&run.cfg, &train, dataset)?;
     let t = run.cfg.training.clone();
-    let schedule = LrSchedule {
-        base_lr: t.lr,
-        schedule: t.schedule.parse::<Schedule>()?.with_epochs(t.epochs),
-        warmup: t.warmup,
-    };
+    let schedule = resume::schedule(&run.cfg)?;
     let classes = run.cfg.output;
     let n_params: usize = named_params(&run.model)
         .iter()
         .map(|(_, p)| p.numel())
         .sum();
-    println!(
+    say!(
         "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads, {:?} mode",
         describe_model(&run.cfg),
-        args.dataset,
+        dataset,
         train.len(),
         val.len(),
         test.len(),
@@ -309,7 +399,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     let val_loader = loader(val, &run.cfg, 512, false)?;
     let test_loader = loader(test, &run.cfg, 512, false)?;
 
-    let out = args.out.as_path();
+    let out = out.as_path();
     let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
     let mut train_samples = 0usize;
     let mut epoch_seconds = 0.0;
@@ -324,10 +414,17 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         let lr = schedule.lr_at(epoch);
         run.optimizer.borrow_mut().set_learning_rate(lr);
         run.model.set_training(true);
+        run.model.reseed(epoch_seed(t.seed, epoch));
         let start = Instant::now();
         let (train_loss, train_accuracy, seen) =
-            train_epoch(&mut step, &train_loader, epoch, t.epochs)?;
+            match train_epoch(&mut step, &train_loader, epoch, t.epochs)? {
+                EpochOutcome::Trained(loss, accuracy, seen) => (loss, accuracy, seen),
+                EpochOutcome::Diverged(reason) => return Err(diverged(reason, &run, out)),
+            };
         let seconds = start.elapsed().as_secs_f64();
+        if let Some(reason) = divergence(&run, epoch, train_loss)? {
+            return Err(diverged(reason, &run, out));
+        }
         run.model.set_training(false);
         let val = if val_loader.dataset().is_empty() {
             None
@@ -344,7 +441,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             samples_per_s: seen as f64 / seconds.max(1e-9),
             seconds,
         };
-        println!(
+        say!(
             "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  {:>9.0} samples/s  {:.2} s",
             m.epoch,
             t.epochs,
@@ -360,23 +457,31 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         train_seconds += seconds;
         epoch_seconds += seconds;
         train_samples += seen;
-        save_progress(&run, out)?;
+        save(out, &checkpoint_files(&run)?)?;
     }
-    save_progress(&run, out)?;
 
     run.model.set_training(false);
     let test_eval = evaluate(&run.model, &test_loader, classes)?;
-    report(
+    let mut files = checkpoint_files(&run)?;
+    files.extend(report(
         &run,
         &test_eval,
-        out,
         train_seconds,
         train_samples,
         epoch_seconds,
         n_params,
         threads,
-    )?;
-    save_sample(&run, &test_loader, out)?;
+    )?);
+    if let Some(sample) = sample_logits(&run, &test_loader)? {
+        files.push((SAMPLE_FILE, sample));
+    }
+    save(out, &files)?;
+    let names: Vec<&str> = files.iter().map(|(n, _)| *n).collect();
+    say!(
+        "wrote {}: {}",
+        out.join(run_folder::CHECKPOINT).display(),
+        names.join(", ")
+    );
     Ok(())
 }
 
@@ -440,24 +545,28 @@ fn describe_model(cfg: &RunConfig) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the run reached, for people and for the chart titles: the model on the data set.
+fn title(cfg: &RunConfig) -> String {
+    format!("{} on {}", describe_model(cfg), cfg.dataset)
+}
+
+/// Prints the test results and returns the run's summary and charts as files.
 fn report(
     run: &Run,
     test: &Evaluation,
-    out: &Path,
     train_seconds: f64,
     train_samples: usize,
     epoch_seconds: f64,
     parameters: usize,
     threads: usize,
-) -> Result<()> {
-    println!(
+) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    say!(
         "test: accuracy {:.2}%  loss {:.4}  ({} samples)",
         test.accuracy * 100.0,
         test.loss,
         test.predictions.len()
     );
-    print!("{}", confusion_table(&test.confusion, &run.cfg.class_names));
+    text(&confusion_table(&test.confusion, &run.cfg.class_names));
     let summary = Summary {
         dataset: run.cfg.dataset.clone(),
         model: describe_model(&run.cfg),
@@ -469,16 +578,43 @@ fn report(
         parameters,
         threads,
     };
-    write_json(&out.join(SUMMARY_FILE), &summary)?;
-    plot::curves(&out.join(CURVES_FILE), &run.history)?;
-    plot::confusion(
-        &out.join(CONFUSION_FILE),
-        &test.confusion,
-        &run.cfg.class_names,
-    )?;
-    println!(
-        "wrote {}: {MODEL_FILE}, {OPTIMIZER_FILE}, config.json, {METRICS_FILE}, {SUMMARY_FILE}, {CURVES_FILE}, {CONFUSION_FILE}",
-        out.display()
-    );
-    Ok(())
+    let title = title(&run.cfg);
+    Ok(vec![
+        (SUMMARY_FILE, json(SUMMARY_FILE, &summary)?.into_bytes()),
+        (
+            CURVES_FILE,
+            plot::curves(Path::new(CURVES_FILE), &run.history, &title)?,
+        ),
+        (
+            CONFUSION_FILE,
+            plot::confusion(
+                Path::new(CONFUSION_FILE),
+                &test.confusion,
+                &run.cfg.class_names,
+                &title,
+            )?,
+        ),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chart_titles_name_the_model_and_the_data_set() {
+        let json = r#"{
+            "format": 2, "dataset": "fashion-mnist", "model": "mlp", "input": 784,
+            "hidden": [32], "output": 10, "activation": "relu", "dropout": 0.0,
+            "image": [1, 28, 28], "max_value": 255.0, "normalize_mean": [0.3],
+            "normalize_std": [0.4],
+            "class_names": ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"],
+            "training": {"optimizer": "adam", "lr": 0.001, "momentum": 0.0, "nesterov": false,
+                "weight_decay": 0.0, "schedule": "cosine:3:0", "warmup": 0, "clip_grad": null,
+                "label_smoothing": 0.0, "batch_size": 32, "epochs": 3, "val_fraction": 0.1,
+                "seed": 0, "epochs_done": 3}
+        }"#;
+        let cfg = RunConfig::from_json(Path::new(CONFIG_FILE), json).unwrap();
+        assert_eq!(title(&cfg), "MLP 784-32-10 (relu) on fashion-mnist");
+    }
 }

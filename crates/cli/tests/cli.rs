@@ -71,7 +71,7 @@ fn train_writes_model_metrics_charts_and_summary() {
         "confusion.png",
         "sample_logits.safetensors",
     ] {
-        assert!(out.join(f).is_file(), "missing {f}");
+        assert!(out.join("checkpoint").join(f).is_file(), "missing {f}");
     }
     let leftovers: Vec<_> = std::fs::read_dir(&out)
         .unwrap()
@@ -79,8 +79,10 @@ fn train_writes_model_metrics_charts_and_summary() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left behind");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("checkpoint/summary.json")).unwrap(),
+    )
+    .unwrap();
     for key in [
         "test_accuracy",
         "test_loss",
@@ -96,9 +98,9 @@ fn train_writes_model_metrics_charts_and_summary() {
         summary["test_accuracy"].as_f64().unwrap() > 0.8,
         "{summary}"
     );
-    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let metrics = std::fs::read_to_string(out.join("checkpoint/metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), 3);
-    let png = std::fs::read(out.join("curves.png")).unwrap();
+    let png = std::fs::read(out.join("checkpoint/curves.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG"));
 }
 
@@ -106,7 +108,19 @@ fn train_writes_model_metrics_charts_and_summary() {
 fn resume_continues_with_the_optimizer_state_and_eval_and_predict_use_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let o = train_small(&out, "2", &["--optimizer", "sgd", "--momentum", "0.9"]);
+    // A constant schedule goes on after the planned epochs, so the run can be extended.
+    let o = train_small(
+        &out,
+        "2",
+        &[
+            "--optimizer",
+            "sgd",
+            "--momentum",
+            "0.9",
+            "--schedule",
+            "constant",
+        ],
+    );
     assert!(o.status.success(), "{:?}", text(&o));
     let o = train_small(&out, "3", &["--resume", out.to_str().unwrap()]);
     let (stdout, stderr) = text(&o);
@@ -116,11 +130,12 @@ fn resume_continues_with_the_optimizer_state_and_eval_and_predict_use_the_model(
         "{stdout}"
     );
     let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("checkpoint/config.json")).unwrap())
+            .unwrap();
     assert_eq!(cfg["training"]["epochs_done"], 3);
     assert_eq!(cfg["training"]["optimizer"], "sgd");
     assert_eq!(
-        std::fs::read_to_string(out.join("metrics.jsonl"))
+        std::fs::read_to_string(out.join("checkpoint/metrics.jsonl"))
             .unwrap()
             .lines()
             .count(),
@@ -203,13 +218,17 @@ fn missing_or_corrupt_files_are_reported_by_name() {
 
     let out = dir.path().join("run");
     assert!(train_small(&out, "1", &[]).status.success());
-    let good = std::fs::read(out.join("model.safetensors")).unwrap();
-    std::fs::write(out.join("model.safetensors"), b"not a checkpoint").unwrap();
+    let good = std::fs::read(out.join("checkpoint/model.safetensors")).unwrap();
+    std::fs::write(
+        out.join("checkpoint/model.safetensors"),
+        b"not a checkpoint",
+    )
+    .unwrap();
     let o = ferrograd(&["eval", "--model", out.to_str().unwrap()]);
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr.contains("model.safetensors"), "{stderr}");
-    std::fs::write(out.join("model.safetensors"), good).unwrap();
+    std::fs::write(out.join("checkpoint/model.safetensors"), good).unwrap();
 
     let o = ferrograd(&[
         "train",
@@ -219,6 +238,8 @@ fn missing_or_corrupt_files_are_reported_by_name() {
         d,
         "--epochs",
         "1",
+        "--out",
+        dir.path().join("mnist-run").to_str().unwrap(),
     ]);
     let (_, stderr) = text(&o);
     assert_eq!(o.status.code(), Some(1));
@@ -245,7 +266,7 @@ fn static_mode_trains_the_same_model_and_graph_writes_dot() {
     assert!(train_small(&eager, "2", &[]).status.success());
     let o = train_small(&stat, "2", &["--mode", "static"]);
     assert!(o.status.success(), "{:?}", text(&o));
-    let read = |d: &Path| std::fs::read_to_string(d.join("metrics.jsonl")).unwrap();
+    let read = |d: &Path| std::fs::read_to_string(d.join("checkpoint/metrics.jsonl")).unwrap();
     let losses = |s: String| -> Vec<f64> {
         s.lines()
             .map(|l| {
@@ -504,18 +525,18 @@ fn lenet_trains_on_28_pixel_images_and_eval_and_predict_use_it() {
     let (stdout, stderr) = text(&run);
     assert!(run.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("LeNet-5 (1x28x28 -> 10)"), "{stdout}");
-    let cfg = read_json(&out.join("config.json"));
+    let cfg = read_json(&out.join("checkpoint/config.json"));
     assert_eq!(cfg["model"], "lenet");
     assert_eq!(cfg["training"]["optimizer"], "adam");
     assert_eq!(cfg["training"]["weight_decay"], 0.0);
     assert_eq!(cfg["normalize_mean"].as_array().unwrap().len(), 1);
-    let names: Vec<String> = checkpoint(&out.join("model.safetensors"))
+    let names: Vec<String> = checkpoint(&out.join("checkpoint/model.safetensors"))
         .into_iter()
         .map(|(n, ..)| n)
         .collect();
     assert!(names.contains(&"layers.3.weight".to_string()), "{names:?}");
     assert!(names.contains(&"layers.11.bias".to_string()), "{names:?}");
-    let sample = checkpoint(&out.join("sample_logits.safetensors"));
+    let sample = checkpoint(&out.join("checkpoint/sample_logits.safetensors"));
     let inputs = sample.iter().find(|(n, ..)| n == "inputs").unwrap();
     assert_eq!(inputs.2[1..], [1, 28, 28]);
 
@@ -536,7 +557,16 @@ fn lenet_trains_on_28_pixel_images_and_eval_and_predict_use_it() {
     assert_eq!(stdout.matches('%').count(), 3, "{stdout}");
 
     // LeNet needs 28x28 or larger images: the 8x8 digits are refused by name.
-    let run = ferrograd(&["train", "--model", "lenet", "--epochs", "1", "--out", o]);
+    let digits = dir.path().join("lenet-digits");
+    let run = ferrograd(&[
+        "train",
+        "--model",
+        "lenet",
+        "--epochs",
+        "1",
+        "--out",
+        digits.to_str().unwrap(),
+    ]);
     let (_, stderr) = text(&run);
     assert_eq!(run.status.code(), Some(1));
     assert!(
@@ -570,10 +600,15 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
         args.extend_from_slice(extra);
         ferrograd(&args)
     };
-    let run = train(o, "2", &["--augment", "--mode", "static"]);
+    // A step schedule goes on after the planned epochs, so the run can be extended.
+    let run = train(
+        o,
+        "2",
+        &["--augment", "--mode", "static", "--schedule", "step:1:0.5"],
+    );
     let (stdout, stderr) = text(&run);
     assert!(run.status.success(), "{stdout}\n{stderr}");
-    let cfg = read_json(&out.join("config.json"));
+    let cfg = read_json(&out.join("checkpoint/config.json"));
     assert_eq!(cfg["model"], "cnn");
     assert_eq!(cfg["channels"], serde_json::json!([4, 8]));
     assert_eq!(cfg["training"]["optimizer"], "sgd");
@@ -581,7 +616,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
     assert_eq!(cfg["training"]["weight_decay"], 0.0005);
     assert_eq!(cfg["training"]["augment"], true);
     let steps_per_epoch = 1293f64 / 32.0;
-    let state = checkpoint(&out.join("model.safetensors"));
+    let state = checkpoint(&out.join("checkpoint/model.safetensors"));
     let find = |state: &[(String, String, Vec<usize>, Vec<f64>)], name: &str| {
         state
             .iter()
@@ -598,7 +633,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
         rv.3.iter().any(|v| *v != 1.0),
         "running statistics were updated"
     );
-    let opt = checkpoint(&out.join("optimizer.safetensors"));
+    let opt = checkpoint(&out.join("checkpoint/optimizer.safetensors"));
     assert!(
         opt.iter().all(|(n, ..)| !n.contains("running")),
         "buffers are not trained"
@@ -608,7 +643,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
     let (stdout, stderr) = text(&run);
     assert!(run.status.success(), "{stdout}\n{stderr}");
     let nbt = find(
-        &checkpoint(&out.join("model.safetensors")),
+        &checkpoint(&out.join("checkpoint/model.safetensors")),
         "layers.1.num_batches_tracked",
     );
     assert_eq!(nbt.3, vec![3.0 * steps_per_epoch.ceil()]);
@@ -623,7 +658,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
 
     // Eager and static steps train the same network.
     let losses = |d: &Path| -> Vec<f64> {
-        std::fs::read_to_string(d.join("metrics.jsonl"))
+        std::fs::read_to_string(d.join("checkpoint/metrics.jsonl"))
             .unwrap()
             .lines()
             .map(|l| {
@@ -676,7 +711,7 @@ fn conv_models_train_on_synthetic_cifar10_with_augmentation() {
         let run = ferrograd(&args);
         let (stdout, stderr) = text(&run);
         assert!(run.status.success(), "{stdout}\n{stderr}");
-        let cfg = read_json(&out.join("config.json"));
+        let cfg = read_json(&out.join("checkpoint/config.json"));
         assert_eq!(cfg["image"], serde_json::json!([3, 32, 32]));
         let means = cfg["normalize_mean"].as_array().unwrap();
         assert_eq!(means.len(), 3, "{cfg}");

@@ -6,7 +6,9 @@
 //!
 //! - [`write_atomic`] writes a whole buffer;
 //! - [`TempFile`] is the mechanism underneath, for content produced piece by piece (a
-//!   download): write into it, then [`TempFile::persist`] it, or drop it to remove it.
+//!   download): write into it, then [`TempFile::persist`] it, or drop it to remove it;
+//! - [`fileset`] replaces a named set of files (a checkpoint) as one, with a manifest of
+//!   checksums, and recovers from an interrupted switch.
 //!
 //! ```
 //! let dir = tempfile::tempdir()?;
@@ -22,6 +24,8 @@
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub mod fileset;
 
 /// A file or folder could not be created, written, synced or renamed.
 #[derive(Debug, thiserror::Error)]

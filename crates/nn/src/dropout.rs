@@ -54,6 +54,10 @@ impl Module for Dropout {
     fn set_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }
+
+    fn reseed(&self, seed: u64) {
+        *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
+    }
 }
 
 #[cfg(test)]
@@ -78,5 +82,17 @@ mod tests {
             vec![1.0; 10_000]
         );
         assert!(Dropout::new(1.0, Rng::new(0)).is_err());
+    }
+
+    #[test]
+    fn reseeding_repeats_the_masks() {
+        let d = Dropout::new(0.5, Rng::new(1)).unwrap();
+        let x = Tensor::ones(&[64], DType::F64).unwrap();
+        d.reseed(7);
+        let first = d.forward(&x).unwrap().to_vec::<f64>().unwrap();
+        let second = d.forward(&x).unwrap().to_vec::<f64>().unwrap();
+        assert_ne!(first, second);
+        d.reseed(7);
+        assert_eq!(d.forward(&x).unwrap().to_vec::<f64>().unwrap(), first);
     }
 }

@@ -30,6 +30,11 @@ pub trait Module: Send + Sync {
     /// Takes `&self` (layers keep the flag in an atomic), so a model can be switched while a
     /// training step borrows it.
     fn set_training(&self, _training: bool) {}
+
+    /// Restarts the random streams that layers draw from in training (dropout masks) from
+    /// `seed`. A training loop reseeds at every epoch from (run seed, epoch), so a run resumed
+    /// from a checkpoint draws the same masks as one that never stopped.
+    fn reseed(&self, _seed: u64) {}
 }
 
 /// All parameters of a module with their names, in a deterministic order.
@@ -151,6 +156,13 @@ impl Module for Sequential {
     fn set_training(&self, training: bool) {
         for layer in &self.layers {
             layer.set_training(training);
+        }
+    }
+
+    fn reseed(&self, seed: u64) {
+        // Each layer gets its own stream: the seed mixed with the layer's index.
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.reseed(seed ^ (i as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         }
     }
 }

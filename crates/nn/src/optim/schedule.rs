@@ -111,7 +111,15 @@ impl FromStr for Schedule {
         let sched = match parts[0] {
             "constant" | "none" => Schedule::Constant,
             "step" => Schedule::Step {
-                step_size: num(1, None)? as usize,
+                step_size: match parts.get(1).map(|p| p.parse::<usize>()) {
+                    Some(Ok(n)) if n > 0 => n,
+                    Some(_) => {
+                        return Err(bad(format!(
+                            "the step size in {s:?} must be a whole number of epochs, at least 1"
+                        )));
+                    }
+                    None => return Err(bad(format!("{s:?} is missing a value"))),
+                },
                 gamma: num(2, Some(0.1))?,
             },
             "exponential" | "exp" => Schedule::Exponential {
@@ -194,6 +202,8 @@ mod tests {
             }
         );
         assert!("step".parse::<Schedule>().is_err());
+        assert!("step:0".parse::<Schedule>().is_err());
+        assert!("step:1.5".parse::<Schedule>().is_err());
         assert!("warp".parse::<Schedule>().is_err());
         assert!("exponential:-1".parse::<Schedule>().is_err());
     }
