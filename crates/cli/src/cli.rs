@@ -461,7 +461,7 @@ pub struct PredictArgs {
     #[arg(long, value_enum, default_value = "auto")]
     pub invert: Invert,
     /// Largest image accepted, in megapixels (checked from the file's header before decoding).
-    #[arg(long, default_value_t = 64.0, value_name = "MP", value_parser = positive)]
+    #[arg(long, default_value_t = crate::image::DEFAULT_MAX_MEGAPIXELS, value_name = "MP", value_parser = positive)]
     pub max_megapixels: f64,
 }
 

@@ -16,6 +16,9 @@ pub struct Image {
     pub data: Vec<f32>,
 }
 
+/// The default of `predict --max-megapixels`.
+pub const DEFAULT_MAX_MEGAPIXELS: f64 = 64.0;
+
 /// Reads a PNG or PGM file (recognised by content, not by name) of at most `max_pixels`
 /// pixels.
 pub fn read(path: &Path, max_pixels: usize) -> Result<Image> {

@@ -107,7 +107,7 @@ impl OptimizerKind {
 /// The run being trained: its config, model, optimizer and history. The optimizer sits in a
 /// `RefCell` so that the training step can update it while the run is also read (schedules,
 /// checkpoints).
-struct Run {
+pub(crate) struct Run {
     cfg: RunConfig,
     model: Sequential,
     optimizer: RefCell<Box<dyn Optimizer>>,
@@ -132,7 +132,7 @@ fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
 }
 
 /// The run saved in `saved`, continued with `cfg` (its config with the total epochs to reach).
-fn resume_run(cfg: RunConfig, saved: &SavedRun) -> Result<Run> {
+pub(crate) fn resume_run(cfg: RunConfig, saved: &SavedRun) -> Result<Run> {
     let model = saved.model(&cfg)?;
     model.set_training(true);
     let mut optimizer = build_optimizer(&cfg.training, named_params(&model))?;
