@@ -119,10 +119,10 @@ fn jacobians_forward_reverse_and_auto_agree() {
     let auto = jacobian(f, &xs, JacobianMode::Auto).unwrap();
     assert_eq!(rev[0].shape(), &[4, 2, 3]);
     assert_eq!(rev[1].shape(), &[4, 3]);
-    for i in 0..2 {
-        let r = rev[i].to_vec::<f64>().unwrap();
-        assert_close("forward vs reverse", &fwd[i].to_vec_f64(), &r, 1e-12, 1e-10);
-        assert_close("auto vs reverse", &auto[i].to_vec_f64(), &r, 1e-12, 1e-10);
+    for ((r, f), a) in rev.iter().zip(&fwd).zip(&auto) {
+        let r = r.to_vec::<f64>().unwrap();
+        assert_close("forward vs reverse", &f.to_vec_f64(), &r, 1e-12, 1e-10);
+        assert_close("auto vs reverse", &a.to_vec_f64(), &r, 1e-12, 1e-10);
     }
     // 9 inputs, 4 outputs: wide inputs take reverse mode; the opposite takes forward mode.
     assert_eq!(JacobianMode::Auto.resolve(9, 4), JacobianMode::Reverse);
@@ -165,8 +165,8 @@ fn hessians_and_forward_over_reverse_products() {
     };
     let xs = x.to_vec::<f64>().unwrap();
     let mut want = vec![0.0; 9];
-    for i in 0..3 {
-        want[i * 3 + i] = d2(xs[i]);
+    for (i, &v) in xs.iter().enumerate() {
+        want[i * 3 + i] = d2(v);
     }
     want[1] = 1.0;
     want[3] = 1.0;

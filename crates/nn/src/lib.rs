@@ -3,12 +3,13 @@
 //! Neural-network building blocks on top of `ferrograd-core`: the [`Module`] trait and layers
 //! ([`Linear`], [`Sequential`], [`Dropout`], [`PRelu`], [`Maxout`], activations, [`Conv2d`],
 //! [`MaxPool2d`], [`AvgPool2d`], [`AdaptiveAvgPool2d`], [`Flatten`], [`BatchNorm1d`],
-//! [`BatchNorm2d`], [`LayerNorm`], [`Embedding`]), the [`mlp`] builder (logistic and softmax regression are
-//! its zero-hidden-layer case), the convolutional builders [`lenet`] and [`cnn`], weight
-//! initialisers, losses (each with a [`loss::Reduction`]), optimizers (SGD with
+//! [`BatchNorm2d`], [`LayerNorm`], [`Embedding`]), the [`mlp`] builder (logistic and softmax
+//! regression are its zero-hidden-layer case), the convolutional builders [`lenet`] and
+//! [`cnn`], weight initialisers, losses (each with a [`loss::Reduction`]), optimizers (SGD with
 //! momentum/Nesterov, Adam, AdamW and AMSGrad, RMSprop, Adagrad; each can maximize),
-//! learning-rate schedules and gradient clipping (by norm or by value). Everything is composed from core
-//! tensor ops, so every layer and loss is differentiable without a hand-written backward.
+//! learning-rate schedules and gradient clipping (by norm or by value). Everything is composed
+//! from core tensor ops, so every layer and loss is differentiable without a hand-written
+//! backward.
 //!
 //! ```
 //! use ferrograd_core::{DType, Rng, Tensor};

@@ -79,7 +79,7 @@ const LOSSES: &[(&str, ForwardFn)] = table! {
     "nll" => |x| loss::nll(&x[0], &x[1]);
 };
 
-/// Class-loss options with a weight (`x[2]`, when given) and the rest as given.
+/// Class-loss options from their four fields.
 fn class_opts(
     weight: Option<&Tensor>,
     ignore_index: Option<i64>,

@@ -90,7 +90,7 @@ impl Tensor {
             let len = p.shape()[last as usize];
             let half = len / 2;
             let mut q = p.narrow(last, 0, half)?.mul(&p.narrow(last, half, half)?)?;
-            if len % 2 == 1 {
+            if !len.is_multiple_of(2) {
                 q = Tensor::cat(&[&q, &p.narrow(last, len - 1, 1)?], last)?;
             }
             p = q;
