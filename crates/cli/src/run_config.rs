@@ -213,6 +213,44 @@ impl RunConfig {
         }
     }
 
+    /// Whether every layer this config describes is small enough to be stored in a checkpoint
+    /// of `stored` values: a checkpoint holds each weight whole, so a layer larger than it
+    /// cannot load. Checked before building, so that a corrupt or hostile config cannot make
+    /// the construction allocate without bound.
+    fn fits_in(&self, stored: usize) -> bool {
+        let fits = |n: Option<usize>| n.is_some_and(|n| n <= stored);
+        let [c, h, w] = self.image;
+        match self.model_kind() {
+            Some(ModelKind::Mlp | ModelKind::Logistic) => {
+                let pieces = match self.activation.parse() {
+                    Ok(Activation::Maxout(k)) => k,
+                    _ => 1,
+                };
+                let mut widths = vec![self.input];
+                widths.extend(&self.hidden);
+                widths.push(self.output);
+                fits(Some(widths.len()))
+                    && widths
+                        .windows(2)
+                        .all(|p| fits(p[0].checked_mul(p[1]).and_then(|n| n.checked_mul(pieces))))
+            }
+            // Fixed widths; the first dense layer grows with the image.
+            Some(ModelKind::Lenet) => fits(h.checked_mul(w)) && fits(c.checked_mul(150)),
+            Some(ModelKind::Cnn) => {
+                let conv =
+                    |a: usize, b: usize| fits(a.checked_mul(b).and_then(|n| n.checked_mul(9)));
+                let mut widths = vec![c];
+                widths.extend(&self.channels);
+                let last = widths.last().copied().unwrap_or(c);
+                fits(self.channels.len().checked_mul(self.convs_per_stage))
+                    && widths.windows(2).all(|p| conv(p[0], p[1]))
+                    && (self.convs_per_stage < 2 || self.channels.iter().all(|&k| conv(k, k)))
+                    && fits(last.checked_mul(self.output))
+            }
+            None => false,
+        }
+    }
+
     /// Builds the network with fresh weights (seeded).
     pub fn build(&self, rng: &mut Rng) -> Result<Sequential> {
         let [c, h, w] = self.image;
@@ -306,6 +344,13 @@ impl RunConfig {
         file: &Path,
         tensors: &[(String, ferrograd_core::Tensor)],
     ) -> Result<Sequential> {
+        let stored = tensors.iter().map(|(_, t)| t.numel()).sum();
+        if !self.fits_in(stored) {
+            return Err(CliError::file(
+                file,
+                format!("holds {stored} values, fewer than the layers its {CONFIG_FILE} describes"),
+            ));
+        }
         let model = self
             .build(&mut Rng::new(0))
             .map_err(|e| CliError::file(file, e.to_string()))?;
@@ -380,6 +425,22 @@ mod tests {
             "label_smoothing": 0.0, "batch_size": 32, "epochs": 3, "val_fraction": 0.1,
             "seed": 0, "epochs_done": 3}
     }"#;
+
+    #[test]
+    fn a_config_larger_than_its_checkpoint_is_refused_before_building() {
+        // A width of billions would make building the model abort on allocation.
+        let huge = FORMAT_1.replace(r#""hidden": [32]"#, r#""hidden": [4000000000]"#);
+        let cfg = RunConfig::from_json(Path::new(CONFIG_FILE), &huge).unwrap();
+        let tiny = ferrograd_core::Tensor::from_vec(vec![0.5f32; 8], &[8]).unwrap();
+        let Err(err) = cfg.load_model(Path::new(MODEL_FILE), &[("x".into(), tiny)]) else {
+            panic!("a config larger than its checkpoint was built");
+        };
+        let err = err.to_string();
+        assert!(
+            err.contains("model.safetensors") && err.contains("fewer than the layers"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn weights_must_be_finite_and_variances_non_negative() {

@@ -127,7 +127,7 @@ fn documented_deviation(name: &str, kind: Kind, x: f64, row: &[f64]) -> bool {
         "softplus" => x >= 20.0,
         // PyTorch's elu kernel passes gradient 1 at NaN and has second derivative 0 at 0;
         // ferrograd's NaN propagates, and its second derivative at 0 is the negative side's.
-        "elu" => x.is_nan() && kind != Kind::Value || x == 0.0 && kind == Kind::Second,
+        "elu" => (x.is_nan() && kind != Kind::Value) || (x == 0.0 && kind == Kind::Second),
         // In a row holding +inf, PyTorch gives NaN for the finite entries (inf - inf);
         // ferrograd gives their limit, -inf, and its gradient.
         "log_softmax" => row.contains(&f64::INFINITY) && x.is_finite(),
