@@ -1,6 +1,8 @@
 //! The `ferrograd` command's library: argument parsing in `cli`, each command in its own
-//! module (`train`, `eval`, `predict`, `graph`, `plot-activations`, `bench`), the files a run writes
-//! (`output`, `run_config`, `metrics`) and its charts (`plot`). Two binaries use it: the
+//! module (`train`, `eval`, `predict`, `summary`, `graph`, `plot-activations`, `bench`), the
+//! files a run writes (`output`, `run_config`, `metrics`, `tensorboard`), its charts (`plot`),
+//! and what training shows while it runs (`progress`: plain lines or the live view in `tui`;
+//! `early_stopping`: the best checkpoint). Two binaries use it: the
 //! user's command `ferrograd` (src/main.rs), which installs no global allocator, and the
 //! benchmark `ferrograd-bench` (src/bin/ferrograd-bench.rs), which alone counts allocations.
 
@@ -8,6 +10,7 @@
 
 mod bench;
 pub mod cli;
+mod early_stopping;
 pub mod error;
 mod evaluate;
 mod graph;
@@ -17,8 +20,12 @@ mod output;
 mod plot;
 mod plot_activations;
 mod predict;
+mod progress;
 mod run_config;
+mod summary;
+mod tensorboard;
 mod train;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -33,6 +40,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Predict(args) => predict::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::PlotActivations(args) => plot_activations::run(&args),
+        Command::Summary(args) => summary::run(&args),
         Command::Bench(args) => bench::run(&args),
     }
 }

@@ -106,10 +106,20 @@ pub fn curves(path: &Path, history: &[EpochMetrics]) -> Result<()> {
 
 /// The confusion matrix as a heat map with counts (rows: true class, columns: predicted).
 pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result<()> {
+    let (png, _, _) =
+        confusion_png(matrix, names).map_err(|e| crate::error::CliError::file(path, e))?;
+    crate::output::write_atomic(path, &png)
+}
+
+/// The heat map of [`confusion`] as PNG bytes, with its width and height.
+pub fn confusion_png(
+    matrix: &[Vec<usize>],
+    names: &[String],
+) -> std::result::Result<(Vec<u8>, u32, u32), String> {
     let n = matrix.len().max(1);
     let cell = (560 / n as u32).clamp(24, 64);
     let size = (cell * n as u32 + 200, cell * n as u32 + 160);
-    render(path, size, |root| {
+    ferrograd_plot::render_png(size, |root| {
         let max = matrix.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
         let (x0, y0) = (160i32, 60i32);
         let c = cell as i32;
@@ -156,4 +166,5 @@ pub fn confusion(path: &Path, matrix: &[Vec<usize>], names: &[String]) -> Result
         }
         Ok(())
     })
+    .map(|png| (png, size.0, size.1))
 }

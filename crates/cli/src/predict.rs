@@ -1,18 +1,22 @@
-//! `ferrograd predict`: classifies image files with a saved model and prints the top classes
-//! with their probabilities.
+//! `ferrograd predict`: classifies image files with a saved model (its best checkpoint unless
+//! told otherwise) and prints the top classes with their probabilities.
 
 use ferrograd_core::{Tensor, no_grad};
 use ferrograd_nn::Module;
 
 use crate::cli::{Invert, PredictArgs};
+use crate::early_stopping::resolve_checkpoint;
 use crate::error::Result;
 use crate::image;
 use crate::run_config::RunConfig;
 
 /// `ferrograd predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
-    let cfg = RunConfig::load(&args.model)?;
-    let model = cfg.load_model(&args.model)?;
+    let (dir, loaded) = resolve_checkpoint(&args.model, args.checkpoint)?;
+    let cfg = RunConfig::load(&dir)?;
+    let model = cfg.load_model(&dir)?;
+    // Standard output carries one line per image; which checkpoint goes to standard error.
+    eprintln!("{loaded}");
     let [channels, height, width] = cfg.image;
     let norms: Vec<_> = (0..channels).map(|c| cfg.normalize(c)).collect();
     let shape = if cfg.takes_images() {

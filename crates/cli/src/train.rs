@@ -1,6 +1,7 @@
-//! `ferrograd train`: data preparation, model, loss, optimizer, the training loop with a
-//! progress bar and one line per epoch, evaluation, and the saved run (model, optimizer state,
-//! config, metrics, charts, summary).
+//! `ferrograd train`: data preparation, model, loss, optimizer, the training loop (shown as
+//! plain lines or the live view, stopped early or by Ctrl-C), evaluation, and the saved run
+//! (model, optimizer state, config, metrics, charts, summary, the best checkpoint and
+//! TensorBoard events).
 
 use std::cell::RefCell;
 use std::path::Path;
@@ -13,17 +14,19 @@ use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
     RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs};
+use crate::early_stopping::{BEST_DIR, Watch, remove_stale_best};
 use crate::error::{CliError, Result};
-use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
+use crate::evaluate::{DEFAULT_TOP_K, Evaluation, confusion_table, default_threads, evaluate};
 use crate::metrics::{EpochMetrics, METRICS_FILE, SUMMARY_FILE, Summary};
 use crate::output::{read_json_lines, write_json, write_json_lines};
 use crate::plot;
+use crate::progress::{EpochNote, PlainView, StopFlag, View};
 use crate::run_config::{
     MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, read_tensors, write_tensors,
 };
+use crate::tensorboard::{self, EventWriter};
 
 pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
@@ -162,33 +165,46 @@ fn resume_run(args: &TrainArgs, dir: &Path) -> Result<Run> {
     })
 }
 
-fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {msg}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(format!("epoch {epoch:>3}/{epochs}"));
-    bar
+/// How one pass over the training data ended.
+struct EpochRun {
+    loss: f64,
+    accuracy: f64,
+    samples: usize,
+    /// Stopped by a stop request after this many batches.
+    interrupted: Option<usize>,
 }
 
 /// One pass over the training loader with the run's step (built once for the whole run, so a
-/// static step is traced once per batch shape). Returns (mean loss, accuracy, samples).
+/// static step is traced once per batch shape), reporting to `view` and checking `stop`
+/// between batches. `lr_of_batch` gives the learning rate of each batch for schedules that
+/// change within an epoch.
 fn train_epoch(
     step: &mut TrainStep<'_>,
+    run: &Run,
     loader: &Loader,
     epoch: usize,
-    epochs: usize,
-) -> Result<(f64, f64, usize)> {
-    let bar = progress_bar(loader.num_batches(), epoch + 1, epochs);
+    view: &mut dyn View,
+    stop: &StopFlag,
+    lr_of_batch: &dyn Fn(usize) -> Option<f64>,
+) -> Result<EpochRun> {
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
-    for batch in loader.epoch(epoch as u64) {
+    for (i, batch) in loader.epoch(epoch as u64).enumerate() {
+        if stop.raised() {
+            return Ok(EpochRun {
+                loss: loss_sum / seen.max(1) as f64,
+                accuracy: correct / seen.max(1) as f64,
+                samples: seen,
+                interrupted: Some(i),
+            });
+        }
+        if let Some(lr) = lr_of_batch(i) {
+            run.optimizer.borrow_mut().set_learning_rate(lr);
+        }
         let batch = batch?;
         let out = step.run(&batch.x, &batch.y)?;
         let b = batch.indices.len();
         let l = out[0].item()?;
         if !l.is_finite() {
-            bar.finish_and_clear();
             return Err(CliError::Flag {
                 flag: "--lr",
                 msg: format!(
@@ -200,15 +216,15 @@ fn train_epoch(
         loss_sum += l * b as f64;
         correct += ferrograd_nn::accuracy(&out[1], &batch.y)? * b as f64;
         seen += b;
-        bar.inc(1);
-        bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+        let lr = run.optimizer.borrow().learning_rate();
+        view.batch(i + 1, seen, loss_sum / seen as f64, lr);
     }
-    bar.finish_and_clear();
-    Ok((
-        loss_sum / seen.max(1) as f64,
-        correct / seen.max(1) as f64,
-        seen,
-    ))
+    Ok(EpochRun {
+        loss: loss_sum / seen.max(1) as f64,
+        accuracy: correct / seen.max(1) as f64,
+        samples: seen,
+        interrupted: None,
+    })
 }
 
 fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Result<Loader> {
@@ -216,7 +232,8 @@ fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Res
     Ok(Loader::new(Arc::new(data), config)?)
 }
 
-/// Saves the checkpoint (parameters and buffers) and metrics of the run so far.
+/// Saves the checkpoint (parameters and buffers) and metrics of the run so far; the best
+/// epoch's checkpoint goes through here too, into `best/`.
 fn save_progress(run: &Run, out: &Path) -> Result<()> {
     write_tensors(&out.join(MODEL_FILE), &named_state(&run.model))?;
     write_tensors(&out.join(OPTIMIZER_FILE), &run.optimizer.borrow().state())?;
@@ -225,13 +242,13 @@ fn save_progress(run: &Run, out: &Path) -> Result<()> {
 }
 
 /// A batch of test inputs with the model's logits, for checking the checkpoint in PyTorch.
-fn save_sample(run: &Run, test: &Loader, out: &Path) -> Result<()> {
+fn save_sample(model: &Sequential, test: &Loader, out: &Path) -> Result<()> {
     let _guard = ferrograd_core::no_grad();
     if let Some(batch) = test.sequential().next() {
         let batch = batch?;
         let n = batch.indices.len().min(16);
         let x = batch.x.narrow(0, 0, n)?.contiguous()?;
-        let logits = run.model.forward(&x)?;
+        let logits = model.forward(&x)?;
         write_tensors(
             &out.join(SAMPLE_FILE),
             &[("inputs".to_string(), x), ("logits".to_string(), logits)],
@@ -278,6 +295,12 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         });
     }
     check_data_fits(&run.cfg, &train, args.dataset)?;
+    if args.early_stopping.is_some() && val.is_empty() {
+        return Err(CliError::Flag {
+            flag: "--early-stopping",
+            msg: "needs a validation split to monitor; pass --val-fraction above 0".into(),
+        });
+    }
     let t = run.cfg.training.clone();
     let schedule = LrSchedule {
         base_lr: t.lr,
@@ -285,10 +308,8 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         warmup: t.warmup,
     };
     let classes = run.cfg.output;
-    let n_params: usize = named_params(&run.model)
-        .iter()
-        .map(|(_, p)| p.numel())
-        .sum();
+    let summary = crate::summary::model_summary(&run.cfg, &run.model)?;
+    let n_params = summary.params();
     println!(
         "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads, {:?} mode",
         describe_model(&run.cfg),
@@ -302,14 +323,31 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         threads,
         args.mode
     );
+    print!("{}", crate::summary::table(&summary));
     let train_loader = loader(train, &run.cfg, t.batch_size, true)?;
     let val_loader = loader(val, &run.cfg, 512, false)?;
     let test_loader = loader(test, &run.cfg, 512, false)?;
 
     let out = args.out.as_path();
+    if args.resume.is_none() {
+        // Files of an earlier run in this folder would be taken for this run's.
+        remove_stale_best(out)?;
+        tensorboard::remove_stale(out)?;
+    }
+    let mut events = if args.tensorboard {
+        Some(EventWriter::create(out)?)
+    } else {
+        None
+    };
+    let mut watch = args
+        .early_stopping
+        .map(|patience| Watch::new(patience, args.min_delta, args.monitor, &run.history));
+    let stop = StopFlag::on_ctrl_c();
+    let mut view = make_view(args, &run, stop.clone())?;
     let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
     let mut train_samples = 0usize;
     let mut epoch_seconds = 0.0;
+    let mut stopped = None;
     let mut step = TrainStep::new(
         &run.model,
         &run.optimizer,
@@ -318,13 +356,53 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         args.mode == Mode::Static,
     );
     for epoch in t.epochs_done..t.epochs {
-        let lr = schedule.lr_at(epoch);
+        // Plateau schedules read the validation losses (training losses without a
+        // validation split) of the finished epochs.
+        let monitored: Vec<f64> = run
+            .history
+            .iter()
+            .map(|m| {
+                if m.val_loss.is_finite() {
+                    m.val_loss
+                } else {
+                    m.train_loss
+                }
+            })
+            .collect();
+        let batches = train_loader.num_batches();
+        let lr = schedule.lr_at_batch(epoch, 0, batches, &monitored);
         run.optimizer.borrow_mut().set_learning_rate(lr);
+        let per_batch = schedule.schedule.per_batch();
+        let lr_of_batch =
+            |b: usize| per_batch.then(|| schedule.lr_at_batch(epoch, b, batches, &monitored));
         run.model.set_training(true);
+        view.start_epoch(epoch + 1, t.epochs, batches);
         let start = Instant::now();
-        let (train_loss, train_accuracy, seen) =
-            train_epoch(&mut step, &train_loader, epoch, t.epochs)?;
+        let pass = train_epoch(
+            &mut step,
+            &run,
+            &train_loader,
+            epoch,
+            view.as_mut(),
+            &stop,
+            &lr_of_batch,
+        )?;
         let seconds = start.elapsed().as_secs_f64();
+        if let Some(done) = pass.interrupted {
+            // The interrupted epoch is not recorded: `--resume` runs it again, from these
+            // weights.
+            save_progress(&run, out)?;
+            view.message(&format!(
+                "interrupted in epoch {} after {done} of {batches} batches: saved the checkpoint in {} ({} epochs recorded); continue with --resume {} --epochs {}",
+                epoch + 1,
+                out.display(),
+                run.cfg.training.epochs_done,
+                out.display(),
+                t.epochs
+            ));
+            view.finish();
+            return Ok(());
+        }
         run.model.set_training(false);
         let val = if val_loader.dataset().is_empty() {
             None
@@ -334,47 +412,116 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         let m = EpochMetrics {
             epoch: epoch + 1,
             lr,
-            train_loss,
-            train_accuracy,
+            train_loss: pass.loss,
+            train_accuracy: pass.accuracy,
             val_loss: val.as_ref().map_or(f64::NAN, |v| v.loss),
             val_accuracy: val.as_ref().map_or(f64::NAN, |v| v.accuracy),
-            samples_per_s: seen as f64 / seconds.max(1e-9),
+            samples_per_s: pass.samples as f64 / seconds.max(1e-9),
             seconds,
         };
-        println!(
-            "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  {:>9.0} samples/s  {:.2} s",
-            m.epoch,
-            t.epochs,
-            m.train_loss,
-            m.train_accuracy * 100.0,
-            m.val_loss,
-            m.val_accuracy * 100.0,
-            m.samples_per_s,
-            m.seconds
-        );
-        run.history.push(m);
+        if let Some(w) = events.as_mut() {
+            let batch = train_loader.sequential().next().transpose()?;
+            let confusion = val
+                .as_ref()
+                .map(|v| (&v.confusion[..], &run.cfg.class_names[..]));
+            tensorboard::log_epoch(w, &m, &run.model, batch.as_ref(), confusion)?;
+        }
+        let verdict = watch.as_mut().map(|w| w.update(&m));
+        run.history.push(m.clone());
         run.cfg.training.epochs_done = epoch + 1;
         train_seconds += seconds;
         epoch_seconds += seconds;
-        train_samples += seen;
+        train_samples += pass.samples;
         save_progress(&run, out)?;
+        let best = verdict.is_some_and(|v| v.improved);
+        if best {
+            save_progress(&run, &out.join(BEST_DIR))?;
+        }
+        view.end_epoch(&m, t.epochs, &EpochNote { best });
+        if let (Some(v), Some(w)) = (verdict, watch.as_ref())
+            && v.stop
+            && epoch + 1 < t.epochs
+        {
+            let (best_epoch, value) = w.best().unwrap_or((0, f64::NAN));
+            view.message(&format!(
+                "early stopping: {} has not improved for {} epochs; the best is epoch {best_epoch} ({} {value:.4})",
+                w.monitor().name(),
+                w.patience(),
+                w.monitor().name()
+            ));
+            stopped = Some("early stopping".to_string());
+            break;
+        }
+        if stop.raised() {
+            view.message(&format!(
+                "interrupted after epoch {}: saved the checkpoint in {}; continue with --resume {} --epochs {}",
+                epoch + 1,
+                out.display(),
+                out.display(),
+                t.epochs
+            ));
+            view.finish();
+            return Ok(());
+        }
     }
+    view.finish();
     save_progress(&run, out)?;
 
-    run.model.set_training(false);
-    let test_eval = evaluate(&run.model, &test_loader, classes)?;
+    // The test split scores the checkpoint that eval and predict load: the best one if kept.
+    let best_dir = out.join(BEST_DIR);
+    let best_epoch = watch
+        .as_ref()
+        .and_then(|w| w.best())
+        .map(|(e, _)| e)
+        .filter(|_| best_dir.join(crate::run_config::CONFIG_FILE).exists());
+    let best_model;
+    let scored = match best_epoch {
+        Some(_) => {
+            best_model = run.cfg.load_model(&best_dir)?;
+            &best_model
+        }
+        None => {
+            run.model.set_training(false);
+            &run.model
+        }
+    };
+    let test_eval = evaluate(scored, &test_loader, classes)?;
     report(
         &run,
         &test_eval,
         out,
-        train_seconds,
-        train_samples,
-        epoch_seconds,
-        n_params,
-        threads,
+        Totals {
+            train_seconds,
+            samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
+            parameters: n_params,
+            threads,
+            best_epoch,
+            stopped,
+        },
     )?;
-    save_sample(&run, &test_loader, out)?;
+    save_sample(scored, &test_loader, out)?;
     Ok(())
+}
+
+/// The live view when asked for (`--tui`) or when standard output is a terminal (unless
+/// `--no-tui`); plain lines otherwise.
+fn make_view(args: &TrainArgs, run: &Run, stop: StopFlag) -> Result<Box<dyn View>> {
+    let live = args.tui || (!args.no_tui && crate::tui::available());
+    if !live {
+        return Ok(Box::new(PlainView::default()));
+    }
+    if !crate::tui::available() {
+        return Err(CliError::Flag {
+            flag: "--tui",
+            msg: "the live view needs a terminal on standard input and output".into(),
+        });
+    }
+    let title = format!("{} on {}", describe_model(&run.cfg), run.cfg.dataset);
+    Ok(Box::new(crate::tui::TuiView::start(
+        title,
+        run.cfg.training.epochs_done,
+        stop,
+    )?))
 }
 
 /// Checks that a data set's samples fit the model: the image shape for convolutional
@@ -437,34 +584,52 @@ fn describe_model(cfg: &RunConfig) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn report(
-    run: &Run,
-    test: &Evaluation,
-    out: &Path,
+/// Figures of the whole run for `summary.json`.
+struct Totals {
     train_seconds: f64,
-    train_samples: usize,
-    epoch_seconds: f64,
+    samples_per_s: f64,
     parameters: usize,
     threads: usize,
-) -> Result<()> {
+    best_epoch: Option<usize>,
+    stopped: Option<String>,
+}
+
+fn report(run: &Run, test: &Evaluation, out: &Path, totals: Totals) -> Result<()> {
+    let scored = match totals.best_epoch {
+        Some(e) => format!("the best checkpoint, epoch {e}"),
+        None => format!(
+            "the last checkpoint, epoch {}",
+            run.cfg.training.epochs_done
+        ),
+    };
     println!(
-        "test: accuracy {:.2}%  loss {:.4}  ({} samples)",
+        "test: accuracy {:.2}%  loss {:.4}  ({} samples; {scored})",
         test.accuracy * 100.0,
         test.loss,
         test.predictions.len()
     );
     print!("{}", confusion_table(&test.confusion, &run.cfg.class_names));
+    let scores = test.scores(&run.cfg.class_names, DEFAULT_TOP_K);
+    print!("{}", scores.table());
     let summary = Summary {
         dataset: run.cfg.dataset.clone(),
         model: describe_model(&run.cfg),
         test_accuracy: test.accuracy,
         test_loss: test.loss,
         epochs: run.cfg.training.epochs_done,
-        train_seconds,
-        samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
-        parameters,
-        threads,
+        train_seconds: totals.train_seconds,
+        samples_per_s: totals.samples_per_s,
+        parameters: totals.parameters,
+        threads: totals.threads,
+        scores,
+        checkpoint: if totals.best_epoch.is_some() {
+            "best"
+        } else {
+            "last"
+        }
+        .to_string(),
+        best_epoch: totals.best_epoch,
+        stopped: totals.stopped,
     };
     write_json(&out.join(SUMMARY_FILE), &summary)?;
     plot::curves(&out.join(CURVES_FILE), &run.history)?;
@@ -474,8 +639,28 @@ fn report(
         &run.cfg.class_names,
     )?;
     println!(
-        "wrote {}: {MODEL_FILE}, {OPTIMIZER_FILE}, config.json, {METRICS_FILE}, {SUMMARY_FILE}, {CURVES_FILE}, {CONFUSION_FILE}",
-        out.display()
+        "wrote {}: {MODEL_FILE}, {OPTIMIZER_FILE}, config.json, {METRICS_FILE}, {SUMMARY_FILE}, {CURVES_FILE}, {CONFUSION_FILE}{}{}",
+        out.display(),
+        if totals.best_epoch.is_some() {
+            ", best/"
+        } else {
+            ""
+        },
+        if run_has_events(out) {
+            ", events.out.tfevents.*"
+        } else {
+            ""
+        }
     );
     Ok(())
+}
+
+fn run_has_events(out: &Path) -> bool {
+    std::fs::read_dir(out).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("events.out.tfevents.")
+        })
+    })
 }

@@ -54,6 +54,10 @@ impl Module for Dropout {
     fn set_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }
+
+    fn name(&self) -> String {
+        "Dropout".to_string()
+    }
 }
 
 #[cfg(test)]

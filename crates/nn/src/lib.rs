@@ -6,7 +6,8 @@
 //! [`BatchNorm2d`], [`LayerNorm`]), the [`mlp`] builder (logistic and softmax regression are
 //! its zero-hidden-layer case), the convolutional builders [`lenet`] and [`cnn`], weight
 //! initialisers, losses, optimizers (SGD with momentum/Nesterov, Adam, AdamW, RMSprop,
-//! Adagrad), learning-rate schedules and gradient clipping. Everything is composed from core
+//! Adagrad), learning-rate schedules (including reduce-on-plateau and one-cycle), gradient
+//! clipping, early stopping and model summaries. Everything is composed from core
 //! tensor ops, so every layer and loss is differentiable without a hand-written backward.
 //!
 //! ```
@@ -32,6 +33,7 @@ pub mod activation_curve;
 pub mod checkpoint;
 mod conv;
 mod dropout;
+mod early_stopping;
 pub mod init;
 mod linear;
 pub mod loss;
@@ -42,10 +44,12 @@ mod norm;
 pub mod optim;
 mod pool;
 mod step;
+mod summary;
 
 pub use activation::{Activation, Maxout, PRelu};
 pub use conv::{Conv2d, Conv2dConfig};
 pub use dropout::Dropout;
+pub use early_stopping::{EarlyStopping, Goal, Verdict};
 pub use linear::{Linear, LinearConfig};
 pub use mlp::{MlpConfig, accuracy, mlp};
 pub use models::{CnnConfig, LeNetConfig, cnn, lenet};
@@ -58,3 +62,4 @@ pub use optim::{
 };
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
 pub use step::{TrainStep, classifier_step, classifier_train_step, grad_store};
+pub use summary::{LayerSummary, ModelSummary, summary};

@@ -59,16 +59,28 @@ pub fn render(
         path: path.to_path_buf(),
         msg,
     };
+    let png = render_png(size, draw).map_err(fail)?;
+    ferrograd_io::write_atomic(path, &png).map_err(|e| fail(e.to_string()))
+}
+
+/// Renders `size` pixels with `draw` on a white background and returns the PNG's bytes (for
+/// figures embedded elsewhere, such as TensorBoard's images).
+///
+/// # Errors
+/// When drawing or encoding fails.
+pub fn render_png(
+    size: (u32, u32),
+    draw: impl FnOnce(&Area<'_>) -> std::result::Result<(), String>,
+) -> std::result::Result<Vec<u8>, String> {
     register_font();
     let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| fail(e.to_string()))?;
-        draw(&root).map_err(|e| fail(format!("drawing failed: {e}")))?;
-        root.present().map_err(|e| fail(e.to_string()))?;
+        root.fill(&WHITE).map_err(|e| e.to_string())?;
+        draw(&root).map_err(|e| format!("drawing failed: {e}"))?;
+        root.present().map_err(|e| e.to_string())?;
     }
-    let png = encode_png_rgb(&rgb, size.0, size.1).map_err(fail)?;
-    ferrograd_io::write_atomic(path, &png).map_err(|e| fail(e.to_string()))
+    encode_png_rgb(&rgb, size.0, size.1)
 }
 
 /// Encodes 8-bit RGB pixels (row-major, 3 bytes each) as PNG.
