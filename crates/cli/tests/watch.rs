@@ -275,7 +275,8 @@ mod tf {
     }
 }
 
-/// TFRecord's masked CRC, from its definition.
+/// TFRecord's masked CRC, written as its definition states it (not as the writer does).
+#[allow(clippy::manual_rotate)]
 fn masked(bytes: &[u8]) -> u32 {
     let c = crc32c::crc32c(bytes);
     ((c >> 15) | (c << 17)).wrapping_add(0xa282_ead8)
@@ -480,7 +481,7 @@ fn summary_counts_match_the_saved_parameters_and_scores_are_reported() {
 fn ctrl_c_saves_a_checkpoint_that_resume_continues() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrograd"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ferrograd"))
         .args([
             "train",
             "--hidden",
