@@ -110,3 +110,73 @@ pub fn remove_stale_best(out: &Path) -> Result<()> {
         Err(e) => Err(CliError::io(best, e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn epoch(epoch: usize, val_loss: f64, val_accuracy: f64) -> EpochMetrics {
+        EpochMetrics {
+            epoch,
+            lr: 0.1,
+            train_loss: 1.0,
+            train_accuracy: 0.5,
+            val_loss,
+            val_accuracy,
+            samples_per_s: 1.0,
+            seconds: 1.0,
+        }
+    }
+
+    /// A scripted validation curve: the loss improves until epoch 4, then rises; with
+    /// patience 3 training stops after epoch 7 and epoch 4 is the best. Resuming after
+    /// epoch 5 carries the best epoch and the count over.
+    #[test]
+    fn a_scripted_curve_stops_at_the_right_epoch_even_across_a_resume() {
+        let losses = [0.9, 0.7, 0.6, 0.5, 0.55, 0.52, 0.51, 0.4];
+        let curve: Vec<EpochMetrics> = losses
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| epoch(i + 1, l, 1.0 - l))
+            .collect();
+        let mut watch = Watch::new(3, 0.0, Monitor::ValLoss, &[]);
+        let verdicts: Vec<Verdict> = curve[..7].iter().map(|m| watch.update(m)).collect();
+        let stop = verdicts.iter().position(|v| v.stop).map(|i| i + 1);
+        assert_eq!(stop, Some(7));
+        assert_eq!(watch.best(), Some((4, 0.5)));
+        let improved: Vec<usize> = (0..7)
+            .filter(|&i| verdicts[i].improved)
+            .map(|i| i + 1)
+            .collect();
+        assert_eq!(improved, [1, 2, 3, 4]);
+
+        let mut resumed = Watch::new(3, 0.0, Monitor::ValLoss, &curve[..5]);
+        assert_eq!(resumed.best(), Some((4, 0.5)));
+        assert!(!resumed.update(&curve[5]).stop);
+        assert!(resumed.update(&curve[6]).stop);
+
+        // Monitored by accuracy (1 - loss here) the same curve gives the same epochs; with a
+        // minimum change of 0.25 only epochs 1 and 3 count, so it stops after epoch 6.
+        let mut by_accuracy = Watch::new(3, 0.0, Monitor::ValAccuracy, &[]);
+        let stop = curve
+            .iter()
+            .position(|m| by_accuracy.update(m).stop)
+            .map(|i| i + 1);
+        assert_eq!((stop, by_accuracy.best().map(|b| b.0)), (Some(7), Some(4)));
+        let mut coarse = Watch::new(3, 0.25, Monitor::ValLoss, &[]);
+        let stop = curve
+            .iter()
+            .position(|m| coarse.update(m).stop)
+            .map(|i| i + 1);
+        assert_eq!((stop, coarse.best().map(|b| b.0)), (Some(6), Some(3)));
+    }
+
+    #[test]
+    fn resolving_a_run_without_a_config_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve_checkpoint(dir.path(), CheckpointChoice::Best)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("config.json"), "{err}");
+    }
+}

@@ -526,3 +526,60 @@ fn ctrl_c_saves_a_checkpoint_that_resume_continues() {
     assert_eq!(metrics(&out).len() as u64, done + 2);
     assert!(out.join("summary.json").is_file());
 }
+
+#[test]
+fn plateau_and_one_cycle_schedules_drive_the_learning_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    // One-cycle starts at --lr / 25 and peaks at --lr; metrics record each epoch's first rate.
+    let out = dir.path().join("one-cycle");
+    train(
+        &out,
+        &["--epochs", "4", "--lr", "0.01", "--schedule", "one-cycle"],
+    );
+    let lrs: Vec<f64> = metrics(&out)
+        .iter()
+        .map(|m| m["lr"].as_f64().unwrap())
+        .collect();
+    assert!((lrs[0] - 0.01 / 25.0).abs() < 1e-12, "{lrs:?}");
+    assert!(lrs[1] > lrs[0] && lrs[3] < lrs[1], "{lrs:?}");
+    assert!(lrs.iter().all(|&lr| lr <= 0.01 + 1e-12), "{lrs:?}");
+
+    // Plateau with patience 0 and a threshold no loss can beat: every epoch after the first
+    // halves the rate.
+    let out = dir.path().join("plateau");
+    train(
+        &out,
+        &[
+            "--epochs",
+            "4",
+            "--lr",
+            "0.01",
+            "--schedule",
+            "plateau:0.5:0:0.99",
+        ],
+    );
+    let lrs: Vec<f64> = metrics(&out)
+        .iter()
+        .map(|m| m["lr"].as_f64().unwrap())
+        .collect();
+    assert_eq!(lrs, [0.01, 0.01, 0.005, 0.0025]);
+    let o = ferrograd(&["train", "--schedule", "plateau:2", "--epochs", "1"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--schedule"),
+        "{}",
+        text(&o)
+    );
+    let o = ferrograd(&[
+        "train",
+        "--tui",
+        "--epochs",
+        "1",
+        "--out",
+        dir.path().join("t").to_str().unwrap(),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("--tui"),
+        "{}",
+        text(&o)
+    );
+}
