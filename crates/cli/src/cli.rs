@@ -40,6 +40,9 @@ impl Cli {
     }
 }
 
+// Parsed once per process, so the size of the largest variant (train's many flags) costs
+// nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a classifier (with no options: an MLP on the embedded 8x8 digits, in seconds).
@@ -53,6 +56,9 @@ pub enum Command {
     Graph(GraphArgs),
     /// Draw activation functions and their derivatives (by autodiff) into one PNG.
     PlotActivations(PlotActivationsArgs),
+    /// Show a saved model layer by layer: output shape, parameters and multiply-accumulates
+    /// per sample, and the totals (like Keras' model.summary()).
+    Summary(SummaryArgs),
     /// Measure throughput (GEMM, MLP and CNN training steps, inference, MNIST epochs): runs
     /// the `ferrograd-bench` binary beside this one with the same arguments (see
     /// `ferrograd bench --help`).
@@ -298,6 +304,36 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The quantity early stopping watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Monitor {
+    /// The validation loss (lower is better).
+    #[value(name = "val_loss")]
+    ValLoss,
+    /// The validation accuracy (higher is better).
+    #[value(name = "val_accuracy")]
+    ValAccuracy,
+}
+
+impl Monitor {
+    /// The name used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAccuracy => "val_accuracy",
+        }
+    }
+}
+
+/// Which checkpoint of a run to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckpointChoice {
+    /// The best epoch's (kept in best/ by --early-stopping), else the last.
+    Best,
+    /// The last epoch's.
+    Last,
+}
+
 /// Where a data set comes from.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
@@ -358,7 +394,10 @@ pub struct TrainArgs {
     #[arg(long, value_parser = non_negative)]
     pub weight_decay: Option<f64>,
     /// Learning-rate schedule: constant, step:EPOCHS[:GAMMA], exponential[:GAMMA],
-    /// cosine[:T_MAX[:ETA_MIN]] (cosine alone anneals to 0 over the run).
+    /// cosine[:T_MAX[:ETA_MIN]] (cosine alone anneals to 0 over the run),
+    /// plateau[:FACTOR[:PATIENCE[:THRESHOLD[:COOLDOWN[:MIN_LR]]]]] (reduce on a validation
+    /// loss plateau; 0.1, 10, 1e-4, 0, 0), one-cycle[:PCT_START[:DIV[:FINAL_DIV]]] (per batch,
+    /// --lr is the peak; 0.3, 25, 1e4).
     #[arg(long, default_value = "cosine", value_parser = parse_schedule)]
     pub schedule: Schedule,
     /// Epochs of linear learning-rate warm-up (fewer than --epochs).
@@ -410,6 +449,28 @@ pub struct TrainArgs {
     /// The flags given on the command line (filled by `Cli::parse_args`).
     #[arg(skip)]
     pub given: Vec<String>,
+    /// Stop when --monitor has not improved by more than --min-delta for this many epochs;
+    /// the best epoch's checkpoint is kept in DIR/best, which eval and predict then load.
+    #[arg(long, value_name = "PATIENCE", value_parser = positive_usize)]
+    pub early_stopping: Option<usize>,
+    /// The quantity early stopping watches.
+    #[arg(long, value_enum, default_value = "val_loss")]
+    pub monitor: Monitor,
+    /// The smallest change of --monitor that counts as an improvement.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    pub min_delta: f64,
+    /// Write TensorBoard event files into the output folder: scalars, weight and gradient
+    /// histograms per layer, and the validation confusion matrix, every epoch (view with
+    /// `tensorboard --logdir runs`).
+    #[arg(long)]
+    pub tensorboard: bool,
+    /// Show the live terminal view (curves, learning rate, throughput, ETA, CPU and
+    /// memory); the default when standard output is a terminal.
+    #[arg(long, conflicts_with = "no_tui")]
+    pub tui: bool,
+    /// Print plain lines even in a terminal.
+    #[arg(long)]
+    pub no_tui: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -425,6 +486,12 @@ pub struct EvalArgs {
     pub dataset: Option<DatasetKind>,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Which checkpoint of the run to score.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
+    /// The k of the reported top-k accuracy.
+    #[arg(long, default_value_t = crate::evaluate::DEFAULT_TOP_K, value_parser = positive_usize)]
+    pub top_k: usize,
     /// Samples per evaluation batch.
     #[arg(long, default_value_t = 512, value_parser = positive_usize)]
     pub batch_size: usize,
@@ -451,6 +518,9 @@ pub struct PredictArgs {
     /// Folder of a trained model (the --out of `ferrograd train`).
     #[arg(long, default_value = "runs/latest", value_name = "DIR")]
     pub model: PathBuf,
+    /// Which checkpoint of the run to use.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
     /// Image files (PNG or PGM).
     #[arg(required = true, value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
@@ -463,6 +533,16 @@ pub struct PredictArgs {
     /// Largest image accepted, in megapixels (checked from the file's header before decoding).
     #[arg(long, default_value_t = 64.0, value_name = "MP", value_parser = positive)]
     pub max_megapixels: f64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SummaryArgs {
+    /// Folder of a trained model (the --out of `ferrograd train`).
+    #[arg(long, default_value = "runs/latest", value_name = "DIR")]
+    pub model: PathBuf,
+    /// Which checkpoint of the run to describe (they share one architecture).
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,6 +1,6 @@
-//! `ferrograd predict`: classifies image files with a saved model and prints the top classes
-//! with their probabilities. Every file is tried; each one that cannot be read is reported,
-//! and the command fails at the end when any did.
+//! `ferrograd predict`: classifies image files with a saved model (its best checkpoint unless
+//! told otherwise) and prints the top classes with their probabilities. Every file is tried;
+//! each one that cannot be read is reported, and the command fails at the end when any did.
 
 use std::path::Path;
 
@@ -9,14 +9,16 @@ use ferrograd_nn::{Module, Sequential};
 
 use crate::cli::{Invert, PredictArgs};
 use crate::console::{note, say};
+use crate::early_stopping::resolve_checkpoint;
 use crate::error::{CliError, Result};
 use crate::image;
 use crate::run_config::RunConfig;
-use crate::run_folder::SavedRun;
 
 /// `ferrograd predict`.
 pub fn run(args: &PredictArgs) -> Result<()> {
-    let saved = SavedRun::read(&args.model)?;
+    let (saved, loaded) = resolve_checkpoint(&args.model, args.checkpoint)?;
+    // Standard output carries one line per image; which checkpoint goes to standard error.
+    note!("{loaded}");
     let cfg = saved.config()?;
     let model = saved.model(&cfg)?;
     let max_pixels = (args.max_megapixels * 1e6).min(usize::MAX as f64) as usize;

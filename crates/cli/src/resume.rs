@@ -15,9 +15,11 @@ use crate::error::{CliError, Result};
 use crate::run_config::RunConfig;
 use crate::run_folder::{self, SavedRun};
 
-/// Flags that may accompany `--resume`: they say how and where to run, not what to train.
-/// `--dataset` and `--out` are accepted when they name the run's own data set and folder.
-const COMPATIBLE_FLAGS: [&str; 9] = [
+/// Flags that may accompany `--resume`: they say how and where to run, how to watch it and
+/// when to stop it early, not what each epoch trains. `--dataset` and `--out` are accepted
+/// when they name the run's own data set and folder. Early stopping replays the run's metrics,
+/// so its best epoch carries over.
+const COMPATIBLE_FLAGS: [&str; 15] = [
     "--resume",
     "--epochs",
     "--threads",
@@ -27,6 +29,12 @@ const COMPATIBLE_FLAGS: [&str; 9] = [
     "--dataset",
     "--out",
     "--detect-anomaly",
+    "--early-stopping",
+    "--monitor",
+    "--min-delta",
+    "--tensorboard",
+    "--tui",
+    "--no-tui",
 ];
 
 /// A run-defining flag's value as given and as the run has it (both as `config.json` writes

@@ -295,7 +295,7 @@ fn bad_arguments_are_named_errors() {
     let f = |x: &[Tensor]| x[0].exp();
     let wrong = Tensor::ones(&[2], DType::F64).unwrap();
     assert!(matches!(
-        jvp(f, std::slice::from_ref(&x), &[wrong.clone()]),
+        jvp(f, std::slice::from_ref(&x), std::slice::from_ref(&wrong)),
         Err(Error::Argument { op: "jvp", .. })
     ));
     assert!(matches!(
