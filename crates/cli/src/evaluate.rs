@@ -28,7 +28,7 @@ pub fn evaluate(model: &dyn Module, loader: &Loader, classes: usize) -> Result<E
     let _guard = no_grad();
     let mut confusion = vec![vec![0usize; classes]; classes];
     let (mut loss_sum, mut n) = (0.0, 0usize);
-    let mut predictions = Vec::with_capacity(loader.dataset().len());
+    let mut predictions = Vec::with_capacity(loader.len());
     for batch in loader.sequential() {
         let batch = batch?;
         let logits = model.forward(&batch.x)?;
@@ -105,7 +105,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             kind,
             &DataSource::new(args.data.data_dir.clone(), args.data.download),
         )?;
-        check_data_fits(&cfg, &test, kind)?;
+        check_data_fits(
+            &cfg,
+            [test.channels, test.height, test.width],
+            test.num_classes(),
+            kind.name(),
+        )?;
         let loader = Loader::new(Arc::new(test), cfg.loader_config(args.batch_size, 0, false))?;
         let eval = evaluate(&model, &loader, cfg.output)?;
         println!(

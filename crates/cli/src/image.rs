@@ -1,4 +1,5 @@
-//! Image files for `predict`: decoding PNG (with the `png` crate) and binary or ASCII PGM,
+//! Image files for `predict`: decoding PNG (with the `png` crate), JPEG (through the data
+//! crate's decoder) and binary or ASCII PGM,
 //! conversion to the model's channels, resizing by area averaging to the model's input size.
 
 use std::path::Path;
@@ -14,15 +15,17 @@ pub struct Image {
     pub data: Vec<f32>,
 }
 
-/// Reads a PNG or PGM file (recognised by content, not by name).
+/// Reads a PNG, JPEG or PGM file (recognised by content, not by name).
 pub fn read(path: &Path) -> Result<Image> {
     let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
     if bytes.starts_with(b"\x89PNG") {
         decode_png(&bytes).map_err(|e| CliError::file(path, e))
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        decode_jpeg(&bytes).map_err(|e| CliError::file(path, e))
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
         decode_pgm(&bytes).map_err(|e| CliError::file(path, e))
     } else {
-        Err(CliError::file(path, "not a PNG or PGM image"))
+        Err(CliError::file(path, "not a PNG, JPEG or PGM image"))
     }
 }
 
@@ -67,6 +70,16 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
         height: h,
         width: w,
         data,
+    })
+}
+
+fn decode_jpeg(bytes: &[u8]) -> std::result::Result<Image, String> {
+    let img = ferrograd_data::decode_image(bytes)?;
+    Ok(Image {
+        channels: img.channels,
+        height: img.height,
+        width: img.width,
+        data: img.pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
     })
 }
 

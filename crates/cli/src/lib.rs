@@ -1,6 +1,7 @@
 //! The `ferrograd` command's library: argument parsing in `cli`, each command in its own
 //! module (`train`, `eval`, `predict`, `graph`, `plot-activations`, `bench`), the files a run writes
-//! (`output`, `run_config`, `metrics`) and its charts (`plot`). Two binaries use it: the
+//! (`output`, `run_config`, `metrics`) and its charts (`plot`); `training_data` reads and splits
+//! a run's data, known data sets or the user's image folder or CSV table. Two binaries use it: the
 //! user's command `ferrograd` (src/main.rs), which installs no global allocator, and the
 //! benchmark `ferrograd-bench` (src/bin/ferrograd-bench.rs), which alone counts allocations.
 
@@ -17,8 +18,10 @@ mod output;
 mod plot;
 mod plot_activations;
 mod predict;
+mod predict_data;
 mod run_config;
 mod train;
+mod training_data;
 
 use std::process::ExitCode;
 

@@ -4,11 +4,10 @@
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograd_core::{Rng, Tensor, ThreadPool};
-use ferrograd_data::{DataSource, Dataset, Loader, load};
+use ferrograd_data::{Loader, LoaderConfig, Samples};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, LrSchedule, Module, Optimizer, RmsProp,
     RmsPropConfig, Schedule, Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
@@ -24,6 +23,7 @@ use crate::plot;
 use crate::run_config::{
     MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, read_tensors, write_tensors,
 };
+use crate::training_data::{self, DataInfo, Split};
 
 pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
@@ -109,8 +109,8 @@ struct Run {
     history: Vec<EpochMetrics>,
 }
 
-fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
-    let cfg = RunConfig::describe(args, train);
+fn new_run(args: &TrainArgs, data: &DataInfo) -> Result<Run> {
+    let cfg = RunConfig::describe(args, data);
     let model = cfg
         .build(&mut Rng::new(args.seed))
         .map_err(|e| CliError::Flag {
@@ -173,16 +173,22 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
 }
 
 /// One pass over the training loader with the run's step (built once for the whole run, so a
-/// static step is traced once per batch shape). Returns (mean loss, accuracy, samples).
+/// static step is traced once per batch shape). Returns (mean loss, accuracy, samples,
+/// seconds spent waiting for the loader's batches).
 fn train_epoch(
     step: &mut TrainStep<'_>,
     loader: &Loader,
     epoch: usize,
     epochs: usize,
-) -> Result<(f64, f64, usize)> {
+) -> Result<(f64, f64, usize, f64)> {
     let bar = progress_bar(loader.num_batches(), epoch + 1, epochs);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
-    for batch in loader.epoch(epoch as u64) {
+    let mut batches = loader.epoch(epoch as u64);
+    let mut wait = 0.0;
+    loop {
+        let asked = Instant::now();
+        let Some(batch) = batches.next() else { break };
+        wait += asked.elapsed().as_secs_f64();
         let batch = batch?;
         let out = step.run(&batch.x, &batch.y)?;
         let b = batch.indices.len();
@@ -208,12 +214,22 @@ fn train_epoch(
         loss_sum / seen.max(1) as f64,
         correct / seen.max(1) as f64,
         seen,
+        wait,
     ))
 }
 
-fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Result<Loader> {
-    let config = cfg.loader_config(batch_size, cfg.training.seed, train);
-    Ok(Loader::new(Arc::new(data), config)?)
+fn loader(
+    data: Samples,
+    cfg: &RunConfig,
+    batch_size: usize,
+    train: bool,
+    workers: usize,
+) -> Result<Loader> {
+    let config = LoaderConfig {
+        workers,
+        ..cfg.loader_config(batch_size, cfg.training.seed, train)
+    };
+    Ok(Loader::from_samples(data, config)?)
 }
 
 /// Saves the checkpoint (parameters and buffers) and metrics of the run so far.
@@ -253,23 +269,25 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         .as_deref()
         .map(|dir| resume_run(args, dir))
         .transpose()?;
-    // A resumed run keeps its own split, so validation samples never leak into training.
-    let (val_fraction, seed) = resumed
-        .as_ref()
-        .map_or((args.val_fraction, args.seed), |r| {
-            (r.cfg.training.val_fraction, r.cfg.training.seed)
-        });
-    let source = DataSource::new(args.data.data_dir.clone(), args.data.download);
-    let (train_full, test) = load(args.dataset, &source)?;
-    let (train, val) = if val_fraction > 0.0 {
-        train_full.stratified_split(val_fraction, seed)?
-    } else {
-        let empty = train_full.subset(&[])?;
-        (train_full, empty)
-    };
+    training_data::check_flags(args)?;
+    // A resumed run keeps its own split, so validation and test samples never leak into
+    // training.
+    let split = resumed.as_ref().map_or(
+        Split {
+            val_fraction: args.val_fraction,
+            test_fraction: args.own.test_fraction,
+            seed: args.seed,
+        },
+        |r| Split {
+            val_fraction: r.cfg.training.val_fraction,
+            test_fraction: r.cfg.training.test_fraction,
+            seed: r.cfg.training.seed,
+        },
+    );
+    let data = training_data::prepare(args, split, threads)?;
     let mut run = match resumed {
         Some(run) => run,
-        None => new_run(args, &train)?,
+        None => new_run(args, &data.info)?,
     };
     if args.mode == Mode::Static && run.cfg.dropout > 0.0 {
         return Err(CliError::Flag {
@@ -277,7 +295,18 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             msg: "dropout draws new random masks at every step, which a traced graph would freeze; train with --mode eager, or without --dropout".into(),
         });
     }
-    check_data_fits(&run.cfg, &train, args.dataset)?;
+    check_data_fits(
+        &run.cfg,
+        data.train.shape(),
+        data.train.class_names().len(),
+        &args.dataset.to_string(),
+    )?;
+    if run.cfg.table.is_some() && run.cfg.table != data.info.table {
+        return Err(CliError::Flag {
+            flag: "--resume",
+            msg: "the checkpoint was trained on a table with other columns".into(),
+        });
+    }
     let t = run.cfg.training.clone();
     let schedule = LrSchedule {
         base_lr: t.lr,
@@ -293,23 +322,46 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads, {:?} mode",
         describe_model(&run.cfg),
         args.dataset,
-        train.len(),
-        val.len(),
-        test.len(),
-        train.features(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.train.features(),
         classes,
         n_params,
         threads,
         args.mode
     );
-    let train_loader = loader(train, &run.cfg, t.batch_size, true)?;
-    let val_loader = loader(val, &run.cfg, 512, false)?;
-    let test_loader = loader(test, &run.cfg, 512, false)?;
+    if !data.skipped.is_empty() {
+        eprintln!(
+            "skipped {} bad files or rows (--skip-bad-files):",
+            data.skipped.len()
+        );
+        for s in data.skipped.iter().take(10) {
+            eprintln!("  {s}");
+        }
+        if data.skipped.len() > 10 {
+            eprintln!("  ... and {} more", data.skipped.len() - 10);
+        }
+    }
+    let workers = if data.streamed {
+        let workers = args.own.workers.unwrap_or(threads);
+        println!(
+            "the images do not fit in --max-memory {} MiB: streaming them from disk with {workers} worker threads",
+            args.own.max_memory
+        );
+        workers
+    } else {
+        1
+    };
+    let train_loader = loader(data.train, &run.cfg, t.batch_size, true, workers)?;
+    let val_loader = loader(data.val, &run.cfg, 512, false, workers)?;
+    let test_loader = loader(data.test, &run.cfg, 512, false, workers)?;
 
     let out = args.out.as_path();
     let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
     let mut train_samples = 0usize;
     let mut epoch_seconds = 0.0;
+    let mut data_wait_seconds = 0.0;
     let mut step = TrainStep::new(
         &run.model,
         &run.optimizer,
@@ -322,11 +374,11 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         run.optimizer.borrow_mut().set_learning_rate(lr);
         run.model.set_training(true);
         let start = Instant::now();
-        let (train_loss, train_accuracy, seen) =
+        let (train_loss, train_accuracy, seen, wait) =
             train_epoch(&mut step, &train_loader, epoch, t.epochs)?;
         let seconds = start.elapsed().as_secs_f64();
         run.model.set_training(false);
-        let val = if val_loader.dataset().is_empty() {
+        let val = if val_loader.is_empty() {
             None
         } else {
             Some(evaluate(&run.model, &val_loader, classes)?)
@@ -340,6 +392,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             val_accuracy: val.as_ref().map_or(f64::NAN, |v| v.accuracy),
             samples_per_s: seen as f64 / seconds.max(1e-9),
             seconds,
+            data_wait_seconds: wait,
         };
         println!(
             "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  {:>9.0} samples/s  {:.2} s",
@@ -356,6 +409,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         run.cfg.training.epochs_done = epoch + 1;
         train_seconds += seconds;
         epoch_seconds += seconds;
+        data_wait_seconds += wait;
         train_samples += seen;
         save_progress(&run, out)?;
     }
@@ -367,39 +421,43 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         &run,
         &test_eval,
         out,
-        train_seconds,
-        train_samples,
-        epoch_seconds,
+        Timing {
+            train_seconds,
+            train_samples,
+            epoch_seconds,
+            data_wait_seconds,
+        },
         n_params,
         threads,
+        data.skipped.len(),
     )?;
     save_sample(&run, &test_loader, out)?;
     Ok(())
 }
 
-/// Checks that a data set's samples fit the model: the image shape for convolutional
-/// models, the number of features for the others.
+/// Checks that a data set's samples (of shape `image`, `[channels, height, width]`, in
+/// `classes` classes) fit the model: the image shape for convolutional models, the number
+/// of features for the others.
 pub fn check_data_fits(
     cfg: &RunConfig,
-    data: &Dataset,
-    kind: ferrograd_data::DatasetKind,
+    image: [usize; 3],
+    classes: usize,
+    kind: &str,
 ) -> Result<()> {
-    let image = [data.channels, data.height, data.width];
+    let features: usize = image.iter().product();
     let msg = if cfg.takes_images() && image != cfg.image {
         format!(
             "{kind} has {}x{}x{} images; the model expects {}x{}x{}",
             image[0], image[1], image[2], cfg.image[0], cfg.image[1], cfg.image[2]
         )
-    } else if data.features() != cfg.input {
+    } else if features != cfg.input {
         format!(
-            "{kind} has {} features; the model expects {}",
-            data.features(),
+            "{kind} has {features} features; the model expects {}",
             cfg.input
         )
-    } else if data.num_classes() != cfg.output {
+    } else if classes != cfg.output {
         format!(
-            "{kind} has {} classes; the model expects {}",
-            data.num_classes(),
+            "{kind} has {classes} classes; the model expects {}",
             cfg.output
         )
     } else {
@@ -437,16 +495,25 @@ fn describe_model(cfg: &RunConfig) -> String {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The run's time figures for the summary.
+struct Timing {
+    /// Training time of all epochs, resumed ones included.
+    train_seconds: f64,
+    /// Samples and seconds of the epochs of this invocation.
+    train_samples: usize,
+    epoch_seconds: f64,
+    /// Seconds the training loop waited for batches in this invocation.
+    data_wait_seconds: f64,
+}
+
 fn report(
     run: &Run,
     test: &Evaluation,
     out: &Path,
-    train_seconds: f64,
-    train_samples: usize,
-    epoch_seconds: f64,
+    timing: Timing,
     parameters: usize,
     threads: usize,
+    skipped: usize,
 ) -> Result<()> {
     println!(
         "test: accuracy {:.2}%  loss {:.4}  ({} samples)",
@@ -461,10 +528,12 @@ fn report(
         test_accuracy: test.accuracy,
         test_loss: test.loss,
         epochs: run.cfg.training.epochs_done,
-        train_seconds,
-        samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
+        train_seconds: timing.train_seconds,
+        samples_per_s: timing.train_samples as f64 / timing.epoch_seconds.max(1e-9),
+        data_wait_seconds: timing.data_wait_seconds,
         parameters,
         threads,
+        skipped_files: skipped,
     };
     write_json(&out.join(SUMMARY_FILE), &summary)?;
     plot::curves(&out.join(CURVES_FILE), &run.history)?;
