@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a classifier (with no options: an MLP on the embedded 8x8 digits, in seconds).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score a saved model on a data set's test split.
     Eval(EvalArgs),
     /// Classify image files (PNG, JPEG or PGM, any size), or the rows of CSV files for a model

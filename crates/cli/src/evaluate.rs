@@ -89,6 +89,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     pool.install(|| {
         let cfg = RunConfig::load(&args.model)?;
         let model = cfg.load_model(&args.model)?;
+        if args.dataset.is_none() && (cfg.dataset == "folder" || cfg.dataset == "csv") {
+            return Err(CliError::Flag {
+                flag: "--model",
+                msg: format!(
+                    "{} was trained on its own {} data: eval scores the known data sets; its test score is in summary.json, and `ferrograd predict` classifies new files",
+                    args.model.display(),
+                    cfg.dataset
+                ),
+            });
+        }
         let kind = match args.dataset {
             Some(k) => k,
             None => cfg

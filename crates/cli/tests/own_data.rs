@@ -368,6 +368,13 @@ fn a_csv_table_trains_and_predict_reads_rows() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].contains("new.csv:2: setosa"), "{stdout}");
     assert!(lines[1].contains("new.csv:3: virginica"), "{stdout}");
+    // eval scores the known data sets and says where this model's score is.
+    let o = ferrograd(&["eval", "--model", out.to_str().unwrap()]);
+    let (_, stderr) = text(&o);
+    assert!(
+        !o.status.success() && stderr.contains("summary.json"),
+        "{stderr}"
+    );
     // A column the model needs is missing.
     std::fs::write(&rows, "depth,width\n0.1,-0.2\n").unwrap();
     let o = ferrograd(&[
