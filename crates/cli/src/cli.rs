@@ -412,10 +412,10 @@ pub struct TrainArgs {
 #[derive(Args, Debug, Clone)]
 pub struct OwnDataArgs {
     /// Images are converted to this size, HEIGHTxWIDTH (--dataset folder).
-    #[arg(long, default_value = "32x32", value_parser = parse_image_size, help_heading = "Own data")]
+    #[arg(long, default_value = "32x32", value_name = "HxW", value_parser = parse_image_size, help_heading = "Own data")]
     pub image_size: ImageSize,
     /// Images are converted to 1 (grey) or 3 (RGB) channels (--dataset folder).
-    #[arg(long, default_value = "3", value_parser = parse_colour_channels, help_heading = "Own data")]
+    #[arg(long, default_value = "3", value_name = "1|3", value_parser = parse_colour_channels, help_heading = "Own data")]
     pub channels: usize,
     /// The column of a CSV table that holds the class labels (text or numbers); every other
     /// column must hold numbers (--dataset csv).
