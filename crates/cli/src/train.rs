@@ -277,11 +277,13 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             val_fraction: args.val_fraction,
             test_fraction: args.own.test_fraction,
             seed: args.seed,
+            image: None,
         },
         |r| Split {
             val_fraction: r.cfg.training.val_fraction,
             test_fraction: r.cfg.training.test_fraction,
             seed: r.cfg.training.seed,
+            image: Some(r.cfg.image),
         },
     );
     let data = training_data::prepare(args, split, threads)?;

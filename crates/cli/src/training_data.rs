@@ -52,13 +52,16 @@ pub struct TrainingData {
     pub streamed: bool,
 }
 
-/// How the samples are split: the fractions and seed of a new run, or those a resumed run
-/// was split with.
+/// How the samples are split and shaped: the flags of a new run, or what a resumed run was
+/// trained with.
 #[derive(Debug, Clone, Copy)]
 pub struct Split {
     pub val_fraction: f64,
     pub test_fraction: f64,
     pub seed: u64,
+    /// The `[channels, height, width]` a resumed run's images were converted to (instead of
+    /// --channels and --image-size).
+    pub image: Option<[usize; 3]>,
 }
 
 /// Reads the data `args` name and splits it.
@@ -119,10 +122,13 @@ fn folder(args: &TrainArgs, split: Split, threads: usize) -> Result<TrainingData
     if !dir.is_dir() {
         return Err(CliError::file(dir, "not a folder"));
     }
-    let [height, width] = args.own.image_size.0;
+    let [channels, height, width] = split.image.unwrap_or({
+        let [h, w] = args.own.image_size.0;
+        [args.own.channels, h, w]
+    });
     let options = FolderOptions {
         format: ImageFormat {
-            channels: args.own.channels,
+            channels,
             height,
             width,
         },

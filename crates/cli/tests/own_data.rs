@@ -115,6 +115,27 @@ fn an_image_folder_of_png_and_jpeg_trains_an_mlp_and_predict_names_the_classes()
     let mean = config["normalize_mean"][0].as_f64().unwrap();
     assert!((0.1..0.8).contains(&mean), "{mean}");
 
+    // A resumed run converts the images as the checkpoint's config says.
+    let o = ferrograd(&[
+        "train",
+        "--dataset",
+        "folder",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--epochs",
+        "13",
+        "--threads",
+        "1",
+        "--resume",
+        out.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&o);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("epoch  13/13"), "{stdout}");
+    assert!(!stdout.contains("epoch  12/13"), "{stdout}");
+
     // predict reads PNG and JPEG and prints the folder's class names.
     let mut noise = Noise(7);
     let probe_png = dir.path().join("probe.png");
