@@ -2,7 +2,8 @@
 //! module (`train`, `eval`, `predict`, `graph`, `plot-activations`, `bench`), the files a run writes
 //! (`output`, `run_config`, `metrics`), the run folder and its checkpoint set (`run_folder`),
 //! continuing a run (`resume`), its charts (`plot`), and output that survives a closed pipe
-//! (`console`). Two binaries use it: the
+//! (`console`); `training_data` reads and splits a run's data, known data sets or the user's
+//! image folder or CSV table. Two binaries use it: the
 //! user's command `ferrograd` (src/main.rs), which installs no global allocator, and the
 //! benchmark `ferrograd-bench` (src/bin/ferrograd-bench.rs), which alone counts allocations.
 
@@ -22,10 +23,12 @@ mod output;
 mod plot;
 mod plot_activations;
 mod predict;
+mod predict_data;
 mod resume;
 mod run_config;
 mod run_folder;
 mod train;
+mod training_data;
 
 use std::process::ExitCode;
 

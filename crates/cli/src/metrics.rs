@@ -18,6 +18,9 @@ pub struct EpochMetrics {
     pub val_accuracy: f64,
     pub samples_per_s: f64,
     pub seconds: f64,
+    /// Seconds the training loop waited for the loader's batches.
+    #[serde(default)]
+    pub data_wait_seconds: f64,
 }
 
 /// The final figures (`summary.json`).
@@ -30,6 +33,10 @@ pub struct Summary {
     pub epochs: usize,
     pub train_seconds: f64,
     pub samples_per_s: f64,
+    /// Seconds the training loop waited for the loader's batches (this invocation).
+    pub data_wait_seconds: f64,
     pub parameters: usize,
     pub threads: usize,
+    /// Image files or CSV rows left out with `--skip-bad-files`.
+    pub skipped_files: usize,
 }

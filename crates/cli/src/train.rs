@@ -6,19 +6,18 @@
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograd_core::{Rng, Tensor, ThreadPool, detect_anomaly};
-use ferrograd_data::{DataSource, Dataset, Loader, load};
+use ferrograd_data::{Loader, LoaderConfig, Samples};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Module, Optimizer, RmsProp, RmsPropConfig,
     Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs};
-use crate::console::{say, text};
+use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs, parse_train_data};
+use crate::console::{note, say, text};
 use crate::error::{CliError, Result};
 use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
 use crate::metrics::{EpochMetrics, METRICS_FILE, SUMMARY_FILE, Summary};
@@ -29,6 +28,7 @@ use crate::run_config::{
     CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, check_finite, tensor_bytes,
 };
 use crate::run_folder::{self, SavedRun};
+use crate::training_data::{self, DataInfo, Split};
 
 pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
@@ -114,8 +114,8 @@ pub(crate) struct Run {
     history: Vec<EpochMetrics>,
 }
 
-fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
-    let cfg = RunConfig::describe(args, train);
+fn new_run(args: &TrainArgs, data: &DataInfo) -> Result<Run> {
+    let cfg = RunConfig::describe(args, data);
     let model = cfg
         .build(&mut Rng::new(args.seed))
         .map_err(|e| CliError::Flag {
@@ -129,6 +129,24 @@ fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
         optimizer: RefCell::new(optimizer),
         history: Vec::new(),
     })
+}
+
+/// The data flags of a resumed run: the run's own data set, model, augmentation and table
+/// target, read from the folder given with --data-dir or else the one it was trained from;
+/// how the data is read (--skip-bad-files, --workers, --max-memory) comes from `args`.
+fn resumed_data_args(args: &TrainArgs, cfg: &RunConfig) -> Result<TrainArgs> {
+    let mut data_args = args.clone();
+    data_args.dataset =
+        parse_train_data(&cfg.dataset).map_err(|e| CliError::file(CONFIG_FILE, e))?;
+    data_args.data.data_dir = args.data.data_dir.clone().or(cfg.data_dir.clone());
+    if let Some(model) = cfg.model_kind() {
+        data_args.model = model;
+    }
+    data_args.augment = cfg.training.augment;
+    if let Some(table) = &cfg.table {
+        data_args.own.target = Some(table.target.clone());
+    }
+    Ok(data_args)
 }
 
 /// The run saved in `saved`, continued with `cfg` (its config with the total epochs to reach).
@@ -167,8 +185,8 @@ fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
 
 /// How an epoch of training ended.
 enum EpochOutcome {
-    /// Mean loss, accuracy and samples seen.
-    Trained(f64, f64, usize),
+    /// Mean loss, accuracy, samples seen and seconds spent waiting for the loader's batches.
+    Trained(f64, f64, usize, f64),
     /// Training diverged: what was seen.
     Diverged(String),
 }
@@ -187,7 +205,12 @@ fn train_epoch(
 ) -> Result<EpochOutcome> {
     let bar = progress_bar(loader.num_batches(), epoch + 1, epochs);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
-    for batch in loader.epoch(epoch as u64) {
+    let mut batches = loader.epoch(epoch as u64);
+    let mut wait = 0.0;
+    loop {
+        let asked = Instant::now();
+        let Some(batch) = batches.next() else { break };
+        wait += asked.elapsed().as_secs_f64();
         let batch = batch?;
         let out = step.run(&batch.x, &batch.y)?;
         let b = batch.indices.len();
@@ -210,6 +233,7 @@ fn train_epoch(
         loss_sum / seen.max(1) as f64,
         correct / seen.max(1) as f64,
         seen,
+        wait,
     ))
 }
 
@@ -248,9 +272,18 @@ fn diverged(reason: String, run: &Run, out: &Path) -> CliError {
     }
 }
 
-fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Result<Loader> {
-    let config = cfg.loader_config(batch_size, cfg.training.seed, train);
-    Ok(Loader::new(Arc::new(data), config)?)
+fn loader(
+    data: Samples,
+    cfg: &RunConfig,
+    batch_size: usize,
+    train: bool,
+    workers: usize,
+) -> Result<Loader> {
+    let config = LoaderConfig {
+        workers,
+        ..cfg.loader_config(batch_size, cfg.training.seed, train)
+    };
+    Ok(Loader::from_samples(data, config)?)
 }
 
 /// The checkpoint's files: parameters and buffers, optimizer state, config, metrics.
@@ -339,34 +372,35 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             (None, args.out.clone())
         }
     };
-    // A resumed run keeps its own split, so validation samples never leak into training, and
-    // finds its data where it was trained unless --data-dir says otherwise.
-    let (val_fraction, seed, data_dir) = match &resumed {
+    // A resumed run reads its own data (data set, table columns, image format) and keeps
+    // its own split, so validation and test samples never leak into training; it finds its
+    // data where it was trained unless --data-dir says otherwise.
+    let (data_args, split) = match &resumed {
         Some((cfg, _)) => (
-            cfg.training.val_fraction,
-            cfg.training.seed,
-            args.data.data_dir.clone().or(cfg.data_dir.clone()),
+            resumed_data_args(args, cfg)?,
+            Split {
+                val_fraction: cfg.training.val_fraction,
+                test_fraction: cfg.training.test_fraction,
+                seed: cfg.training.seed,
+                image: Some(cfg.image),
+            },
         ),
-        None => (args.val_fraction, args.seed, args.data.data_dir.clone()),
+        None => (
+            args.clone(),
+            Split {
+                val_fraction: args.val_fraction,
+                test_fraction: args.own.test_fraction,
+                seed: args.seed,
+                image: None,
+            },
+        ),
     };
-    let dataset = match &resumed {
-        Some((cfg, _)) => cfg
-            .dataset
-            .parse()
-            .map_err(|e: ferrograd_data::DataError| CliError::file(CONFIG_FILE, e.to_string()))?,
-        None => args.dataset,
-    };
-    let source = DataSource::new(data_dir, args.data.download);
-    let (train_full, test) = load(dataset, &source)?;
-    let (train, val) = if val_fraction > 0.0 {
-        train_full.stratified_split(val_fraction, seed)?
-    } else {
-        let empty = train_full.subset(&[])?;
-        (train_full, empty)
-    };
+    training_data::check_flags(&data_args)?;
+    let dataset = data_args.dataset;
+    let data = training_data::prepare(&data_args, split, threads)?;
     let mut run = match resumed {
         Some((cfg, saved)) => resume_run(cfg, &saved)?,
-        None => new_run(args, &train)?,
+        None => new_run(args, &data.info)?,
     };
     if args.mode == Mode::Static && run.cfg.dropout > 0.0 {
         return Err(CliError::Flag {
@@ -374,7 +408,18 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             msg: "dropout draws new random masks at every step, which a traced graph would freeze; train with --mode eager, or without --dropout".into(),
         });
     }
-    check_data_fits(&run.cfg, &train, dataset)?;
+    check_data_fits(
+        &run.cfg,
+        data.train.shape(),
+        data.train.class_names().len(),
+        &dataset.to_string(),
+    )?;
+    if run.cfg.table.is_some() && run.cfg.table != data.info.table {
+        return Err(CliError::Flag {
+            flag: "--resume",
+            msg: "the checkpoint was trained on a table with other columns".into(),
+        });
+    }
     let t = run.cfg.training.clone();
     let schedule = resume::schedule(&run.cfg)?;
     let classes = run.cfg.output;
@@ -386,23 +431,46 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads, {:?} mode",
         describe_model(&run.cfg),
         dataset,
-        train.len(),
-        val.len(),
-        test.len(),
-        train.features(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.train.features(),
         classes,
         n_params,
         threads,
         args.mode
     );
-    let train_loader = loader(train, &run.cfg, t.batch_size, true)?;
-    let val_loader = loader(val, &run.cfg, 512, false)?;
-    let test_loader = loader(test, &run.cfg, 512, false)?;
+    if !data.skipped.is_empty() {
+        note!(
+            "skipped {} bad files or rows (--skip-bad-files):",
+            data.skipped.len()
+        );
+        for s in data.skipped.iter().take(10) {
+            note!("  {s}");
+        }
+        if data.skipped.len() > 10 {
+            note!("  ... and {} more", data.skipped.len() - 10);
+        }
+    }
+    let workers = if data.streamed {
+        let workers = args.own.workers.unwrap_or(threads);
+        say!(
+            "the images do not fit in --max-memory {} MiB: streaming them from disk with {workers} worker threads",
+            args.own.max_memory
+        );
+        workers
+    } else {
+        1
+    };
+    let train_loader = loader(data.train, &run.cfg, t.batch_size, true, workers)?;
+    let val_loader = loader(data.val, &run.cfg, 512, false, workers)?;
+    let test_loader = loader(data.test, &run.cfg, 512, false, workers)?;
 
     let out = out.as_path();
     let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
     let mut train_samples = 0usize;
     let mut epoch_seconds = 0.0;
+    let mut data_wait_seconds = 0.0;
     let mut step = TrainStep::new(
         &run.model,
         &run.optimizer,
@@ -416,9 +484,9 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         run.model.set_training(true);
         run.model.reseed(epoch_seed(t.seed, epoch));
         let start = Instant::now();
-        let (train_loss, train_accuracy, seen) =
+        let (train_loss, train_accuracy, seen, wait) =
             match train_epoch(&mut step, &train_loader, epoch, t.epochs)? {
-                EpochOutcome::Trained(loss, accuracy, seen) => (loss, accuracy, seen),
+                EpochOutcome::Trained(loss, accuracy, seen, wait) => (loss, accuracy, seen, wait),
                 EpochOutcome::Diverged(reason) => return Err(diverged(reason, &run, out)),
             };
         let seconds = start.elapsed().as_secs_f64();
@@ -426,7 +494,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             return Err(diverged(reason, &run, out));
         }
         run.model.set_training(false);
-        let val = if val_loader.dataset().is_empty() {
+        let val = if val_loader.is_empty() {
             None
         } else {
             Some(evaluate(&run.model, &val_loader, classes)?)
@@ -440,6 +508,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             val_accuracy: val.as_ref().map_or(f64::NAN, |v| v.accuracy),
             samples_per_s: seen as f64 / seconds.max(1e-9),
             seconds,
+            data_wait_seconds: wait,
         };
         say!(
             "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  {:>9.0} samples/s  {:.2} s",
@@ -456,6 +525,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         run.cfg.training.epochs_done = epoch + 1;
         train_seconds += seconds;
         epoch_seconds += seconds;
+        data_wait_seconds += wait;
         train_samples += seen;
         save(out, &checkpoint_files(&run)?)?;
     }
@@ -466,11 +536,15 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     files.extend(report(
         &run,
         &test_eval,
-        train_seconds,
-        train_samples,
-        epoch_seconds,
+        Timing {
+            train_seconds,
+            train_samples,
+            epoch_seconds,
+            data_wait_seconds,
+        },
         n_params,
         threads,
+        data.skipped.len(),
     )?);
     if let Some(sample) = sample_logits(&run, &test_loader)? {
         files.push((SAMPLE_FILE, sample));
@@ -485,29 +559,29 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     Ok(())
 }
 
-/// Checks that a data set's samples fit the model: the image shape for convolutional
-/// models, the number of features for the others.
+/// Checks that a data set's samples (of shape `image`, `[channels, height, width]`, in
+/// `classes` classes) fit the model: the image shape for convolutional models, the number
+/// of features for the others.
 pub fn check_data_fits(
     cfg: &RunConfig,
-    data: &Dataset,
-    kind: ferrograd_data::DatasetKind,
+    image: [usize; 3],
+    classes: usize,
+    kind: &str,
 ) -> Result<()> {
-    let image = [data.channels, data.height, data.width];
+    let features: usize = image.iter().product();
     let msg = if cfg.takes_images() && image != cfg.image {
         format!(
             "{kind} has {}x{}x{} images; the model expects {}x{}x{}",
             image[0], image[1], image[2], cfg.image[0], cfg.image[1], cfg.image[2]
         )
-    } else if data.features() != cfg.input {
+    } else if features != cfg.input {
         format!(
-            "{kind} has {} features; the model expects {}",
-            data.features(),
+            "{kind} has {features} features; the model expects {}",
             cfg.input
         )
-    } else if data.num_classes() != cfg.output {
+    } else if classes != cfg.output {
         format!(
-            "{kind} has {} classes; the model expects {}",
-            data.num_classes(),
+            "{kind} has {classes} classes; the model expects {}",
             cfg.output
         )
     } else {
@@ -550,15 +624,25 @@ fn title(cfg: &RunConfig) -> String {
     format!("{} on {}", describe_model(cfg), cfg.dataset)
 }
 
+/// The run's time figures for the summary.
+struct Timing {
+    /// Training time of all epochs, resumed ones included.
+    train_seconds: f64,
+    /// Samples and seconds of the epochs of this invocation.
+    train_samples: usize,
+    epoch_seconds: f64,
+    /// Seconds the training loop waited for batches in this invocation.
+    data_wait_seconds: f64,
+}
+
 /// Prints the test results and returns the run's summary and charts as files.
 fn report(
     run: &Run,
     test: &Evaluation,
-    train_seconds: f64,
-    train_samples: usize,
-    epoch_seconds: f64,
+    timing: Timing,
     parameters: usize,
     threads: usize,
+    skipped: usize,
 ) -> Result<Vec<(&'static str, Vec<u8>)>> {
     say!(
         "test: accuracy {:.2}%  loss {:.4}  ({} samples)",
@@ -573,10 +657,12 @@ fn report(
         test_accuracy: test.accuracy,
         test_loss: test.loss,
         epochs: run.cfg.training.epochs_done,
-        train_seconds,
-        samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
+        train_seconds: timing.train_seconds,
+        samples_per_s: timing.train_samples as f64 / timing.epoch_seconds.max(1e-9),
+        data_wait_seconds: timing.data_wait_seconds,
         parameters,
         threads,
+        skipped_files: skipped,
     };
     let title = title(&run.cfg);
     Ok(vec![
