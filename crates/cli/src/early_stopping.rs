@@ -114,6 +114,7 @@ mod tests {
             val_accuracy,
             samples_per_s: 1.0,
             seconds: 1.0,
+            data_wait_seconds: 0.0,
         }
     }
 

@@ -53,8 +53,8 @@ pub fn evaluate(model: &dyn Module, loader: &Loader, classes: usize) -> Result<E
     let _guard = no_grad();
     let mut confusion = vec![vec![0usize; classes]; classes];
     let (mut loss_sum, mut n) = (0.0, 0usize);
-    let mut predictions = Vec::with_capacity(loader.dataset().len());
-    let mut true_ranks = Vec::with_capacity(loader.dataset().len());
+    let mut predictions = Vec::with_capacity(loader.len());
+    let mut true_ranks = Vec::with_capacity(loader.len());
     for batch in loader.sequential() {
         let batch = batch?;
         let logits = model.forward(&batch.x)?;
@@ -122,24 +122,43 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         say!("{loaded}");
         let cfg = saved.config()?;
         let model = saved.model(&cfg)?;
+        if args.dataset.is_none() && (cfg.dataset == "folder" || cfg.dataset == "csv") {
+            return Err(CliError::Flag {
+                flag: "--model",
+                msg: format!(
+                    "{} was trained on its own {} data: eval scores the known data sets; its test score is in summary.json, and `ferrograd predict` classifies new files",
+                    args.model.display(),
+                    cfg.dataset
+                ),
+            });
+        }
         let config_path = saved.folder().join(CONFIG_FILE);
-        let trained_on: DatasetKind = cfg
-            .dataset
-            .parse()
-            .map_err(|e: ferrograd_data::DataError| CliError::file(&config_path, e.to_string()))?;
-        let kind = args.dataset.unwrap_or(trained_on);
+        let kind = match args.dataset {
+            Some(k) => k,
+            None => cfg
+                .dataset
+                .parse()
+                .map_err(|e: ferrograd_data::DataError| CliError::file(&config_path, e.to_string()))?,
+        };
+        let trained_on = cfg.dataset.parse::<DatasetKind>().ok();
         // The folder the model was trained from, unless the data set or folder is given.
-        let data_dir = match (&args.data.data_dir, kind == trained_on) {
+        let data_dir = match (&args.data.data_dir, trained_on == Some(kind)) {
             (Some(dir), _) => Some(dir.clone()),
             (None, true) => cfg.data_dir.clone(),
             (None, false) => None,
         };
         let (_, test) = load(kind, &DataSource::new(data_dir, args.data.download))?;
-        check_data_fits(&cfg, &test, kind)?;
-        if kind != trained_on {
+        check_data_fits(
+            &cfg,
+            [test.channels, test.height, test.width],
+            test.num_classes(),
+            kind.name(),
+        )?;
+        if trained_on != Some(kind) {
             note!(
-                "warning: the model in {} was trained on {trained_on}; scoring it on {kind}, whose classes mean something else",
-                args.model.display()
+                "warning: the model in {} was trained on {}; scoring it on {kind}, whose classes mean something else",
+                args.model.display(),
+                cfg.dataset
             );
         }
         let loader = Loader::new(Arc::new(test), cfg.loader_config(args.batch_size, 0, false))?;

@@ -4,36 +4,27 @@
 
 use std::path::Path;
 
-use ferrograd_nn::named_params;
-
-use crate::error::{CliError, Result};
-use crate::run_config::OPTIMIZER_FILE;
+use crate::error::Result;
+use crate::image::DEFAULT_MAX_MEGAPIXELS;
 use crate::run_folder::SavedRun;
 
-/// The largest image `predict` accepts by default (`--max-megapixels 64`), in pixels.
-const MAX_PIXELS: usize = 64_000_000;
-
-/// Reads an image as `predict` does by default, converted to `channels` and resized to `size`.
+/// Reads an image as `predict` does (with its default size limit), converted to `channels` and
+/// resized to `size`.
 ///
 /// # Errors
-/// A file that is not a readable PNG or PGM within the size limits.
+/// A file that is not a readable PNG, JPEG or PGM within the size limits.
 pub fn read_image(path: &Path, channels: usize, size: [usize; 2]) -> Result<Vec<f32>> {
-    let img = crate::image::read(path, MAX_PIXELS)?.with_channels(channels);
+    let max_pixels = (DEFAULT_MAX_MEGAPIXELS * 1e6) as usize;
+    let img = crate::image::read(path, max_pixels)?.with_channels(channels);
     Ok(img.resize(size[0], size[1]).inverted().data)
 }
 
 /// Loads a run folder (or checkpoint set folder) as `eval`/`predict` (`config.json`,
-/// `model.safetensors`) and `train --resume` (`optimizer.safetensors` too) do.
+/// `model.safetensors`) and `train --resume` (`optimizer.safetensors` and the metrics too) do.
 ///
 /// # Errors
 /// Any missing, malformed or inconsistent file, naming it.
 pub fn load_model_folder(dir: &Path) -> Result<()> {
     let saved = SavedRun::read(dir)?;
-    let cfg = saved.config()?;
-    let model = saved.model(&cfg)?;
-    let mut optimizer = crate::train::build_optimizer(&cfg.training, named_params(&model))?;
-    let path = saved.folder().join(OPTIMIZER_FILE);
-    optimizer
-        .load_state(&saved.tensors(OPTIMIZER_FILE)?)
-        .map_err(|e| CliError::file(&path, e.to_string()))
+    crate::train::resume_run(saved.config()?, &saved).map(drop)
 }

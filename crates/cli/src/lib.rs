@@ -4,7 +4,8 @@
 //! its checkpoint sets, the last and the best (`run_folder`), continuing a run (`resume`), its
 //! charts (`plot`), what training shows while it runs (`progress`: plain lines or the live
 //! view in `tui`; `early_stopping`: which epoch is best), and output that survives a closed
-//! pipe (`console`). Two binaries use it: the
+//! pipe (`console`); `training_data` reads and splits a run's data, known data sets or the
+//! user's image folder or CSV table. Two binaries use it: the
 //! user's command `ferrograd` (src/main.rs), which installs no global allocator, and the
 //! benchmark `ferrograd-bench` (src/bin/ferrograd-bench.rs), which alone counts allocations.
 
@@ -25,6 +26,7 @@ mod output;
 mod plot;
 mod plot_activations;
 mod predict;
+mod predict_data;
 mod progress;
 mod resume;
 mod run_config;
@@ -32,6 +34,7 @@ mod run_folder;
 mod summary;
 mod tensorboard;
 mod train;
+mod training_data;
 mod tui;
 
 use std::process::ExitCode;

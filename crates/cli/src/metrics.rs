@@ -19,6 +19,9 @@ pub struct EpochMetrics {
     pub val_accuracy: f64,
     pub samples_per_s: f64,
     pub seconds: f64,
+    /// Seconds the training loop waited for the loader's batches.
+    #[serde(default)]
+    pub data_wait_seconds: f64,
 }
 
 /// The final figures (`summary.json`).
@@ -31,9 +34,13 @@ pub struct Summary {
     pub epochs: usize,
     pub train_seconds: f64,
     pub samples_per_s: f64,
+    /// Seconds the training loop waited for the loader's batches (this invocation).
+    pub data_wait_seconds: f64,
     /// Trainable parameters of the model.
     pub parameters: usize,
     pub threads: usize,
+    /// Image files or CSV rows left out with `--skip-bad-files`.
+    pub skipped_files: usize,
     /// Per-class scores on the test split, and their unweighted means.
     #[serde(flatten)]
     pub scores: Scores,

@@ -198,6 +198,7 @@ mod tests {
                 val_accuracy: f64::NAN,
                 samples_per_s: 1.0,
                 seconds: 1.0,
+                data_wait_seconds: 0.0,
             })
             .collect()
     }

@@ -7,18 +7,17 @@
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograd_core::{Rng, Tensor, ThreadPool, detect_anomaly};
-use ferrograd_data::{DataSource, Dataset, Loader, load};
+use ferrograd_data::{Loader, LoaderConfig, Samples};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Module, Optimizer, RmsProp, RmsPropConfig,
     Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
 };
 
-use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs};
-use crate::console::{say, text};
+use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs, parse_train_data};
+use crate::console::{note, say, text};
 use crate::early_stopping::Watch;
 use crate::error::{CliError, Result};
 use crate::evaluate::{DEFAULT_TOP_K, Evaluation, confusion_table, default_threads, evaluate};
@@ -32,6 +31,7 @@ use crate::run_config::{
 };
 use crate::run_folder::{self, SavedRun};
 use crate::tensorboard::{self, EventWriter};
+use crate::training_data::{self, DataInfo, Split};
 
 pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
@@ -110,15 +110,15 @@ impl OptimizerKind {
 /// The run being trained: its config, model, optimizer and history. The optimizer sits in a
 /// `RefCell` so that the training step can update it while the run is also read (schedules,
 /// checkpoints).
-struct Run {
+pub(crate) struct Run {
     cfg: RunConfig,
     model: Sequential,
     optimizer: RefCell<Box<dyn Optimizer>>,
     history: Vec<EpochMetrics>,
 }
 
-fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
-    let cfg = RunConfig::describe(args, train);
+fn new_run(args: &TrainArgs, data: &DataInfo) -> Result<Run> {
+    let cfg = RunConfig::describe(args, data);
     let model = cfg
         .build(&mut Rng::new(args.seed))
         .map_err(|e| CliError::Flag {
@@ -134,8 +134,26 @@ fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
     })
 }
 
+/// The data flags of a resumed run: the run's own data set, model, augmentation and table
+/// target, read from the folder given with --data-dir or else the one it was trained from;
+/// how the data is read (--skip-bad-files, --workers, --max-memory) comes from `args`.
+fn resumed_data_args(args: &TrainArgs, cfg: &RunConfig) -> Result<TrainArgs> {
+    let mut data_args = args.clone();
+    data_args.dataset =
+        parse_train_data(&cfg.dataset).map_err(|e| CliError::file(CONFIG_FILE, e))?;
+    data_args.data.data_dir = args.data.data_dir.clone().or(cfg.data_dir.clone());
+    if let Some(model) = cfg.model_kind() {
+        data_args.model = model;
+    }
+    data_args.augment = cfg.training.augment;
+    if let Some(table) = &cfg.table {
+        data_args.own.target = Some(table.target.clone());
+    }
+    Ok(data_args)
+}
+
 /// The run saved in `saved`, continued with `cfg` (its config with the total epochs to reach).
-fn resume_run(cfg: RunConfig, saved: &SavedRun) -> Result<Run> {
+pub(crate) fn resume_run(cfg: RunConfig, saved: &SavedRun) -> Result<Run> {
     let model = saved.model(&cfg)?;
     model.set_training(true);
     let mut optimizer = build_optimizer(&cfg.training, named_params(&model))?;
@@ -165,6 +183,8 @@ struct EpochRun {
     samples: usize,
     /// Stopped by a stop request after this many batches.
     interrupted: Option<usize>,
+    /// Seconds spent waiting for the loader's batches.
+    wait: f64,
 }
 
 /// How an epoch of training ended.
@@ -193,15 +213,21 @@ fn train_epoch(
     lr_of_batch: &dyn Fn(usize) -> Option<f64>,
 ) -> Result<EpochOutcome> {
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
-    for (i, batch) in loader.epoch(epoch as u64).enumerate() {
+    let mut batches = loader.epoch(epoch as u64);
+    let (mut wait, mut i) = (0.0, 0usize);
+    loop {
         if stop.raised() {
             return Ok(EpochOutcome::Trained(EpochRun {
                 loss: loss_sum / seen.max(1) as f64,
                 accuracy: correct / seen.max(1) as f64,
                 samples: seen,
                 interrupted: Some(i),
+                wait,
             }));
         }
+        let asked = Instant::now();
+        let Some(batch) = batches.next() else { break };
+        wait += asked.elapsed().as_secs_f64();
         if let Some(lr) = lr_of_batch(i) {
             run.optimizer.borrow_mut().set_learning_rate(lr);
         }
@@ -220,12 +246,14 @@ fn train_epoch(
         seen += b;
         let lr = run.optimizer.borrow().learning_rate();
         view.batch(i + 1, seen, loss_sum / seen as f64, lr);
+        i += 1;
     }
     Ok(EpochOutcome::Trained(EpochRun {
         loss: loss_sum / seen.max(1) as f64,
         accuracy: correct / seen.max(1) as f64,
         samples: seen,
         interrupted: None,
+        wait,
     }))
 }
 
@@ -264,9 +292,18 @@ fn diverged(reason: String, run: &Run, out: &Path) -> CliError {
     }
 }
 
-fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Result<Loader> {
-    let config = cfg.loader_config(batch_size, cfg.training.seed, train);
-    Ok(Loader::new(Arc::new(data), config)?)
+fn loader(
+    data: Samples,
+    cfg: &RunConfig,
+    batch_size: usize,
+    train: bool,
+    workers: usize,
+) -> Result<Loader> {
+    let config = LoaderConfig {
+        workers,
+        ..cfg.loader_config(batch_size, cfg.training.seed, train)
+    };
+    Ok(Loader::from_samples(data, config)?)
 }
 
 /// The checkpoint's files: parameters and buffers, optimizer state, config, metrics.
@@ -364,34 +401,35 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             (None, args.out.clone())
         }
     };
-    // A resumed run keeps its own split, so validation samples never leak into training, and
-    // finds its data where it was trained unless --data-dir says otherwise.
-    let (val_fraction, seed, data_dir) = match &resumed {
+    // A resumed run reads its own data (data set, table columns, image format) and keeps
+    // its own split, so validation and test samples never leak into training; it finds its
+    // data where it was trained unless --data-dir says otherwise.
+    let (data_args, split) = match &resumed {
         Some((cfg, _)) => (
-            cfg.training.val_fraction,
-            cfg.training.seed,
-            args.data.data_dir.clone().or(cfg.data_dir.clone()),
+            resumed_data_args(args, cfg)?,
+            Split {
+                val_fraction: cfg.training.val_fraction,
+                test_fraction: cfg.training.test_fraction,
+                seed: cfg.training.seed,
+                image: Some(cfg.image),
+            },
         ),
-        None => (args.val_fraction, args.seed, args.data.data_dir.clone()),
+        None => (
+            args.clone(),
+            Split {
+                val_fraction: args.val_fraction,
+                test_fraction: args.own.test_fraction,
+                seed: args.seed,
+                image: None,
+            },
+        ),
     };
-    let dataset = match &resumed {
-        Some((cfg, _)) => cfg
-            .dataset
-            .parse()
-            .map_err(|e: ferrograd_data::DataError| CliError::file(CONFIG_FILE, e.to_string()))?,
-        None => args.dataset,
-    };
-    let source = DataSource::new(data_dir, args.data.download);
-    let (train_full, test) = load(dataset, &source)?;
-    let (train, val) = if val_fraction > 0.0 {
-        train_full.stratified_split(val_fraction, seed)?
-    } else {
-        let empty = train_full.subset(&[])?;
-        (train_full, empty)
-    };
+    training_data::check_flags(&data_args)?;
+    let dataset = data_args.dataset;
+    let data = training_data::prepare(&data_args, split, threads)?;
     let mut run = match resumed {
         Some((cfg, saved)) => resume_run(cfg, &saved)?,
-        None => new_run(args, &train)?,
+        None => new_run(args, &data.info)?,
     };
     if args.mode == Mode::Static && run.cfg.dropout > 0.0 {
         return Err(CliError::Flag {
@@ -399,8 +437,19 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             msg: "dropout draws new random masks at every step, which a traced graph would freeze; train with --mode eager, or without --dropout".into(),
         });
     }
-    check_data_fits(&run.cfg, &train, dataset)?;
-    if args.early_stopping.is_some() && val.is_empty() {
+    check_data_fits(
+        &run.cfg,
+        data.train.shape(),
+        data.train.class_names().len(),
+        &dataset.to_string(),
+    )?;
+    if run.cfg.table.is_some() && run.cfg.table != data.info.table {
+        return Err(CliError::Flag {
+            flag: "--resume",
+            msg: "the checkpoint was trained on a table with other columns".into(),
+        });
+    }
+    if args.early_stopping.is_some() && data.val.is_empty() {
         return Err(CliError::Flag {
             flag: "--early-stopping",
             msg: "needs a validation split to monitor; pass --val-fraction above 0".into(),
@@ -415,19 +464,41 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads, {:?} mode",
         describe_model(&run.cfg),
         dataset,
-        train.len(),
-        val.len(),
-        test.len(),
-        train.features(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.train.features(),
         classes,
         n_params,
         threads,
         args.mode
     );
     text(&crate::summary::table(&summary));
-    let train_loader = loader(train, &run.cfg, t.batch_size, true)?;
-    let val_loader = loader(val, &run.cfg, 512, false)?;
-    let test_loader = loader(test, &run.cfg, 512, false)?;
+    if !data.skipped.is_empty() {
+        note!(
+            "skipped {} bad files or rows (--skip-bad-files):",
+            data.skipped.len()
+        );
+        for s in data.skipped.iter().take(10) {
+            note!("  {s}");
+        }
+        if data.skipped.len() > 10 {
+            note!("  ... and {} more", data.skipped.len() - 10);
+        }
+    }
+    let workers = if data.streamed {
+        let workers = args.own.workers.unwrap_or(threads);
+        say!(
+            "the images do not fit in --max-memory {} MiB: streaming them from disk with {workers} worker threads",
+            args.own.max_memory
+        );
+        workers
+    } else {
+        1
+    };
+    let train_loader = loader(data.train, &run.cfg, t.batch_size, true, workers)?;
+    let val_loader = loader(data.val, &run.cfg, 512, false, workers)?;
+    let test_loader = loader(data.test, &run.cfg, 512, false, workers)?;
 
     let out = out.as_path();
     let mut events = if args.tensorboard {
@@ -455,6 +526,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
     let mut train_samples = 0usize;
     let mut epoch_seconds = 0.0;
     let mut stopped = None;
+    let mut data_wait_seconds = 0.0;
     let mut step = TrainStep::new(
         &run.model,
         &run.optimizer,
@@ -528,7 +600,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             return Err(diverged(reason, &run, out));
         }
         run.model.set_training(false);
-        let val = if val_loader.dataset().is_empty() {
+        let val = if val_loader.is_empty() {
             None
         } else {
             Some(evaluate(&run.model, &val_loader, classes)?)
@@ -542,6 +614,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             val_accuracy: val.as_ref().map_or(f64::NAN, |v| v.accuracy),
             samples_per_s: pass.samples as f64 / seconds.max(1e-9),
             seconds,
+            data_wait_seconds: pass.wait,
         };
         if let Some(w) = events.as_mut() {
             let batch = train_loader.sequential().next().transpose()?;
@@ -555,6 +628,7 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         run.cfg.training.epochs_done = epoch + 1;
         train_seconds += seconds;
         epoch_seconds += seconds;
+        data_wait_seconds += pass.wait;
         train_samples += pass.samples;
         let files = checkpoint_files(&run)?;
         save(out, &files)?;
@@ -614,8 +688,10 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         Totals {
             train_seconds,
             samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
+            data_wait_seconds,
             parameters: n_params,
             threads,
+            skipped_files: data.skipped.len(),
             best_epoch,
             stopped,
         },
@@ -663,29 +739,29 @@ fn make_view(args: &TrainArgs, run: &Run, stop: StopFlag) -> Result<Box<dyn View
     )?))
 }
 
-/// Checks that a data set's samples fit the model: the image shape for convolutional
-/// models, the number of features for the others.
+/// Checks that a data set's samples (of shape `image`, `[channels, height, width]`, in
+/// `classes` classes) fit the model: the image shape for convolutional models, the number
+/// of features for the others.
 pub fn check_data_fits(
     cfg: &RunConfig,
-    data: &Dataset,
-    kind: ferrograd_data::DatasetKind,
+    image: [usize; 3],
+    classes: usize,
+    kind: &str,
 ) -> Result<()> {
-    let image = [data.channels, data.height, data.width];
+    let features: usize = image.iter().product();
     let msg = if cfg.takes_images() && image != cfg.image {
         format!(
             "{kind} has {}x{}x{} images; the model expects {}x{}x{}",
             image[0], image[1], image[2], cfg.image[0], cfg.image[1], cfg.image[2]
         )
-    } else if data.features() != cfg.input {
+    } else if features != cfg.input {
         format!(
-            "{kind} has {} features; the model expects {}",
-            data.features(),
+            "{kind} has {features} features; the model expects {}",
             cfg.input
         )
-    } else if data.num_classes() != cfg.output {
+    } else if classes != cfg.output {
         format!(
-            "{kind} has {} classes; the model expects {}",
-            data.num_classes(),
+            "{kind} has {classes} classes; the model expects {}",
             cfg.output
         )
     } else {
@@ -732,8 +808,12 @@ fn title(cfg: &RunConfig) -> String {
 struct Totals {
     train_seconds: f64,
     samples_per_s: f64,
+    /// Seconds the training loop waited for batches in this invocation.
+    data_wait_seconds: f64,
     parameters: usize,
     threads: usize,
+    /// Files or rows left out with `--skip-bad-files`.
+    skipped_files: usize,
     best_epoch: Option<usize>,
     stopped: Option<String>,
 }
@@ -765,8 +845,10 @@ fn report(run: &Run, test: &Evaluation, totals: Totals) -> Result<Vec<(&'static 
         epochs: run.cfg.training.epochs_done,
         train_seconds: totals.train_seconds,
         samples_per_s: totals.samples_per_s,
+        data_wait_seconds: totals.data_wait_seconds,
         parameters: totals.parameters,
         threads: totals.threads,
+        skipped_files: totals.skipped_files,
         scores,
         checkpoint: if totals.best_epoch.is_some() {
             "best"

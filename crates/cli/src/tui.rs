@@ -430,6 +430,7 @@ mod tests {
             val_accuracy: 1.0 - loss / 3.0,
             samples_per_s: 5000.0,
             seconds: 0.5,
+            data_wait_seconds: 0.0,
         }
     }
 
