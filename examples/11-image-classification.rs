@@ -209,8 +209,8 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn std::error::Error>> {
         },
     )?;
     let labels = {
-        let ds = test.dataset();
-        Tensor::from_vec(ds.labels.iter().map(|&l| l as i64).collect(), &[ds.len()])?
+        let ds = test.samples();
+        Tensor::from_vec(ds.labels().iter().map(|&l| l as i64).collect(), &[ds.len()])?
     };
     let mut epochs = Vec::new();
     let start = Instant::now();
@@ -248,7 +248,7 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn std::error::Error>> {
                     (0, f64::MIN),
                     |best, (k, p)| if p > best.1 { (k, p) } else { best },
                 );
-        let label = test.dataset().labels[index] as usize;
+        let label = test.samples().labels()[index] as usize;
         confusion[label][predicted] += 1;
         if label != predicted {
             mistakes.push(Mistake {
@@ -274,7 +274,8 @@ pub fn run(cfg: &Config) -> Result<Outcome, Box<dyn std::error::Error>> {
     let reload_identical = logits(&fresh, &test)?.to_vec::<f32>()? == out.to_vec::<f32>()?;
 
     let figure = cfg.out.join("confidently-wrong.png");
-    draw(&figure, kind.name(), test.dataset(), &mistakes)?;
+    let images = test.dataset().ok_or("the test images are held in memory")?;
+    draw(&figure, kind.name(), images, &mistakes)?;
     Ok(Outcome {
         dataset: kind.name().to_string(),
         sizes,

@@ -260,9 +260,9 @@ fn all_inputs(loader: &Loader) -> Result<Tensor, Box<dyn Error>> {
 /// The accuracy of `model` on a loader's samples.
 fn score(model: &dyn Module, data: &Loader) -> Result<f64, Box<dyn Error>> {
     let _guard = no_grad();
-    let ds = data.dataset();
+    let ds = data.samples();
     let labels = Tensor::from_vec(
-        ds.labels.iter().map(|&l| i64::from(l)).collect(),
+        ds.labels().iter().map(|&l| i64::from(l)).collect(),
         &[ds.len()],
     )?;
     Ok(accuracy(&model.forward(&all_inputs(data)?)?, &labels)?)

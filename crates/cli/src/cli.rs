@@ -40,19 +40,26 @@ impl Cli {
     }
 }
 
+// Parsed once per process, so the size of the largest variant (train's many flags) costs
+// nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train a classifier (with no options: an MLP on the embedded 8x8 digits, in seconds).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Score a saved model on a data set's test split.
     Eval(EvalArgs),
-    /// Classify image files (PNG or PGM, any size) with a saved model.
+    /// Classify image files (PNG, JPEG or PGM, any size), or the rows of CSV files for a model
+    /// trained on a table, with a saved model.
     Predict(PredictArgs),
     /// Write the computation graph of a training step as Graphviz DOT (and SVG where `dot` is
     /// installed): forward only, forward and backward, and after the optimisation passes.
     Graph(GraphArgs),
     /// Draw activation functions and their derivatives (by autodiff) into one PNG.
     PlotActivations(PlotActivationsArgs),
+    /// Show a saved model layer by layer: output shape, parameters and multiply-accumulates
+    /// per sample, and the totals (like Keras' model.summary()).
+    Summary(SummaryArgs),
     /// Measure throughput (GEMM, MLP and CNN training steps, inference, MNIST epochs): runs
     /// the `ferrograd-bench` binary beside this one with the same arguments (see
     /// `ferrograd bench --help`).
@@ -78,7 +85,7 @@ pub enum ModelKind {
     /// LeNet-5, modern form: conv 5x5 (6), ReLU, max pool, conv 5x5 (16), ReLU, max pool,
     /// 120, 84, classes (28x28 or 32x32 images).
     Lenet,
-    /// A plain CNN: per stage of --channels, conv 3x3, batch norm, ReLU, max pool; then
+    /// A plain CNN: per stage of --filters, conv 3x3, batch norm, ReLU, max pool; then
     /// global average pooling and a linear layer.
     Cnn,
 }
@@ -112,7 +119,7 @@ impl ModelKind {
     }
 }
 
-/// The stage channels of `--model cnn` unless --channels is given.
+/// The stage channels of `--model cnn` unless --filters is given.
 pub const DEFAULT_CNN_CHANNELS: [usize; 3] = [32, 64, 128];
 
 /// How the training step runs.
@@ -167,6 +174,71 @@ fn parse_dataset(s: &str) -> Result<DatasetKind, String> {
     s.parse::<DatasetKind>().map_err(|e| e.to_string())
 }
 
+/// What `train --dataset` names: a known data set, or the user's own data in `--data-dir`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrainData {
+    /// digits, mnist, fashion-mnist or cifar10.
+    Known(DatasetKind),
+    /// A folder of class sub-folders of PNG and JPEG images.
+    Folder,
+    /// A CSV table with a label column.
+    Csv,
+}
+
+impl std::fmt::Display for TrainData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainData::Known(kind) => kind.fmt(f),
+            TrainData::Folder => f.write_str("folder"),
+            TrainData::Csv => f.write_str("csv"),
+        }
+    }
+}
+
+pub(crate) fn parse_train_data(s: &str) -> Result<TrainData, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "folder" => Ok(TrainData::Folder),
+        "csv" => Ok(TrainData::Csv),
+        _ => s.parse::<DatasetKind>().map(TrainData::Known).map_err(|_| {
+            format!(
+                "unknown data set {s:?}; expected one of digits, mnist, fashion-mnist, cifar10, folder, csv"
+            )
+        }),
+    }
+}
+
+/// An image size, parsed from `28x28` (height x width).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageSize(pub [usize; 2]);
+
+fn parse_image_size(s: &str) -> Result<ImageSize, String> {
+    let dims: Option<Vec<usize>> = s
+        .split('x')
+        .map(|p| {
+            p.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0 && n <= 4096)
+        })
+        .collect();
+    match dims.as_deref() {
+        Some(&[h, w]) => Ok(ImageSize([h, w])),
+        _ => Err(format!(
+            "{s:?} is not HEIGHTxWIDTH with sides of 1 to 4096 pixels (expected e.g. 28x28)"
+        )),
+    }
+}
+
+fn parse_colour_channels(s: &str) -> Result<usize, String> {
+    match s.trim() {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        _ => Err(format!(
+            "{s:?} is not 1 (grey) or 3 (RGB); the CNN's stage widths are set with --filters"
+        )),
+    }
+}
+
 fn parse_activation(s: &str) -> Result<Activation, String> {
     s.parse::<Activation>().map_err(|e| e.to_string())
 }
@@ -195,7 +267,7 @@ pub struct HiddenSizes(pub Vec<usize>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Channels(pub Vec<usize>);
 
-fn parse_channels(s: &str) -> Result<Channels, String> {
+fn parse_filters(s: &str) -> Result<Channels, String> {
     positive_list(s, "channel count", "32,64,128").map(Channels)
 }
 
@@ -298,11 +370,42 @@ fn fraction(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The quantity early stopping watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Monitor {
+    /// The validation loss (lower is better).
+    #[value(name = "val_loss")]
+    ValLoss,
+    /// The validation accuracy (higher is better).
+    #[value(name = "val_accuracy")]
+    ValAccuracy,
+}
+
+impl Monitor {
+    /// The name used on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitor::ValLoss => "val_loss",
+            Monitor::ValAccuracy => "val_accuracy",
+        }
+    }
+}
+
+/// Which checkpoint of a run to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CheckpointChoice {
+    /// The best epoch's (kept in best/ by --early-stopping), else the last.
+    Best,
+    /// The last epoch's.
+    Last,
+}
+
 /// Where a data set comes from.
 #[derive(Args, Debug, Clone)]
 pub struct DataArgs {
     /// Folder holding the data set's standard files (e.g. train-images-idx3-ubyte.gz), or a
-    /// parent of a folder named after the data set.
+    /// parent of a folder named after the data set; with --dataset folder, the image folder;
+    /// with --dataset csv, the CSV file.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Download MNIST / Fashion-MNIST into the cache folder when no local copy is found.
@@ -313,11 +416,15 @@ pub struct DataArgs {
 #[derive(Args, Debug, Clone)]
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
-    /// Data set: digits (embedded), mnist, fashion-mnist, cifar10.
-    #[arg(long, default_value = "digits", value_parser = parse_dataset)]
-    pub dataset: DatasetKind,
+    /// Data set: digits (embedded), mnist, fashion-mnist, cifar10; or your own: folder (a
+    /// --data-dir of class sub-folders of PNG/JPEG images) or csv (a --data-dir FILE.csv
+    /// with a --target column).
+    #[arg(long, default_value = "digits", value_parser = parse_train_data)]
+    pub dataset: TrainData,
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub own: OwnDataArgs,
     /// Network: mlp, logistic (softmax regression), lenet (LeNet-5) or cnn (conv, batch
     /// norm, ReLU, pool stages).
     #[arg(long, value_enum, default_value = "mlp")]
@@ -325,10 +432,10 @@ pub struct TrainArgs {
     /// Hidden layer widths of the MLP, comma separated.
     #[arg(long, default_value = "256,128", value_parser = parse_hidden)]
     pub hidden: HiddenSizes,
-    /// Output channels of the CNN's stages, comma separated; each stage halves the image
-    /// [default: 32,64,128].
-    #[arg(long, value_parser = parse_channels)]
-    pub channels: Option<Channels>,
+    /// Output channels (filters) of the CNN's stages, comma separated; each stage halves the
+    /// image [default: 32,64,128].
+    #[arg(long, value_parser = parse_filters)]
+    pub filters: Option<Channels>,
     /// Random augmentation of the training images: crops padded by 4 pixels and horizontal
     /// flips for cifar10, shifts of up to 2 pixels for mnist and fashion-mnist (1 for
     /// digits); reproducible from --seed.
@@ -358,7 +465,10 @@ pub struct TrainArgs {
     #[arg(long, value_parser = non_negative)]
     pub weight_decay: Option<f64>,
     /// Learning-rate schedule: constant, step:EPOCHS[:GAMMA], exponential[:GAMMA],
-    /// cosine[:T_MAX[:ETA_MIN]] (cosine alone anneals to 0 over the run).
+    /// cosine[:T_MAX[:ETA_MIN]] (cosine alone anneals to 0 over the run),
+    /// plateau[:FACTOR[:PATIENCE[:THRESHOLD[:COOLDOWN[:MIN_LR]]]]] (reduce on a validation
+    /// loss plateau; 0.1, 10, 1e-4, 0, 0), one-cycle[:PCT_START[:DIV[:FINAL_DIV]]] (per batch,
+    /// --lr is the peak; 0.3, 25, 1e4).
     #[arg(long, default_value = "cosine", value_parser = parse_schedule)]
     pub schedule: Schedule,
     /// Epochs of linear learning-rate warm-up (fewer than --epochs).
@@ -410,6 +520,64 @@ pub struct TrainArgs {
     /// The flags given on the command line (filled by `Cli::parse_args`).
     #[arg(skip)]
     pub given: Vec<String>,
+    /// Stop when --monitor has not improved by more than --min-delta for this many epochs;
+    /// the best epoch's checkpoint is kept in DIR/best, which eval and predict then load.
+    #[arg(long, value_name = "PATIENCE", value_parser = positive_usize)]
+    pub early_stopping: Option<usize>,
+    /// The quantity early stopping watches.
+    #[arg(long, value_enum, default_value = "val_loss")]
+    pub monitor: Monitor,
+    /// The smallest change of --monitor that counts as an improvement.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    pub min_delta: f64,
+    /// Write TensorBoard event files into the output folder: scalars, weight and gradient
+    /// histograms per layer, and the validation confusion matrix, every epoch (view with
+    /// `tensorboard --logdir runs`).
+    #[arg(long)]
+    pub tensorboard: bool,
+    /// Show the live terminal view (curves, learning rate, throughput, ETA, CPU and
+    /// memory); the default when standard output is a terminal.
+    #[arg(long, conflicts_with = "no_tui")]
+    pub tui: bool,
+    /// Print plain lines even in a terminal.
+    #[arg(long)]
+    pub no_tui: bool,
+}
+
+/// How the user's own data (`--dataset folder` or `csv`) is read.
+#[derive(Args, Debug, Clone)]
+pub struct OwnDataArgs {
+    /// Images are converted to this size, HEIGHTxWIDTH (--dataset folder).
+    #[arg(long, default_value = "32x32", value_name = "HxW", value_parser = parse_image_size, help_heading = "Own data")]
+    pub image_size: ImageSize,
+    /// Images are converted to 1 (grey) or 3 (RGB) channels (--dataset folder).
+    #[arg(long, default_value = "3", value_name = "1|3", value_parser = parse_colour_channels, help_heading = "Own data")]
+    pub channels: usize,
+    /// The column of a CSV table that holds the class labels (text or numbers); every other
+    /// column must hold numbers (--dataset csv).
+    #[arg(long, value_name = "COLUMN", help_heading = "Own data")]
+    pub target: Option<String>,
+    /// Fraction of each class held out for testing, when a folder has no test/ sub-folder
+    /// (--dataset folder or csv).
+    #[arg(long, default_value_t = 0.2, value_parser = fraction, help_heading = "Own data")]
+    pub test_fraction: f64,
+    /// Leave out image files that cannot be read or decoded, and CSV rows that are
+    /// malformed, counting them in summary.json, instead of stopping at the first.
+    #[arg(long, help_heading = "Own data")]
+    pub skip_bad_files: bool,
+    /// Threads decoding images: when scanning the folder, and at every epoch when the images
+    /// are streamed from disk [default: all cores].
+    #[arg(long, value_parser = positive_usize, help_heading = "Own data")]
+    pub workers: Option<usize>,
+    /// Decoded images up to this many MiB are held in memory; a larger folder is streamed
+    /// from disk at every epoch (0 always streams).
+    #[arg(
+        long,
+        default_value_t = 2048,
+        value_name = "MIB",
+        help_heading = "Own data"
+    )]
+    pub max_memory: usize,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -425,6 +593,12 @@ pub struct EvalArgs {
     pub dataset: Option<DatasetKind>,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Which checkpoint of the run to score.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
+    /// The k of the reported top-k accuracy.
+    #[arg(long, default_value_t = crate::evaluate::DEFAULT_TOP_K, value_parser = positive_usize)]
+    pub top_k: usize,
     /// Samples per evaluation batch.
     #[arg(long, default_value_t = 512, value_parser = positive_usize)]
     pub batch_size: usize,
@@ -439,7 +613,7 @@ pub enum Invert {
     /// Invert when the image is mostly bright (dark ink on white paper), since the data sets
     /// have bright strokes on a dark background.
     Auto,
-    /// Always invert.
+    /// Always invert (never done automatically for models trained on --dataset folder).
     Yes,
     /// Never invert.
     No,
@@ -451,8 +625,12 @@ pub struct PredictArgs {
     /// Folder of a trained model (the --out of `ferrograd train`).
     #[arg(long, default_value = "runs/latest", value_name = "DIR")]
     pub model: PathBuf,
-    /// Image files (PNG or PGM).
-    #[arg(required = true, value_name = "IMAGE")]
+    /// Which checkpoint of the run to use.
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
+    /// Image files (PNG, JPEG or PGM); for a model trained on --dataset csv, CSV files of
+    /// rows with the training table's feature columns (one prediction per row).
+    #[arg(required = true, value_name = "FILE")]
     pub images: Vec<PathBuf>,
     /// How many classes to show per image.
     #[arg(long, default_value_t = 3, value_parser = positive_usize)]
@@ -466,10 +644,20 @@ pub struct PredictArgs {
 }
 
 #[derive(Args, Debug, Clone)]
+pub struct SummaryArgs {
+    /// Folder of a trained model (the --out of `ferrograd train`).
+    #[arg(long, default_value = "runs/latest", value_name = "DIR")]
+    pub model: PathBuf,
+    /// Which checkpoint of the run to describe (they share one architecture).
+    #[arg(long, value_enum, default_value = "best")]
+    pub checkpoint: CheckpointChoice,
+}
+
+#[derive(Args, Debug, Clone)]
 #[command(allow_negative_numbers = true)]
 pub struct GraphArgs {
     /// Network: logistic (softmax) regression, an MLP with --hidden layers, lenet, or cnn
-    /// with --channels.
+    /// with --filters.
     #[arg(long, value_enum, default_value = "logistic")]
     pub model: ModelKind,
     /// Hidden layer widths of the MLP.
@@ -485,9 +673,9 @@ pub struct GraphArgs {
     /// least 2^stages).
     #[arg(long, default_value = "1x28x28", value_parser = parse_image_shape)]
     pub image: ImageShape,
-    /// Output channels of the CNN's stages.
-    #[arg(long, default_value = "4,8", value_parser = parse_channels)]
-    pub channels: Channels,
+    /// Output channels (filters) of the CNN's stages.
+    #[arg(long, default_value = "4,8", value_parser = parse_filters)]
+    pub filters: Channels,
     /// Classes.
     #[arg(long, default_value_t = 3, value_parser = positive_usize)]
     pub classes: usize,

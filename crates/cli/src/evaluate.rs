@@ -1,5 +1,6 @@
-//! Scoring a model on a data set: mean loss, accuracy, per-sample predictions with their
-//! confidence, and the confusion matrix; and the `ferrograd eval` command.
+//! Scoring a model on a data set: mean loss, accuracy, top-k accuracy, per-sample predictions,
+//! the confusion matrix and the per-class scores drawn from it; and the `ferrograd eval`
+//! command, which scores the best checkpoint of a run unless told otherwise.
 
 use std::sync::Arc;
 
@@ -9,9 +10,10 @@ use ferrograd_nn::Module;
 
 use crate::cli::EvalArgs;
 use crate::console::{note, say, text};
+use crate::early_stopping::resolve_checkpoint;
 use crate::error::{CliError, Result};
+use crate::metrics::Scores;
 use crate::run_config::CONFIG_FILE;
-use crate::run_folder::SavedRun;
 use crate::train::check_data_fits;
 
 /// The outcome of scoring a model on a data set.
@@ -23,6 +25,27 @@ pub struct Evaluation {
     pub confusion: Vec<Vec<usize>>,
     /// Predicted class of each sample, in data set order.
     pub predictions: Vec<usize>,
+    /// For each sample, how many classes scored strictly higher than its true class (0: the
+    /// true class is the top prediction).
+    pub true_ranks: Vec<usize>,
+}
+
+/// The k of the top-k accuracy reported unless told otherwise.
+pub const DEFAULT_TOP_K: usize = 5;
+
+impl Evaluation {
+    /// The fraction of samples whose true class is among the `k` highest scores.
+    pub fn top_k_accuracy(&self, k: usize) -> f64 {
+        let hits = self.true_ranks.iter().filter(|&&r| r < k).count();
+        hits as f64 / self.true_ranks.len().max(1) as f64
+    }
+
+    /// Per-class precision, recall and F1 with macro averages, and the top-`k` accuracy (`k`
+    /// at most the number of classes).
+    pub fn scores(&self, names: &[String], k: usize) -> Scores {
+        let k = k.min(self.confusion.len()).max(1);
+        Scores::from_confusion(&self.confusion, names, k, self.top_k_accuracy(k))
+    }
 }
 
 /// Runs the model over the loader's samples in order, without recording gradients.
@@ -30,16 +53,21 @@ pub fn evaluate(model: &dyn Module, loader: &Loader, classes: usize) -> Result<E
     let _guard = no_grad();
     let mut confusion = vec![vec![0usize; classes]; classes];
     let (mut loss_sum, mut n) = (0.0, 0usize);
-    let mut predictions = Vec::with_capacity(loader.dataset().len());
+    let mut predictions = Vec::with_capacity(loader.len());
+    let mut true_ranks = Vec::with_capacity(loader.len());
     for batch in loader.sequential() {
         let batch = batch?;
         let logits = model.forward(&batch.x)?;
         let losses = logits.softmax_cross_entropy(&batch.y)?;
         loss_sum += losses.sum_all()?.item()?;
         let pred = logits.argmax(-1, false)?.to_vec::<i64>()?;
-        for (&p, &label) in pred.iter().zip(&batch.y.to_vec::<i64>()?) {
+        let scores = logits.to_vec::<f32>()?;
+        let labels = batch.y.to_vec::<i64>()?;
+        for ((&p, &label), row) in pred.iter().zip(&labels).zip(scores.chunks(classes.max(1))) {
             confusion[label as usize][p as usize] += 1;
             predictions.push(p as usize);
+            let own = row[label as usize];
+            true_ranks.push(row.iter().filter(|&&v| v > own).count());
         }
         n += batch.indices.len();
     }
@@ -49,6 +77,7 @@ pub fn evaluate(model: &dyn Module, loader: &Loader, classes: usize) -> Result<E
         accuracy: correct as f64 / n.max(1) as f64,
         confusion,
         predictions,
+        true_ranks,
     })
 }
 
@@ -89,27 +118,47 @@ pub fn confusion_table(confusion: &[Vec<usize>], names: &[String]) -> String {
 pub fn run(args: &EvalArgs) -> Result<()> {
     let pool = ThreadPool::flushing_denormals(args.threads.unwrap_or_else(default_threads))?;
     pool.install(|| {
-        let saved = SavedRun::read(&args.model)?;
+        let (saved, loaded) = resolve_checkpoint(&args.model, args.checkpoint)?;
+        say!("{loaded}");
         let cfg = saved.config()?;
         let model = saved.model(&cfg)?;
+        if args.dataset.is_none() && (cfg.dataset == "folder" || cfg.dataset == "csv") {
+            return Err(CliError::Flag {
+                flag: "--model",
+                msg: format!(
+                    "{} was trained on its own {} data: eval scores the known data sets; its test score is in summary.json, and `ferrograd predict` classifies new files",
+                    args.model.display(),
+                    cfg.dataset
+                ),
+            });
+        }
         let config_path = saved.folder().join(CONFIG_FILE);
-        let trained_on: DatasetKind = cfg
-            .dataset
-            .parse()
-            .map_err(|e: ferrograd_data::DataError| CliError::file(&config_path, e.to_string()))?;
-        let kind = args.dataset.unwrap_or(trained_on);
+        let kind = match args.dataset {
+            Some(k) => k,
+            None => cfg
+                .dataset
+                .parse()
+                .map_err(|e: ferrograd_data::DataError| CliError::file(&config_path, e.to_string()))?,
+        };
+        let trained_on = cfg.dataset.parse::<DatasetKind>().ok();
         // The folder the model was trained from, unless the data set or folder is given.
-        let data_dir = match (&args.data.data_dir, kind == trained_on) {
+        let data_dir = match (&args.data.data_dir, trained_on == Some(kind)) {
             (Some(dir), _) => Some(dir.clone()),
             (None, true) => cfg.data_dir.clone(),
             (None, false) => None,
         };
         let (_, test) = load(kind, &DataSource::new(data_dir, args.data.download))?;
-        check_data_fits(&cfg, &test, kind)?;
-        if kind != trained_on {
+        check_data_fits(
+            &cfg,
+            [test.channels, test.height, test.width],
+            test.num_classes(),
+            kind.name(),
+        )?;
+        if trained_on != Some(kind) {
             note!(
-                "warning: the model in {} was trained on {trained_on}; scoring it on {kind}, whose classes mean something else",
-                args.model.display()
+                "warning: the model in {} was trained on {}; scoring it on {kind}, whose classes mean something else",
+                args.model.display(),
+                cfg.dataset
             );
         }
         let loader = Loader::new(Arc::new(test), cfg.loader_config(args.batch_size, 0, false))?;
@@ -121,6 +170,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
             eval.predictions.len()
         );
         text(&confusion_table(&eval.confusion, &cfg.class_names));
+        text(&eval.scores(&cfg.class_names, args.top_k).table());
         Ok(())
     })
 }

@@ -12,15 +12,15 @@ use crate::run_folder::SavedRun;
 /// resized to `size`.
 ///
 /// # Errors
-/// A file that is not a readable PNG or PGM within the size limits.
+/// A file that is not a readable PNG, JPEG or PGM within the size limits.
 pub fn read_image(path: &Path, channels: usize, size: [usize; 2]) -> Result<Vec<f32>> {
     let max_pixels = (DEFAULT_MAX_MEGAPIXELS * 1e6) as usize;
     let img = crate::image::read(path, max_pixels)?.with_channels(channels);
     Ok(img.resize(size[0], size[1]).inverted().data)
 }
 
-/// Loads a model folder as `eval`/`predict` (`config.json`, `model.safetensors`) and
-/// `train --resume` (`optimizer.safetensors` and the metrics too) do.
+/// Loads a run folder (or checkpoint set folder) as `eval`/`predict` (`config.json`,
+/// `model.safetensors`) and `train --resume` (`optimizer.safetensors` and the metrics too) do.
 ///
 /// # Errors
 /// Any missing, malformed or inconsistent file, naming it.

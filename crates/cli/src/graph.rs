@@ -77,7 +77,7 @@ fn build(args: &GraphArgs, rng: &mut Rng) -> Result<(Sequential, String, Vec<usi
         ModelKind::Cnn => {
             let cfg = CnnConfig {
                 in_channels: c,
-                channels: args.channels.0.clone(),
+                channels: args.filters.0.clone(),
                 convs_per_stage: 1,
                 classes: args.classes,
             };

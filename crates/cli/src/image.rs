@@ -1,7 +1,8 @@
-//! Image files for `predict`: decoding PNG (with the `png` crate) and binary or ASCII PGM,
-//! their size checked from the header before any pixel is decoded, transparency composited
-//! on the background that keeps the strokes visible, conversion to the model's channels,
-//! resizing by area averaging to the model's input size.
+//! Image files for `predict`: decoding PNG (with the `png` crate), JPEG (through the data
+//! crate's decoder) and binary or ASCII PGM, their size checked from the header before any
+//! pixel is decoded, transparency composited on the background that keeps the strokes
+//! visible, conversion to the model's channels, resizing by area averaging to the model's
+//! input size.
 
 use std::path::Path;
 
@@ -19,16 +20,18 @@ pub struct Image {
 /// The default of `predict --max-megapixels`.
 pub const DEFAULT_MAX_MEGAPIXELS: f64 = 64.0;
 
-/// Reads a PNG or PGM file (recognised by content, not by name) of at most `max_pixels`
-/// pixels.
+/// Reads a PNG, JPEG or PGM file (recognised by content, not by name) of at most
+/// `max_pixels` pixels.
 pub fn read(path: &Path, max_pixels: usize) -> Result<Image> {
     let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
     if bytes.starts_with(b"\x89PNG") {
         decode_png(&bytes, max_pixels).map_err(|e| CliError::file(path, e))
+    } else if is_jpeg(&bytes) {
+        decode_jpeg(&bytes, max_pixels).map_err(|e| CliError::file(path, e))
     } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
         decode_pgm(&bytes, max_pixels).map_err(|e| CliError::file(path, e))
     } else {
-        Err(CliError::file(path, "not a PNG or PGM image"))
+        Err(CliError::file(path, "not a PNG, JPEG or PGM image"))
     }
 }
 
@@ -108,6 +111,32 @@ fn decode_png(bytes: &[u8], max_pixels: usize) -> std::result::Result<Image, Str
         height: h,
         width: w,
         data,
+    })
+}
+
+fn is_jpeg(bytes: &[u8]) -> bool {
+    bytes.starts_with(&[0xff, 0xd8, 0xff])
+}
+
+/// Reads a PNG or JPEG file of at most `max_pixels` pixels (checked from its header) as
+/// encoded bytes, for decoders that convert it themselves.
+pub fn read_encoded(path: &Path, max_pixels: usize) -> Result<Vec<u8>> {
+    let bytes = std::fs::read(path).map_err(|e| CliError::io(path, e))?;
+    let (width, height) =
+        ferrograd_data::image_dimensions(&bytes).map_err(|e| CliError::file(path, e))?;
+    check_size(width, height, max_pixels).map_err(|e| CliError::file(path, e))?;
+    Ok(bytes)
+}
+
+fn decode_jpeg(bytes: &[u8], max_pixels: usize) -> std::result::Result<Image, String> {
+    let (width, height) = ferrograd_data::image_dimensions(bytes)?;
+    check_size(width, height, max_pixels)?;
+    let img = ferrograd_data::decode_image(bytes)?;
+    Ok(Image {
+        channels: img.channels,
+        height: img.height,
+        width: img.width,
+        data: img.pixels.iter().map(|&p| f32::from(p) / 255.0).collect(),
     })
 }
 

@@ -123,9 +123,8 @@ pub fn confusion(
     names: &[String],
     title: &str,
 ) -> Result<Vec<u8>> {
-    let n = matrix.len().max(1);
-    let cell = (560 / n as u32).clamp(24, 64);
-    let size = (cell * n as u32 + 200, cell * n as u32 + 180);
+    let size = confusion_size(matrix.len());
+    let cell = (size.0 - 200) / matrix.len().max(1) as u32;
     render(file, size, |root| {
         let max = matrix.iter().flatten().copied().max().unwrap_or(1).max(1) as f64;
         let (x0, y0) = (160i32, 80i32);
@@ -177,6 +176,13 @@ pub fn confusion(
     })
 }
 
+/// The width and height in pixels of the confusion chart of `classes` classes.
+pub fn confusion_size(classes: usize) -> (u32, u32) {
+    let n = classes.max(1) as u32;
+    let cell = (560 / n).clamp(24, 64);
+    (cell * n + 200, cell * n + 180)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,6 +198,7 @@ mod tests {
                 val_accuracy: f64::NAN,
                 samples_per_s: 1.0,
                 seconds: 1.0,
+                data_wait_seconds: 0.0,
             })
             .collect()
     }

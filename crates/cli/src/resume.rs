@@ -15,9 +15,13 @@ use crate::error::{CliError, Result};
 use crate::run_config::RunConfig;
 use crate::run_folder::{self, SavedRun};
 
-/// Flags that may accompany `--resume`: they say how and where to run, not what to train.
-/// `--dataset` and `--out` are accepted when they name the run's own data set and folder.
-const COMPATIBLE_FLAGS: [&str; 9] = [
+/// Flags that may accompany `--resume`: they say how and where to run, how to watch it and
+/// when to stop it early, not what each epoch trains. `--dataset` and `--out` are accepted
+/// when they name the run's own data set and folder. Early stopping replays the run's metrics,
+/// so its best epoch carries over. `--skip-bad-files` only decides whether a bad file stops
+/// the run, `--workers` and `--max-memory` how images are decoded and whether they are
+/// streamed: the samples are the same either way.
+const COMPATIBLE_FLAGS: [&str; 18] = [
     "--resume",
     "--epochs",
     "--threads",
@@ -27,6 +31,15 @@ const COMPATIBLE_FLAGS: [&str; 9] = [
     "--dataset",
     "--out",
     "--detect-anomaly",
+    "--early-stopping",
+    "--monitor",
+    "--min-delta",
+    "--tensorboard",
+    "--tui",
+    "--no-tui",
+    "--skip-bad-files",
+    "--workers",
+    "--max-memory",
 ];
 
 /// A run-defining flag's value as given and as the run has it (both as `config.json` writes
@@ -44,9 +57,27 @@ fn compare(flag: &str, args: &TrainArgs, cfg: &RunConfig) -> Option<(String, Str
     match flag {
         "--model" => pair(args.model.name().into(), cfg.model.clone()),
         "--hidden" => pair(list(&args.hidden.0), list(&cfg.hidden)),
-        "--channels" => pair(
-            list(args.channels.as_ref().map_or(&[][..], |c| &c.0)),
+        "--filters" => pair(
+            list(args.filters.as_ref().map_or(&[][..], |c| &c.0)),
             list(&cfg.channels),
+        ),
+        "--channels" => pair(args.own.channels.to_string(), cfg.image[0].to_string()),
+        "--image-size" => {
+            let [h, w] = args.own.image_size.0;
+            pair(
+                format!("{h}x{w}"),
+                format!("{}x{}", cfg.image[1], cfg.image[2]),
+            )
+        }
+        "--target" => pair(
+            args.own.target.clone().unwrap_or_else(|| "none".into()),
+            cfg.table
+                .as_ref()
+                .map_or_else(|| "none".into(), |t| t.target.clone()),
+        ),
+        "--test-fraction" => pair(
+            args.own.test_fraction.to_string(),
+            t.test_fraction.to_string(),
         ),
         "--augment" => pair(args.augment.to_string(), t.augment.to_string()),
         "--activation" => pair(args.activation.to_string(), cfg.activation.clone()),

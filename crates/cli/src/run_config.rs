@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use ferrograd_core::{DType, Rng};
-use ferrograd_data::{Augment, Dataset, DatasetKind, LoaderConfig, Normalize};
+use ferrograd_data::{Augment, DatasetKind, LoaderConfig, Normalize};
 use ferrograd_nn::{
     Activation, CnnConfig, LeNetConfig, MlpConfig, Module, Sequential, checkpoint, cnn, lenet, mlp,
     named_state,
@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::cli::{DEFAULT_CNN_CHANNELS, ModelKind, TrainArgs};
 use crate::error::{CliError, Result};
+use crate::training_data::{DataInfo, TableColumns};
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const MODEL_FILE: &str = "model.safetensors";
@@ -39,6 +40,9 @@ pub struct TrainingConfig {
     pub batch_size: usize,
     pub epochs: usize,
     pub val_fraction: f64,
+    /// Fraction held out for testing (own data without a test/ folder).
+    #[serde(default)]
+    pub test_fraction: f64,
     pub seed: u64,
     /// Random augmentation of the training images.
     #[serde(default)]
@@ -80,6 +84,9 @@ pub struct RunConfig {
     #[serde(deserialize_with = "one_or_many")]
     pub normalize_std: Vec<f32>,
     pub class_names: Vec<String>,
+    /// The columns of the CSV table a model was trained on (`--dataset csv`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<TableColumns>,
     pub training: TrainingConfig,
 }
 
@@ -102,34 +109,29 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<f32>,
 }
 
 impl RunConfig {
-    /// The configuration of a new run of `args` on `data` (its images and classes):
-    /// convolutional models normalise each channel with its own statistics, the others all
-    /// pixels with one (both computed on `data`). Flags left out take the model's defaults.
-    pub fn describe(args: &TrainArgs, data: &Dataset) -> RunConfig {
+    /// The configuration of a new run of `args` on data described by `data` (its sample
+    /// shape, classes and normalisation). Flags left out take the model's defaults.
+    pub fn describe(args: &TrainArgs, data: &DataInfo) -> RunConfig {
         let conv = args.model.is_convolutional();
         let hidden = match args.model {
             ModelKind::Mlp => args.hidden.0.clone(),
             _ => Vec::new(),
         };
-        let channels = match (args.model, &args.channels) {
+        let channels = match (args.model, &args.filters) {
             (ModelKind::Cnn, Some(c)) => c.0.clone(),
             (ModelKind::Cnn, None) => DEFAULT_CNN_CHANNELS.to_vec(),
             _ => Vec::new(),
         };
-        let norms = if conv {
-            Normalize::per_channel(data)
-        } else {
-            vec![Normalize::from_dataset(data)]
-        };
+        let norms = &data.normalize;
         let (default_optimizer, momentum, weight_decay) = args.model.default_optimizer();
         let optimizer = args.optimizer.unwrap_or(default_optimizer);
         RunConfig {
             format: FORMAT,
             dataset: args.dataset.to_string(),
             model: args.model.name().to_string(),
-            input: data.features(),
+            input: data.image.iter().product(),
             hidden,
-            output: data.num_classes(),
+            output: data.class_names.len(),
             // The convolutional models have their own layers: ReLU, no dropout.
             activation: if conv {
                 Activation::Relu.to_string()
@@ -144,11 +146,12 @@ impl RunConfig {
                 .data_dir
                 .as_ref()
                 .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone())),
-            image: [data.channels, data.height, data.width],
+            image: data.image,
             max_value: data.max_value,
             normalize_mean: norms.iter().map(|n| n.mean).collect(),
             normalize_std: norms.iter().map(|n| n.std).collect(),
             class_names: data.class_names.clone(),
+            table: data.table.clone(),
             training: TrainingConfig {
                 optimizer: optimizer.name().to_string(),
                 lr: args.lr.unwrap_or(optimizer.default_lr()),
@@ -163,6 +166,7 @@ impl RunConfig {
                 batch_size: args.batch_size,
                 epochs: args.epochs,
                 val_fraction: args.val_fraction,
+                test_fraction: args.own.test_fraction,
                 seed: args.seed,
                 augment: args.augment,
                 epochs_done: 0,
@@ -308,6 +312,10 @@ impl RunConfig {
         let norm_ok = |v: &[f32]| v.len() == 1 || v.len() == channels;
         if cfg.input != cfg.image.iter().product::<usize>()
             || cfg.output != cfg.class_names.len()
+            || cfg
+                .table
+                .as_ref()
+                .is_some_and(|t| t.features.len() != cfg.input)
             || !norm_ok(&cfg.normalize_mean)
             || !norm_ok(&cfg.normalize_std)
         {

@@ -1,7 +1,10 @@
 //! The run folder (`--out`) and the saved run in it. A run's checkpoint is the file set
 //! `DIR/checkpoint/` (see `ferrograd_io::fileset`): model, optimizer state, config and metrics,
 //! replaced as a whole after every epoch; the last save of a run adds the summary, the charts
-//! and the sample logits, so every file in the set belongs to the same model. This module
+//! and the sample logits, so every file in the set belongs to the same model. With early
+//! stopping, the best epoch's checkpoint is a second set, `DIR/best/`, written the same way;
+//! TensorBoard's event files lie directly in `DIR`, and so does `summary.json`, a link to the
+//! checkpoint set's summary (so it always belongs to the current checkpoint). This module
 //! checks the folder before any training, refuses to mix a new run into an old one, cleans up
 //! what a crash left, and reads a saved run for `eval`, `predict` and `--resume` (a run folder,
 //! a set's own folder such as `DIR/checkpoint`, or a folder of the flat layout written before
@@ -14,12 +17,15 @@ use ferrograd_io::fileset;
 use ferrograd_nn::Sequential;
 
 use crate::error::{CliError, Result};
-use crate::metrics::{EpochMetrics, METRICS_FILE};
+use crate::metrics::{EpochMetrics, METRICS_FILE, SUMMARY_FILE};
 use crate::output::parse_json_lines;
 use crate::run_config::{CONFIG_FILE, RunConfig, parse_tensors};
 
 /// The name of the checkpoint set inside a run folder.
 pub const CHECKPOINT: &str = "checkpoint";
+
+/// The name of the best epoch's checkpoint set inside a run folder (kept with early stopping).
+pub const BEST: &str = "best";
 
 /// The files of the flat layout (everything directly in the run folder), read for
 /// compatibility and removed by `--overwrite`.
@@ -28,7 +34,7 @@ const FLAT_FILES: [&str; 8] = [
     "optimizer.safetensors",
     CONFIG_FILE,
     METRICS_FILE,
-    "summary.json",
+    SUMMARY_FILE,
     "curves.png",
     "confusion.png",
     "sample_logits.safetensors",
@@ -63,22 +69,27 @@ pub fn check_writable(flag: &'static str, dir: &Path) -> Result<()> {
 /// `dir`.
 pub fn clean_leftovers(dir: &Path) -> Result<()> {
     fileset::recover(dir, CHECKPOINT)?;
+    fileset::recover(dir, BEST)?;
     fileset::remove_temporaries(dir)?;
     Ok(())
 }
 
-/// Whether `dir` holds a saved run (a checkpoint set, or the flat layout).
+/// Whether `dir` holds a saved run (a checkpoint set, a best set, or the flat layout).
 pub fn holds_run(dir: &Path) -> bool {
-    fileset::has_set(dir, CHECKPOINT) || dir.join(CONFIG_FILE).is_file()
+    fileset::has_set(dir, CHECKPOINT)
+        || fileset::has_set(dir, BEST)
+        || dir.join(CONFIG_FILE).is_file()
 }
 
 /// Prepares `out` for a new run: a writable folder without leftovers, holding no other run
 /// unless `overwrite` (which removes that run's files first, so nothing of it stays beside
-/// the new one). Returns whether a previous run was removed.
+/// the new one). TensorBoard event files without a saved run (from a run stopped before
+/// its first checkpoint) are removed too. Returns whether a previous run was removed.
 pub fn prepare_new_run(out: &Path, overwrite: bool) -> Result<bool> {
     check_writable("--out", out)?;
     clean_leftovers(out)?;
     if !holds_run(out) {
+        crate::tensorboard::remove_stale(out)?;
         return Ok(false);
     }
     if !overwrite {
@@ -101,15 +112,17 @@ pub fn prepare_new_run(out: &Path, overwrite: bool) -> Result<bool> {
         ));
     }
     fileset::remove_set(out, CHECKPOINT)?;
+    fileset::remove_set(out, BEST)?;
     remove_flat_files(out)?;
+    crate::tensorboard::remove_stale(out)?;
     Ok(true)
 }
 
-/// Removes the files of the flat layout from `dir`.
+/// Removes the files of the flat layout from `dir` (not the link to the set's summary).
 fn remove_flat_files(dir: &Path) -> Result<()> {
     for file in FLAT_FILES {
         let path = dir.join(file);
-        if path.is_file() {
+        if path.is_file() && !path.is_symlink() {
             std::fs::remove_file(&path).map_err(|e| CliError::io(&path, e))?;
         }
     }
@@ -121,7 +134,30 @@ fn remove_flat_files(dir: &Path) -> Result<()> {
 /// no stale copy stays beside it.
 pub fn save(out: &Path, files: &[(&str, &[u8])]) -> Result<()> {
     fileset::write_set(out, CHECKPOINT, files)?;
-    remove_flat_files(out)
+    remove_flat_files(out)?;
+    link_summary(out)
+}
+
+/// Makes `DIR/summary.json` a relative link to `checkpoint/summary.json`, where users and
+/// scripts look for a run's figures first. The link follows the set through every switch, so
+/// it never shows another checkpoint's summary; it dangles while the set has none (a run in
+/// progress).
+fn link_summary(out: &Path) -> Result<()> {
+    let link = out.join(SUMMARY_FILE);
+    if link.is_symlink() || link.exists() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(Path::new(CHECKPOINT).join(SUMMARY_FILE), &link)
+        .map_err(|e| CliError::io(&link, e))?;
+    Ok(())
+}
+
+/// Saves `files` as the run's best checkpoint set in `out`, replacing the previous best one
+/// as a whole.
+pub fn save_best(out: &Path, files: &[(&str, &[u8])]) -> Result<()> {
+    fileset::write_set(out, BEST, files)?;
+    Ok(())
 }
 
 /// A saved run as read from disk: the checkpoint set (checked against its manifest) or the
@@ -167,6 +203,14 @@ impl SavedRun {
             folder: dir.to_path_buf(),
             files,
         })
+    }
+
+    /// Reads the best checkpoint set in the run folder `dir`, `None` when the run kept none.
+    pub fn read_best(dir: &Path) -> Result<Option<SavedRun>> {
+        Ok(fileset::read_set(dir, BEST)?.map(|set| SavedRun {
+            folder: set.dir,
+            files: set.files,
+        }))
     }
 
     /// The folder the files were read from.

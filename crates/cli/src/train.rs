@@ -1,34 +1,37 @@
-//! `ferrograd train`: data preparation, model, loss, optimizer, the training loop with a
-//! progress bar and one line per epoch, evaluation, and the saved run: after every epoch the
-//! checkpoint set (model, optimizer state, config, metrics), at the end the same set with the
-//! summary, charts and sample logits (see `run_folder`). Training that diverges stops with
-//! an error and keeps the last good checkpoint.
+//! `ferrograd train`: data preparation, model, loss, optimizer, the training loop (shown as
+//! plain lines or the live view, stopped early or by Ctrl-C), evaluation, and the saved run:
+//! after every epoch the checkpoint set (model, optimizer state, config, metrics), with early
+//! stopping the best epoch's set too, at the end the checkpoint set with the summary, charts
+//! and sample logits (see `run_folder`), and TensorBoard events. Training that diverges stops
+//! with an error and keeps the last good checkpoint.
 
 use std::cell::RefCell;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use ferrograd_core::{Rng, Tensor, ThreadPool, detect_anomaly};
-use ferrograd_data::{DataSource, Dataset, Loader, load};
+use ferrograd_data::{Loader, LoaderConfig, Samples};
 use ferrograd_nn::{
     Adagrad, AdagradConfig, Adam, AdamConfig, Module, Optimizer, RmsProp, RmsPropConfig,
     Sequential, Sgd, SgdConfig, TrainStep, named_params, named_state,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs};
-use crate::console::{say, text};
+use crate::cli::{Mode, ModelKind, OptimizerKind, TrainArgs, parse_train_data};
+use crate::console::{note, say, text};
+use crate::early_stopping::Watch;
 use crate::error::{CliError, Result};
-use crate::evaluate::{Evaluation, confusion_table, default_threads, evaluate};
+use crate::evaluate::{DEFAULT_TOP_K, Evaluation, confusion_table, default_threads, evaluate};
 use crate::metrics::{EpochMetrics, METRICS_FILE, SUMMARY_FILE, Summary};
 use crate::output::{json, json_lines};
 use crate::plot;
+use crate::progress::{EpochNote, PlainView, StopFlag, View};
 use crate::resume;
 use crate::run_config::{
     CONFIG_FILE, MODEL_FILE, OPTIMIZER_FILE, RunConfig, TrainingConfig, check_finite, tensor_bytes,
 };
 use crate::run_folder::{self, SavedRun};
+use crate::tensorboard::{self, EventWriter};
+use crate::training_data::{self, DataInfo, Split};
 
 pub const CURVES_FILE: &str = "curves.png";
 pub const CONFUSION_FILE: &str = "confusion.png";
@@ -114,8 +117,8 @@ pub(crate) struct Run {
     history: Vec<EpochMetrics>,
 }
 
-fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
-    let cfg = RunConfig::describe(args, train);
+fn new_run(args: &TrainArgs, data: &DataInfo) -> Result<Run> {
+    let cfg = RunConfig::describe(args, data);
     let model = cfg
         .build(&mut Rng::new(args.seed))
         .map_err(|e| CliError::Flag {
@@ -129,6 +132,24 @@ fn new_run(args: &TrainArgs, train: &Dataset) -> Result<Run> {
         optimizer: RefCell::new(optimizer),
         history: Vec::new(),
     })
+}
+
+/// The data flags of a resumed run: the run's own data set, model, augmentation and table
+/// target, read from the folder given with --data-dir or else the one it was trained from;
+/// how the data is read (--skip-bad-files, --workers, --max-memory) comes from `args`.
+fn resumed_data_args(args: &TrainArgs, cfg: &RunConfig) -> Result<TrainArgs> {
+    let mut data_args = args.clone();
+    data_args.dataset =
+        parse_train_data(&cfg.dataset).map_err(|e| CliError::file(CONFIG_FILE, e))?;
+    data_args.data.data_dir = args.data.data_dir.clone().or(cfg.data_dir.clone());
+    if let Some(model) = cfg.model_kind() {
+        data_args.model = model;
+    }
+    data_args.augment = cfg.training.augment;
+    if let Some(table) = &cfg.table {
+        data_args.own.target = Some(table.target.clone());
+    }
+    Ok(data_args)
 }
 
 /// The run saved in `saved`, continued with `cfg` (its config with the total epochs to reach).
@@ -155,20 +176,21 @@ pub(crate) fn resume_run(cfg: RunConfig, saved: &SavedRun) -> Result<Run> {
     })
 }
 
-fn progress_bar(len: usize, epoch: usize, epochs: usize) -> ProgressBar {
-    let bar = ProgressBar::new(len as u64);
-    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} batches {msg}")
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar.set_prefix(format!("epoch {epoch:>3}/{epochs}"));
-    bar
+/// How one pass over the training data ended.
+struct EpochRun {
+    loss: f64,
+    accuracy: f64,
+    samples: usize,
+    /// Stopped by a stop request after this many batches.
+    interrupted: Option<usize>,
+    /// Seconds spent waiting for the loader's batches.
+    wait: f64,
 }
 
 /// How an epoch of training ended.
 enum EpochOutcome {
-    /// Mean loss, accuracy and samples seen.
-    Trained(f64, f64, usize),
+    /// The pass ran (to its end, or until a stop request).
+    Trained(EpochRun),
     /// Training diverged: what was seen.
     Diverged(String),
 }
@@ -178,22 +200,42 @@ enum EpochOutcome {
 const EXPLODED_LOSS_FACTOR: f64 = 10.0;
 
 /// One pass over the training loader with the run's step (built once for the whole run, so a
-/// static step is traced once per batch shape). Stops at the first non-finite batch loss.
+/// static step is traced once per batch shape), reporting to `view` and checking `stop`
+/// between batches. `lr_of_batch` gives the learning rate of each batch for schedules that
+/// change within an epoch. Stops at the first non-finite batch loss.
 fn train_epoch(
     step: &mut TrainStep<'_>,
+    run: &Run,
     loader: &Loader,
     epoch: usize,
-    epochs: usize,
+    view: &mut dyn View,
+    stop: &StopFlag,
+    lr_of_batch: &dyn Fn(usize) -> Option<f64>,
 ) -> Result<EpochOutcome> {
-    let bar = progress_bar(loader.num_batches(), epoch + 1, epochs);
     let (mut loss_sum, mut correct, mut seen) = (0.0, 0.0, 0usize);
-    for batch in loader.epoch(epoch as u64) {
+    let mut batches = loader.epoch(epoch as u64);
+    let (mut wait, mut i) = (0.0, 0usize);
+    loop {
+        if stop.raised() {
+            return Ok(EpochOutcome::Trained(EpochRun {
+                loss: loss_sum / seen.max(1) as f64,
+                accuracy: correct / seen.max(1) as f64,
+                samples: seen,
+                interrupted: Some(i),
+                wait,
+            }));
+        }
+        let asked = Instant::now();
+        let Some(batch) = batches.next() else { break };
+        wait += asked.elapsed().as_secs_f64();
+        if let Some(lr) = lr_of_batch(i) {
+            run.optimizer.borrow_mut().set_learning_rate(lr);
+        }
         let batch = batch?;
         let out = step.run(&batch.x, &batch.y)?;
         let b = batch.indices.len();
         let l = out[0].item()?;
         if !l.is_finite() {
-            bar.finish_and_clear();
             return Ok(EpochOutcome::Diverged(format!(
                 "the loss became {l} in epoch {}",
                 epoch + 1
@@ -202,15 +244,17 @@ fn train_epoch(
         loss_sum += l * b as f64;
         correct += ferrograd_nn::accuracy(&out[1], &batch.y)? * b as f64;
         seen += b;
-        bar.inc(1);
-        bar.set_message(format!("loss {:.4}", loss_sum / seen as f64));
+        let lr = run.optimizer.borrow().learning_rate();
+        view.batch(i + 1, seen, loss_sum / seen as f64, lr);
+        i += 1;
     }
-    bar.finish_and_clear();
-    Ok(EpochOutcome::Trained(
-        loss_sum / seen.max(1) as f64,
-        correct / seen.max(1) as f64,
-        seen,
-    ))
+    Ok(EpochOutcome::Trained(EpochRun {
+        loss: loss_sum / seen.max(1) as f64,
+        accuracy: correct / seen.max(1) as f64,
+        samples: seen,
+        interrupted: None,
+        wait,
+    }))
 }
 
 /// Why an epoch's result is not a good checkpoint, if it is not: an exploding loss, or
@@ -248,9 +292,18 @@ fn diverged(reason: String, run: &Run, out: &Path) -> CliError {
     }
 }
 
-fn loader(data: Dataset, cfg: &RunConfig, batch_size: usize, train: bool) -> Result<Loader> {
-    let config = cfg.loader_config(batch_size, cfg.training.seed, train);
-    Ok(Loader::new(Arc::new(data), config)?)
+fn loader(
+    data: Samples,
+    cfg: &RunConfig,
+    batch_size: usize,
+    train: bool,
+    workers: usize,
+) -> Result<Loader> {
+    let config = LoaderConfig {
+        workers,
+        ..cfg.loader_config(batch_size, cfg.training.seed, train)
+    };
+    Ok(Loader::from_samples(data, config)?)
 }
 
 /// The checkpoint's files: parameters and buffers, optimizer state, config, metrics.
@@ -272,10 +325,19 @@ fn checkpoint_files(run: &Run) -> Result<Vec<(&'static str, Vec<u8>)>> {
     ])
 }
 
+fn as_refs<'a>(files: &'a [(&'static str, Vec<u8>)]) -> Vec<(&'a str, &'a [u8])> {
+    files.iter().map(|(n, b)| (*n, b.as_slice())).collect()
+}
+
 /// Replaces the checkpoint set in `out` with `files`.
 fn save(out: &Path, files: &[(&'static str, Vec<u8>)]) -> Result<()> {
-    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, b)| (*n, b.as_slice())).collect();
-    run_folder::save(out, &refs)
+    run_folder::save(out, &as_refs(files))
+}
+
+/// Replaces the best checkpoint set in `out` with `files` (the checkpoint of an epoch that
+/// improved the monitored quantity).
+fn save_best(out: &Path, files: &[(&'static str, Vec<u8>)]) -> Result<()> {
+    run_folder::save_best(out, &as_refs(files))
 }
 
 /// A batch of test inputs with the model's logits, for checking the checkpoint in PyTorch.
@@ -339,34 +401,35 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             (None, args.out.clone())
         }
     };
-    // A resumed run keeps its own split, so validation samples never leak into training, and
-    // finds its data where it was trained unless --data-dir says otherwise.
-    let (val_fraction, seed, data_dir) = match &resumed {
+    // A resumed run reads its own data (data set, table columns, image format) and keeps
+    // its own split, so validation and test samples never leak into training; it finds its
+    // data where it was trained unless --data-dir says otherwise.
+    let (data_args, split) = match &resumed {
         Some((cfg, _)) => (
-            cfg.training.val_fraction,
-            cfg.training.seed,
-            args.data.data_dir.clone().or(cfg.data_dir.clone()),
+            resumed_data_args(args, cfg)?,
+            Split {
+                val_fraction: cfg.training.val_fraction,
+                test_fraction: cfg.training.test_fraction,
+                seed: cfg.training.seed,
+                image: Some(cfg.image),
+            },
         ),
-        None => (args.val_fraction, args.seed, args.data.data_dir.clone()),
+        None => (
+            args.clone(),
+            Split {
+                val_fraction: args.val_fraction,
+                test_fraction: args.own.test_fraction,
+                seed: args.seed,
+                image: None,
+            },
+        ),
     };
-    let dataset = match &resumed {
-        Some((cfg, _)) => cfg
-            .dataset
-            .parse()
-            .map_err(|e: ferrograd_data::DataError| CliError::file(CONFIG_FILE, e.to_string()))?,
-        None => args.dataset,
-    };
-    let source = DataSource::new(data_dir, args.data.download);
-    let (train_full, test) = load(dataset, &source)?;
-    let (train, val) = if val_fraction > 0.0 {
-        train_full.stratified_split(val_fraction, seed)?
-    } else {
-        let empty = train_full.subset(&[])?;
-        (train_full, empty)
-    };
+    training_data::check_flags(&data_args)?;
+    let dataset = data_args.dataset;
+    let data = training_data::prepare(&data_args, split, threads)?;
     let mut run = match resumed {
         Some((cfg, saved)) => resume_run(cfg, &saved)?,
-        None => new_run(args, &train)?,
+        None => new_run(args, &data.info)?,
     };
     if args.mode == Mode::Static && run.cfg.dropout > 0.0 {
         return Err(CliError::Flag {
@@ -374,35 +437,96 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
             msg: "dropout draws new random masks at every step, which a traced graph would freeze; train with --mode eager, or without --dropout".into(),
         });
     }
-    check_data_fits(&run.cfg, &train, dataset)?;
+    check_data_fits(
+        &run.cfg,
+        data.train.shape(),
+        data.train.class_names().len(),
+        &dataset.to_string(),
+    )?;
+    if run.cfg.table.is_some() && run.cfg.table != data.info.table {
+        return Err(CliError::Flag {
+            flag: "--resume",
+            msg: "the checkpoint was trained on a table with other columns".into(),
+        });
+    }
+    if args.early_stopping.is_some() && data.val.is_empty() {
+        return Err(CliError::Flag {
+            flag: "--early-stopping",
+            msg: "needs a validation split to monitor; pass --val-fraction above 0".into(),
+        });
+    }
     let t = run.cfg.training.clone();
     let schedule = resume::schedule(&run.cfg)?;
     let classes = run.cfg.output;
-    let n_params: usize = named_params(&run.model)
-        .iter()
-        .map(|(_, p)| p.numel())
-        .sum();
+    let summary = crate::summary::model_summary(&run.cfg, &run.model)?;
+    let n_params = summary.params();
     say!(
         "ferrograd: {} on {} ({} train / {} val / {} test samples, {} features, {} classes), {} parameters, {} threads, {:?} mode",
         describe_model(&run.cfg),
         dataset,
-        train.len(),
-        val.len(),
-        test.len(),
-        train.features(),
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.train.features(),
         classes,
         n_params,
         threads,
         args.mode
     );
-    let train_loader = loader(train, &run.cfg, t.batch_size, true)?;
-    let val_loader = loader(val, &run.cfg, 512, false)?;
-    let test_loader = loader(test, &run.cfg, 512, false)?;
+    text(&crate::summary::table(&summary));
+    if !data.skipped.is_empty() {
+        note!(
+            "skipped {} bad files or rows (--skip-bad-files):",
+            data.skipped.len()
+        );
+        for s in data.skipped.iter().take(10) {
+            note!("  {s}");
+        }
+        if data.skipped.len() > 10 {
+            note!("  ... and {} more", data.skipped.len() - 10);
+        }
+    }
+    let workers = if data.streamed {
+        let workers = args.own.workers.unwrap_or(threads);
+        say!(
+            "the images do not fit in --max-memory {} MiB: streaming them from disk with {workers} worker threads",
+            args.own.max_memory
+        );
+        workers
+    } else {
+        1
+    };
+    let train_loader = loader(data.train, &run.cfg, t.batch_size, true, workers)?;
+    let val_loader = loader(data.val, &run.cfg, 512, false, workers)?;
+    let test_loader = loader(data.test, &run.cfg, 512, false, workers)?;
 
     let out = out.as_path();
+    let mut events = if args.tensorboard {
+        Some(EventWriter::create(out)?)
+    } else {
+        None
+    };
+    let mut watch = args
+        .early_stopping
+        .map(|patience| Watch::new(patience, args.min_delta, args.monitor, &run.history));
+    // A run stopped between saving its best epoch's checkpoint and its best set gets the
+    // best set from the checkpoint, which is that epoch's.
+    if let Some((best, _)) = watch.as_ref().and_then(|w| w.best())
+        && best == t.epochs_done
+        && SavedRun::read_best(out)?
+            .map(|b| b.config())
+            .transpose()?
+            .is_none_or(|c| c.training.epochs_done != best)
+    {
+        save_best(out, &checkpoint_files(&run)?)?;
+    }
+    let stop = StopFlag::on_ctrl_c();
+    let mut view = make_view(args, &run, stop.clone())?;
     let mut train_seconds: f64 = run.history.iter().map(|m| m.seconds).sum();
     let mut train_samples = 0usize;
     let mut epoch_seconds = 0.0;
+    let mut stopped = None;
+    let mut data_wait_seconds = 0.0;
     let mut step = TrainStep::new(
         &run.model,
         &run.optimizer,
@@ -411,22 +535,72 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         args.mode == Mode::Static,
     );
     for epoch in t.epochs_done..t.epochs {
-        let lr = schedule.lr_at(epoch);
+        // Plateau schedules read the validation losses (training losses without a
+        // validation split) of the finished epochs.
+        let monitored: Vec<f64> = run
+            .history
+            .iter()
+            .map(|m| {
+                if m.val_loss.is_finite() {
+                    m.val_loss
+                } else {
+                    m.train_loss
+                }
+            })
+            .collect();
+        let batches = train_loader.num_batches();
+        let lr = schedule.lr_at_batch(epoch, 0, batches, &monitored);
         run.optimizer.borrow_mut().set_learning_rate(lr);
+        let per_batch = schedule.schedule.per_batch();
+        let lr_of_batch =
+            |b: usize| per_batch.then(|| schedule.lr_at_batch(epoch, b, batches, &monitored));
         run.model.set_training(true);
         run.model.reseed(epoch_seed(t.seed, epoch));
+        view.start_epoch(epoch + 1, t.epochs, batches);
         let start = Instant::now();
-        let (train_loss, train_accuracy, seen) =
-            match train_epoch(&mut step, &train_loader, epoch, t.epochs)? {
-                EpochOutcome::Trained(loss, accuracy, seen) => (loss, accuracy, seen),
-                EpochOutcome::Diverged(reason) => return Err(diverged(reason, &run, out)),
-            };
+        let outcome = train_epoch(
+            &mut step,
+            &run,
+            &train_loader,
+            epoch,
+            view.as_mut(),
+            &stop,
+            &lr_of_batch,
+        )?;
+        let pass = match outcome {
+            EpochOutcome::Trained(pass) => pass,
+            EpochOutcome::Diverged(reason) => {
+                view.finish();
+                return Err(diverged(reason, &run, out));
+            }
+        };
         let seconds = start.elapsed().as_secs_f64();
-        if let Some(reason) = divergence(&run, epoch, train_loss)? {
+        if let Some(done) = pass.interrupted {
+            // The interrupted epoch is not recorded: the checkpoint of the last finished epoch
+            // stays as it is, and `--resume` runs this epoch again from it, exactly as a run
+            // that never stopped would.
+            let kept = match run.cfg.training.epochs_done {
+                0 => "no epoch finished, so no checkpoint was saved".to_string(),
+                n => format!(
+                    "the checkpoint of epoch {n} is kept in {}; continue with --resume {} --epochs {}",
+                    out.join(run_folder::CHECKPOINT).display(),
+                    out.display(),
+                    t.epochs
+                ),
+            };
+            view.message(&format!(
+                "interrupted in epoch {} after {done} of {batches} batches: {kept}",
+                epoch + 1
+            ));
+            view.finish();
+            return Ok(());
+        }
+        if let Some(reason) = divergence(&run, epoch, pass.loss)? {
+            view.finish();
             return Err(diverged(reason, &run, out));
         }
         run.model.set_training(false);
-        let val = if val_loader.dataset().is_empty() {
+        let val = if val_loader.is_empty() {
             None
         } else {
             Some(evaluate(&run.model, &val_loader, classes)?)
@@ -434,44 +608,95 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         let m = EpochMetrics {
             epoch: epoch + 1,
             lr,
-            train_loss,
-            train_accuracy,
+            train_loss: pass.loss,
+            train_accuracy: pass.accuracy,
             val_loss: val.as_ref().map_or(f64::NAN, |v| v.loss),
             val_accuracy: val.as_ref().map_or(f64::NAN, |v| v.accuracy),
-            samples_per_s: seen as f64 / seconds.max(1e-9),
+            samples_per_s: pass.samples as f64 / seconds.max(1e-9),
             seconds,
+            data_wait_seconds: pass.wait,
         };
-        say!(
-            "epoch {:>3}/{}  train loss {:.4} acc {:6.2}%  val loss {:.4} acc {:6.2}%  {:>9.0} samples/s  {:.2} s",
-            m.epoch,
-            t.epochs,
-            m.train_loss,
-            m.train_accuracy * 100.0,
-            m.val_loss,
-            m.val_accuracy * 100.0,
-            m.samples_per_s,
-            m.seconds
-        );
-        run.history.push(m);
+        if let Some(w) = events.as_mut() {
+            let batch = train_loader.sequential().next().transpose()?;
+            let confusion = val
+                .as_ref()
+                .map(|v| (&v.confusion[..], &run.cfg.class_names[..]));
+            tensorboard::log_epoch(w, &m, &run.model, batch.as_ref(), confusion)?;
+        }
+        let verdict = watch.as_mut().map(|w| w.update(&m));
+        run.history.push(m.clone());
         run.cfg.training.epochs_done = epoch + 1;
         train_seconds += seconds;
         epoch_seconds += seconds;
-        train_samples += seen;
-        save(out, &checkpoint_files(&run)?)?;
+        data_wait_seconds += pass.wait;
+        train_samples += pass.samples;
+        let files = checkpoint_files(&run)?;
+        save(out, &files)?;
+        let best = verdict.is_some_and(|v| v.improved);
+        if best {
+            save_best(out, &files)?;
+        }
+        view.end_epoch(&m, t.epochs, &EpochNote { best });
+        if let (Some(v), Some(w)) = (verdict, watch.as_ref())
+            && v.stop
+            && epoch + 1 < t.epochs
+        {
+            let (best_epoch, value) = w.best().unwrap_or((0, f64::NAN));
+            view.message(&format!(
+                "early stopping: {} has not improved for {} epochs; the best is epoch {best_epoch} ({} {value:.4})",
+                w.monitor().name(),
+                w.patience(),
+                w.monitor().name()
+            ));
+            stopped = Some("early stopping".to_string());
+            break;
+        }
+        if stop.raised() {
+            view.message(&format!(
+                "interrupted after epoch {}: its checkpoint is saved in {}; continue with --resume {} --epochs {}",
+                epoch + 1,
+                out.join(run_folder::CHECKPOINT).display(),
+                out.display(),
+                t.epochs
+            ));
+            view.finish();
+            return Ok(());
+        }
     }
+    view.finish();
 
+    // The test split scores the checkpoint that eval and predict load: the best one if kept
+    // (a best set of the best epoch that early stopping found).
+    let best_epoch = watch.as_ref().and_then(|w| w.best()).map(|(e, _)| e);
+    let best = match best_epoch {
+        Some(e) => SavedRun::read_best(out)?
+            .filter(|b| b.config().is_ok_and(|c| c.training.epochs_done == e)),
+        None => None,
+    };
+    let best_model = match &best {
+        Some(b) => Some(b.model(&b.config()?)?),
+        None => None,
+    };
+    let best_epoch = best_epoch.filter(|_| best.is_some());
     run.model.set_training(false);
-    let test_eval = evaluate(&run.model, &test_loader, classes)?;
+    let scored = best_model.as_ref().unwrap_or(&run.model);
+    let test_eval = evaluate(scored, &test_loader, classes)?;
     let mut files = checkpoint_files(&run)?;
     files.extend(report(
         &run,
         &test_eval,
-        train_seconds,
-        train_samples,
-        epoch_seconds,
-        n_params,
-        threads,
+        Totals {
+            train_seconds,
+            samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
+            data_wait_seconds,
+            parameters: n_params,
+            threads,
+            skipped_files: data.skipped.len(),
+            best_epoch,
+            stopped,
+        },
     )?);
+    // The sample logits are the last model's, like every other file of the set.
     if let Some(sample) = sample_logits(&run, &test_loader)? {
         files.push((SAMPLE_FILE, sample));
     }
@@ -482,32 +707,61 @@ fn train(args: &TrainArgs, threads: usize) -> Result<()> {
         out.join(run_folder::CHECKPOINT).display(),
         names.join(", ")
     );
+    if let Some(e) = best_epoch {
+        say!(
+            "wrote {}: the best checkpoint (epoch {e})",
+            out.join(run_folder::BEST).display()
+        );
+    }
+    if let Some(w) = &events {
+        say!("wrote {}", w.path().display());
+    }
     Ok(())
 }
 
-/// Checks that a data set's samples fit the model: the image shape for convolutional
-/// models, the number of features for the others.
+/// The live view when asked for (`--tui`) or when standard output is a terminal (unless
+/// `--no-tui`); plain lines otherwise.
+fn make_view(args: &TrainArgs, run: &Run, stop: StopFlag) -> Result<Box<dyn View>> {
+    let live = args.tui || (!args.no_tui && crate::tui::available());
+    if !live {
+        return Ok(Box::new(PlainView::default()));
+    }
+    if !crate::tui::available() {
+        return Err(CliError::Flag {
+            flag: "--tui",
+            msg: "the live view needs a terminal on standard input and output".into(),
+        });
+    }
+    Ok(Box::new(crate::tui::TuiView::start(
+        title(&run.cfg),
+        run.cfg.training.epochs_done,
+        stop,
+    )?))
+}
+
+/// Checks that a data set's samples (of shape `image`, `[channels, height, width]`, in
+/// `classes` classes) fit the model: the image shape for convolutional models, the number
+/// of features for the others.
 pub fn check_data_fits(
     cfg: &RunConfig,
-    data: &Dataset,
-    kind: ferrograd_data::DatasetKind,
+    image: [usize; 3],
+    classes: usize,
+    kind: &str,
 ) -> Result<()> {
-    let image = [data.channels, data.height, data.width];
+    let features: usize = image.iter().product();
     let msg = if cfg.takes_images() && image != cfg.image {
         format!(
             "{kind} has {}x{}x{} images; the model expects {}x{}x{}",
             image[0], image[1], image[2], cfg.image[0], cfg.image[1], cfg.image[2]
         )
-    } else if data.features() != cfg.input {
+    } else if features != cfg.input {
         format!(
-            "{kind} has {} features; the model expects {}",
-            data.features(),
+            "{kind} has {features} features; the model expects {}",
             cfg.input
         )
-    } else if data.num_classes() != cfg.output {
+    } else if classes != cfg.output {
         format!(
-            "{kind} has {} classes; the model expects {}",
-            data.num_classes(),
+            "{kind} has {classes} classes; the model expects {}",
             cfg.output
         )
     } else {
@@ -550,33 +804,60 @@ fn title(cfg: &RunConfig) -> String {
     format!("{} on {}", describe_model(cfg), cfg.dataset)
 }
 
-/// Prints the test results and returns the run's summary and charts as files.
-fn report(
-    run: &Run,
-    test: &Evaluation,
+/// Figures of the whole run for `summary.json`.
+struct Totals {
     train_seconds: f64,
-    train_samples: usize,
-    epoch_seconds: f64,
+    samples_per_s: f64,
+    /// Seconds the training loop waited for batches in this invocation.
+    data_wait_seconds: f64,
     parameters: usize,
     threads: usize,
-) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    /// Files or rows left out with `--skip-bad-files`.
+    skipped_files: usize,
+    best_epoch: Option<usize>,
+    stopped: Option<String>,
+}
+
+/// Prints the test results (of the best checkpoint when kept, else the last) and returns the
+/// run's summary and charts as files.
+fn report(run: &Run, test: &Evaluation, totals: Totals) -> Result<Vec<(&'static str, Vec<u8>)>> {
+    let scored = match totals.best_epoch {
+        Some(e) => format!("the best checkpoint, epoch {e}"),
+        None => format!(
+            "the last checkpoint, epoch {}",
+            run.cfg.training.epochs_done
+        ),
+    };
     say!(
-        "test: accuracy {:.2}%  loss {:.4}  ({} samples)",
+        "test: accuracy {:.2}%  loss {:.4}  ({} samples; {scored})",
         test.accuracy * 100.0,
         test.loss,
         test.predictions.len()
     );
     text(&confusion_table(&test.confusion, &run.cfg.class_names));
+    let scores = test.scores(&run.cfg.class_names, DEFAULT_TOP_K);
+    text(&scores.table());
     let summary = Summary {
         dataset: run.cfg.dataset.clone(),
         model: describe_model(&run.cfg),
         test_accuracy: test.accuracy,
         test_loss: test.loss,
         epochs: run.cfg.training.epochs_done,
-        train_seconds,
-        samples_per_s: train_samples as f64 / epoch_seconds.max(1e-9),
-        parameters,
-        threads,
+        train_seconds: totals.train_seconds,
+        samples_per_s: totals.samples_per_s,
+        data_wait_seconds: totals.data_wait_seconds,
+        parameters: totals.parameters,
+        threads: totals.threads,
+        skipped_files: totals.skipped_files,
+        scores,
+        checkpoint: if totals.best_epoch.is_some() {
+            "best"
+        } else {
+            "last"
+        }
+        .to_string(),
+        best_epoch: totals.best_epoch,
+        stopped: totals.stopped,
     };
     let title = title(&run.cfg);
     Ok(vec![

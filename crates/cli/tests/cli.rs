@@ -188,8 +188,8 @@ fn bad_flags_name_the_flag() {
         (vec!["train", "--dropout", "1.5"], "--dropout"),
         (vec!["train", "--model", "resnet"], "--model"),
         (
-            vec!["train", "--model", "cnn", "--channels", "8,0"],
-            "--channels",
+            vec!["train", "--model", "cnn", "--filters", "8,0"],
+            "--filters",
         ),
         (
             vec!["graph", "--model", "cnn", "--image", "1x28"],
@@ -588,7 +588,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
             "train",
             "--model",
             "cnn",
-            "--channels",
+            "--filters",
             "4,8",
             "--epochs",
             epochs,
@@ -687,7 +687,7 @@ fn conv_models_train_on_synthetic_cifar10_with_augmentation() {
     let dir = tempfile::tempdir().unwrap();
     write_tiny_cifar(dir.path(), 24);
     let d = dir.path().to_str().unwrap();
-    for (model, extra) in [("lenet", vec![]), ("cnn", vec!["--channels", "4,4"])] {
+    for (model, extra) in [("lenet", vec![]), ("cnn", vec!["--filters", "4,4"])] {
         let out = dir.path().join(model);
         let mut args = vec![
             "train",

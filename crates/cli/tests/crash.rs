@@ -3,7 +3,8 @@
 //! filesystem step, for every N until a run completes. After each stop the folder must hold a
 //! complete checkpoint (once the first save has completed) that `eval` loads, and `--resume`
 //! must end with the same weights, bit for bit, as a run that never stopped, leaving no
-//! temporary file or staging folder behind.
+//! temporary file or staging folder behind. With early stopping, the best epoch's set is
+//! written after each improving epoch's checkpoint, and must survive every stop too.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -19,23 +20,22 @@ fn ferrograd(args: &[&str], fault_after: Option<usize>) -> Output {
     cmd.output().expect("the binary runs")
 }
 
-fn train(out: &Path, fault_after: Option<usize>) -> Output {
-    ferrograd(
-        &[
-            "train",
-            "--epochs",
-            EPOCHS,
-            "--hidden",
-            "8",
-            "--threads",
-            "1",
-            "--val-fraction",
-            "0.1",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        fault_after,
-    )
+fn train(out: &Path, extra: &[&str], fault_after: Option<usize>) -> Output {
+    let mut args = vec![
+        "train",
+        "--epochs",
+        EPOCHS,
+        "--hidden",
+        "8",
+        "--threads",
+        "1",
+        "--val-fraction",
+        "0.1",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ferrograd(&args, fault_after)
 }
 
 fn describe(o: &Output) -> String {
@@ -58,17 +58,45 @@ fn names(dir: &Path) -> Vec<String> {
 
 #[test]
 fn every_stop_during_a_save_leaves_a_checkpoint_that_resumes_to_the_same_weights() {
+    // Two epoch saves and the final one, each of a dozen or more steps.
+    stop_at_every_step(&[], &["checkpoint"], 36);
+}
+
+#[test]
+fn every_stop_with_early_stopping_leaves_both_sets_that_resume_to_the_same_weights() {
+    // A patience that never stops the run: every improving epoch also writes the best set,
+    // a dozen or more steps more each (both epochs improve on this run).
+    stop_at_every_step(&["--early-stopping", "5"], &["best", "checkpoint"], 60);
+}
+
+/// Stops a run with the flags `extra` after each of its filesystem steps in turn, checks the
+/// folder, continues the run, and compares the sets `sets` (the folder's only entries at the
+/// end) with those of a run that never stopped; the run must take more than `min_steps`.
+fn stop_at_every_step(extra: &[&str], sets: &[&str], min_steps: usize) {
     let dir = tempfile::tempdir().unwrap();
     let whole = dir.path().join("whole");
-    let o = train(&whole, None);
+    let o = train(&whole, extra, None);
     assert!(o.status.success(), "{}", describe(&o));
-    let expected = std::fs::read(whole.join("checkpoint/model.safetensors")).unwrap();
+    // The sets and the link to the checkpoint's summary, nothing else.
+    let entries: Vec<&str> = sets.iter().copied().chain(["summary.json"]).collect();
+    assert_eq!(names(&whole), entries);
+    let summary = std::fs::read(whole.join("summary.json")).unwrap();
+    assert_eq!(
+        summary,
+        std::fs::read(whole.join("checkpoint/summary.json")).unwrap()
+    );
+    let model_of = |out: &Path| -> Vec<Vec<u8>> {
+        sets.iter()
+            .map(|set| std::fs::read(out.join(set).join("model.safetensors")).unwrap())
+            .collect()
+    };
+    let expected = model_of(&whole);
 
     let mut saved_once = false;
     let mut stops = 0;
     for n in 1.. {
         let out = dir.path().join(format!("stop-{n}"));
-        let o = train(&out, Some(n));
+        let o = train(&out, extra, Some(n));
         if o.status.success() {
             // Past the last filesystem step of the run.
             break;
@@ -92,21 +120,21 @@ fn every_stop_during_a_save_leaves_a_checkpoint_that_resumes_to_the_same_weights
         // Continue the run (or start it again when nothing was saved): the next start puts
         // back an interrupted switch and removes the leftovers.
         let again = if eval.status.success() {
-            ferrograd(&["train", "--resume", model, "--threads", "1"], None)
+            let mut args = vec!["train", "--resume", model, "--threads", "1"];
+            args.extend_from_slice(extra);
+            ferrograd(&args, None)
         } else {
-            train(&out, None)
+            train(&out, extra, None)
         };
         assert!(again.status.success(), "step {n}: {}", describe(&again));
-        assert_eq!(names(&out), ["checkpoint"], "step {n}: leftovers");
-        let got = std::fs::read(out.join("checkpoint/model.safetensors")).unwrap();
+        assert_eq!(names(&out), entries, "step {n}: leftovers");
         assert!(
-            got == expected,
+            model_of(&out) == expected,
             "step {n}: other weights than the run that never stopped"
         );
         std::fs::remove_dir_all(&out).unwrap();
     }
-    // Two epoch saves and the final one, each of a dozen or more steps.
     println!("stopped the run at each of {stops} filesystem steps");
-    assert!(stops > 36, "only {stops} filesystem steps");
+    assert!(stops > min_steps, "only {stops} filesystem steps");
     assert!(saved_once);
 }

@@ -180,25 +180,9 @@ impl Dataset {
     /// # Errors
     /// [`DataError::Argument`] when `val_fraction` is not in `[0, 1]`.
     pub fn stratified_split(&self, val_fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
-        check_fraction(val_fraction)?;
-        let mut rng = Rng::new(seed);
-        let classes = self
-            .labels
-            .iter()
-            .map(|&l| usize::from(l) + 1)
-            .max()
-            .unwrap_or(0);
-        let mut train = Vec::new();
-        let mut val = Vec::new();
-        for class in 0..classes {
-            let mut members: Vec<usize> = (0..self.len())
-                .filter(|&i| usize::from(self.labels[i]) == class)
-                .collect();
-            rng.shuffle(&mut members);
-            let n_val = held_out_count(members.len(), val_fraction);
-            val.extend_from_slice(&members[..n_val]);
-            train.extend_from_slice(&members[n_val..]);
-        }
+        let mut parts = stratified_parts(&self.labels, &[val_fraction], seed)?;
+        let val = parts.pop().unwrap_or_default();
+        let train = parts.pop().unwrap_or_default();
         self.split_at_indices(train, val)
     }
 
@@ -300,6 +284,54 @@ impl Dataset {
             class_names: self.class_names.clone(),
         }
     }
+}
+
+/// A seeded stratified split of sample indices into `K + 1` parts: per class, a shuffle of
+/// that class's samples (one generator across the classes, in label order) gives the first
+/// `round(n_class * fractions[0])` to part 1, the next `round(n_class * fractions[1])` to
+/// part 2, and so on; the rest go to part 0. Each part lists its indices in increasing order.
+///
+/// # Errors
+/// [`DataError::Argument`] when a fraction is not in `[0, 1]` or the fractions add up to
+/// more than 1.
+pub(crate) fn stratified_parts(
+    labels: &[u8],
+    fractions: &[f64],
+    seed: u64,
+) -> Result<Vec<Vec<usize>>> {
+    for &f in fractions {
+        check_fraction(f)?;
+    }
+    if fractions.iter().sum::<f64>() > 1.0 + 1e-9 {
+        return Err(DataError::argument(
+            "split",
+            format!("the held-out fractions {fractions:?} add up to more than 1"),
+        ));
+    }
+    let mut rng = Rng::new(seed);
+    let classes = labels
+        .iter()
+        .map(|&l| usize::from(l) + 1)
+        .max()
+        .unwrap_or(0);
+    let mut parts = vec![Vec::new(); fractions.len() + 1];
+    for class in 0..classes {
+        let mut members: Vec<usize> = (0..labels.len())
+            .filter(|&i| usize::from(labels[i]) == class)
+            .collect();
+        rng.shuffle(&mut members);
+        let mut start = 0;
+        for (k, &f) in fractions.iter().enumerate() {
+            let n = held_out_count(members.len(), f).min(members.len() - start);
+            parts[k + 1].extend_from_slice(&members[start..start + n]);
+            start += n;
+        }
+        parts[0].extend_from_slice(&members[start..]);
+    }
+    for part in &mut parts {
+        part.sort_unstable();
+    }
+    Ok(parts)
 }
 
 fn check_fraction(val_fraction: f64) -> Result<()> {

@@ -2,7 +2,8 @@
 //!
 //! ferrograd's data sets and mini-batches: the UCI 8x8 digits (embedded, so the default job
 //! runs offline), MNIST and Fashion-MNIST from IDX files (found in a data folder or a cache,
-//! or downloaded when allowed), and CIFAR-10 from its binary batches.
+//! or downloaded when allowed), CIFAR-10 from its binary batches, and the user's own data:
+//! folders of PNG and JPEG images, and CSV tables.
 //!
 //! Layout of the crate:
 //! - `error`: [`DataError`], naming the file, URL or folder and the problem;
@@ -10,7 +11,11 @@
 //! - `idx`, `cifar`, `digits`: the three file formats, each checked against its header;
 //! - `download`: mirrors, checksums and atomic, verified downloads;
 //! - `load`: where each data set is looked for ([`load`], [`DataSource`]);
-//! - `loader`: seeded, shuffled mini-batches prepared on a background thread ([`Loader`]);
+//! - `folder`: image folders in torchvision's layout, PNG and JPEG decoded and resized
+//!   ([`read_image_folder`]), held in memory or streamed from disk ([`ImageFiles`]);
+//! - `table`: CSV tables of numeric features and a label column ([`read_csv_table`]);
+//! - `loader`: seeded, shuffled mini-batches of [`Samples`] prepared on background threads
+//!   ([`Loader`]);
 //! - `augment`: random shifts and flips of training images ([`Augment`]);
 //! - [`toy`]: small seeded 2-D sets for lessons and tests (AND/OR/XOR, two moons, circles) and
 //!   the grid a model is evaluated on to draw its decision regions.
@@ -44,9 +49,11 @@ mod digits;
 mod download;
 mod error;
 mod files;
+mod folder;
 mod idx;
 mod load;
 mod loader;
+mod table;
 pub mod toy;
 
 pub use augment::Augment;
@@ -66,6 +73,10 @@ pub use download::{
 };
 pub use error::{DataError, Result};
 pub use files::sha256_hex;
+pub use folder::{
+    BadFile, DecodedImage, FolderData, FolderOptions, IMAGE_EXTENSIONS, ImageFiles, ImageFormat,
+    MAX_CLASSES, decode_image, image_dimensions, read_image_folder,
+};
 pub use idx::{
     IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxImages, encode_idx_images, encode_idx_labels,
     parse_idx_images, parse_idx_labels, read_idx_dataset, read_idx_images, read_idx_labels,
@@ -75,4 +86,5 @@ pub use load::{
     DataSource, IDX_FILE_NAMES, default_cache_dir, find_idx_files, load, load_with_mirrors,
     search_dirs,
 };
-pub use loader::{Batch, Batches, Loader, LoaderConfig, Normalize};
+pub use loader::{Batch, Batches, Loader, LoaderConfig, Normalize, Samples};
+pub use table::{BadRow, CsvOptions, CsvRows, Table, TableData, read_csv_rows, read_csv_table};

@@ -1,7 +1,8 @@
-//! Mini-batches: [`Loader`] turns a shared [`Dataset`] into batches of normalised f32 pixels
-//! (flat rows for dense networks, images for convolutional ones) and i64 labels, in a seeded
-//! new order each epoch (or in order, for evaluation), optionally augmented, prepared on a
-//! background thread a few batches ahead of the training loop.
+//! Mini-batches: [`Loader`] turns shared [`Samples`] (a [`Dataset`] in memory, image files
+//! decoded from disk, or the rows of a [`Table`]) into batches of normalised f32 values (flat
+//! rows for dense networks, images for convolutional ones) and i64 labels, in a seeded new
+//! order each epoch (or in order, for evaluation), optionally augmented, prepared on
+//! background threads a few batches ahead of the training loop.
 
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
@@ -12,6 +13,8 @@ use ferrograd_core::{Rng, Tensor};
 use crate::augment::Augment;
 use crate::dataset::Dataset;
 use crate::error::{DataError, Result};
+use crate::folder::ImageFiles;
+use crate::table::Table;
 
 /// Pixel normalisation: a pixel `p` becomes `(p / max_value - mean) / std`, as torchvision's
 /// `ToTensor()` followed by `Normalize(mean, std)`.
@@ -46,14 +49,25 @@ impl Normalize {
             .collect()
     }
 
-    fn fitted((mean, std): (f32, f32)) -> Normalize {
-        let std = if std > f32::EPSILON { std } else { 1.0 };
+    /// A normalisation from a mean and standard deviation; a zero (or not finite) spread
+    /// gives std 1, so constant inputs pass through centred.
+    pub fn fitted((mean, std): (f32, f32)) -> Normalize {
+        let std = if std > f32::EPSILON && std.is_finite() {
+            std
+        } else {
+            1.0
+        };
         Normalize { mean, std }
     }
 
     /// The normalised value of pixel `p` of a data set whose largest value is `max_value`.
     pub fn apply(&self, p: u8, max_value: f32) -> f32 {
         (f32::from(p) / max_value - self.mean) / self.std
+    }
+
+    /// The normalised value of a feature `v` of a table: `(v - mean) / std`.
+    pub fn apply_value(&self, v: f32) -> f32 {
+        (v - self.mean) / self.std
     }
 }
 
@@ -83,14 +97,18 @@ pub struct LoaderConfig {
     /// Random augmentation of the samples of [`Loader::epoch`], drawn from the seed and the
     /// epoch (never applied to [`Loader::sequential`]).
     pub augment: Augment,
-    /// Batches prepared ahead on the background thread (the channel's depth); 0 prepares
+    /// Batches prepared ahead by each background thread (its channel's depth); 0 prepares
     /// each batch on the calling thread when it is asked for.
     pub prefetch: usize,
+    /// Background threads preparing batches (at least 1), each taking every `workers`-th
+    /// batch, so image files are decoded in parallel. Augmented epochs use one thread, as
+    /// their random draws follow the sample order.
+    pub workers: usize,
 }
 
 impl Default for LoaderConfig {
     /// Batches of 64 rows, seed 0, the last short batch kept, no normalisation, no
-    /// augmentation, 2 batches ahead.
+    /// augmentation, 2 batches ahead on one thread.
     fn default() -> Self {
         LoaderConfig {
             batch_size: 64,
@@ -101,6 +119,7 @@ impl Default for LoaderConfig {
             images: false,
             augment: Augment::NONE,
             prefetch: 2,
+            workers: 1,
         }
     }
 }
@@ -115,6 +134,121 @@ pub struct Batch {
     pub y: Tensor,
     /// The data set indices of the `b` samples, in batch order.
     pub indices: Vec<usize>,
+}
+
+/// What a [`Loader`] batches: a data set's samples, shared.
+#[derive(Debug, Clone)]
+pub enum Samples {
+    /// u8 images held in memory.
+    Images(Arc<Dataset>),
+    /// Image files decoded (and resized) when a batch needs them.
+    Files(Arc<ImageFiles>),
+    /// Rows of f32 features.
+    Rows(Arc<Table>),
+}
+
+impl Samples {
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        match self {
+            Samples::Images(d) => d.len(),
+            Samples::Files(f) => f.len(),
+            Samples::Rows(t) => t.len(),
+        }
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The name used in messages.
+    pub fn name(&self) -> &str {
+        match self {
+            Samples::Images(d) => &d.name,
+            Samples::Files(f) => &f.name,
+            Samples::Rows(t) => &t.name,
+        }
+    }
+
+    /// The class names, indexed by label.
+    pub fn class_names(&self) -> &[String] {
+        match self {
+            Samples::Images(d) => &d.class_names,
+            Samples::Files(f) => &f.class_names,
+            Samples::Rows(t) => &t.class_names,
+        }
+    }
+
+    /// The labels, one per sample.
+    pub fn labels(&self) -> &[u8] {
+        match self {
+            Samples::Images(d) => &d.labels,
+            Samples::Files(f) => &f.labels,
+            Samples::Rows(t) => &t.labels,
+        }
+    }
+
+    /// The shape of one sample as `[channels, height, width]`; a table's row of `f`
+    /// features is `[f, 1, 1]` (one normalisation per feature, like one per channel).
+    pub fn shape(&self) -> [usize; 3] {
+        match self {
+            Samples::Images(d) => [d.channels, d.height, d.width],
+            Samples::Files(f) => [f.format.channels, f.format.height, f.format.width],
+            Samples::Rows(t) => [t.features(), 1, 1],
+        }
+    }
+
+    /// Values per sample.
+    pub fn features(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    fn validate(&self) -> Result<()> {
+        match self {
+            Samples::Images(d) => d.validate(),
+            Samples::Files(f) => f.validate(),
+            Samples::Rows(t) => t.validate(),
+        }
+    }
+
+    /// Appends sample `i`'s normalised values to `x` and returns its label.
+    fn push_sample(
+        &self,
+        i: usize,
+        tables: &[[f32; 256]],
+        norms: &[Normalize],
+        x: &mut Vec<f32>,
+    ) -> Result<u8> {
+        let out_of_range = || {
+            DataError::argument(
+                "loader",
+                format!("index {i} is out of range for {}", self.name()),
+            )
+        };
+        let label = *self.labels().get(i).ok_or_else(out_of_range)?;
+        let plane = {
+            let [_, h, w] = self.shape();
+            (h * w).max(1)
+        };
+        let push_pixels = |pixels: &[u8], x: &mut Vec<f32>| {
+            for (pixels, table) in pixels.chunks(plane).zip(tables) {
+                x.extend(pixels.iter().map(|&p| table[usize::from(p)]));
+            }
+        };
+        match self {
+            Samples::Images(d) => push_pixels(d.image(i).ok_or_else(out_of_range)?, x),
+            Samples::Files(f) => {
+                let path = f.paths.get(i).ok_or_else(out_of_range)?;
+                push_pixels(&f.format.read(path)?, x);
+            }
+            Samples::Rows(t) => {
+                let row = t.row(i).ok_or_else(out_of_range)?;
+                x.extend(row.iter().zip(norms).map(|(&v, n)| n.apply_value(v)));
+            }
+        }
+        Ok(label)
+    }
 }
 
 /// Yields a data set's mini-batches, shuffled per epoch or in order.
@@ -136,10 +270,12 @@ pub struct Batch {
 /// ```
 #[derive(Debug, Clone)]
 pub struct Loader {
-    data: Arc<Dataset>,
+    data: Samples,
     config: LoaderConfig,
-    /// Normalised value of each pixel value, one table per channel.
+    /// Normalised value of each pixel value, one table per channel (images).
     tables: Arc<[[f32; 256]]>,
+    /// The normalisation of each channel (a table's features).
+    norms: Arc<[Normalize]>,
 }
 
 impl Loader {
@@ -150,6 +286,21 @@ impl Loader {
     /// non-finite `mean`, per-channel normalisations that are not one per channel, or a data
     /// set whose fields disagree ([`Dataset::validate`]).
     pub fn new(data: Arc<Dataset>, config: LoaderConfig) -> Result<Loader> {
+        Loader::from_samples(Samples::Images(data), config)
+    }
+
+    /// A loader over any [`Samples`]. A table's features are normalised with
+    /// `channel_normalize`, one per feature (or `normalize` for all).
+    ///
+    /// # Errors
+    /// As [`Loader::new`]; also for `workers` of 0 and samples whose fields disagree.
+    pub fn from_samples(data: Samples, config: LoaderConfig) -> Result<Loader> {
+        if config.workers == 0 {
+            return Err(DataError::argument(
+                "loader",
+                "at least 1 worker thread is needed",
+            ));
+        }
         if config.batch_size == 0 {
             return Err(DataError::argument(
                 "loader",
@@ -157,14 +308,15 @@ impl Loader {
             ));
         }
         let per_channel = &config.channel_normalize;
-        if !per_channel.is_empty() && per_channel.len() != data.channels {
+        let channels = data.shape()[0];
+        if !per_channel.is_empty() && per_channel.len() != channels {
             return Err(DataError::argument(
                 "loader",
                 format!(
                     "{} per-channel normalisations for {} with {} channels",
                     per_channel.len(),
-                    data.name,
-                    data.channels
+                    data.name(),
+                    channels
                 ),
             ));
         }
@@ -177,22 +329,49 @@ impl Loader {
             }
         }
         data.validate()?;
-        let tables = (0..data.channels.max(1))
-            .map(|c| {
-                let n = per_channel.get(c).unwrap_or(&config.normalize);
-                std::array::from_fn(|p| n.apply(p as u8, data.max_value))
-            })
+        let max_value = match &data {
+            Samples::Images(d) => d.max_value,
+            _ => 255.0,
+        };
+        let norms: Arc<[Normalize]> = (0..channels.max(1))
+            .map(|c| *per_channel.get(c).unwrap_or(&config.normalize))
             .collect();
+        let tables = match data {
+            Samples::Rows(_) => Arc::from(Vec::new()),
+            _ => norms
+                .iter()
+                .map(|n| std::array::from_fn(|p| n.apply(p as u8, max_value)))
+                .collect(),
+        };
         Ok(Loader {
             data,
             config,
             tables,
+            norms,
         })
     }
 
-    /// The data set.
-    pub fn dataset(&self) -> &Arc<Dataset> {
+    /// The data set, when the samples are images in memory.
+    pub fn dataset(&self) -> Option<&Arc<Dataset>> {
+        match &self.data {
+            Samples::Images(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// The samples.
+    pub fn samples(&self) -> &Samples {
         &self.data
+    }
+
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
     }
 
     /// The configuration.
@@ -250,23 +429,31 @@ impl Loader {
         };
         let data = &self.data;
         let sample_shape = if self.config.images {
-            vec![data.channels, data.height, data.width]
+            data.shape().to_vec()
         } else {
             vec![data.features()]
         };
+        // Augmentation draws follow the sample order, so it keeps to one thread.
+        let workers = if augment.is_some() {
+            1
+        } else {
+            self.config.workers.clamp(1, total.max(1))
+        };
         let plan = Plan {
-            data: Arc::clone(data),
+            data: data.clone(),
             tables: Arc::clone(&self.tables),
+            norms: Arc::clone(&self.norms),
             augment,
-            order,
+            order: Arc::new(order),
             batch_size: b,
             total,
             next: 0,
+            stride: 1,
         };
         let source = if self.config.prefetch == 0 {
             Source::Inline(Box::new(plan))
         } else {
-            spawn_worker(plan, self.config.prefetch)
+            spawn_workers(plan, workers, self.config.prefetch)
         };
         Batches {
             source,
@@ -297,14 +484,18 @@ struct RawBatch {
 
 /// What is left to produce of one pass over the data.
 struct Plan {
-    data: Arc<Dataset>,
+    data: Samples,
     tables: Arc<[[f32; 256]]>,
+    norms: Arc<[Normalize]>,
     /// The augmentation and the generator its draws come from, in sample order.
     augment: Option<(Augment, Rng)>,
-    order: Vec<usize>,
+    order: Arc<Vec<usize>>,
     batch_size: usize,
     total: usize,
+    /// The next batch to make.
     next: usize,
+    /// Batches between this plan's batches (the number of threads sharing the pass).
+    stride: usize,
 }
 
 impl Plan {
@@ -314,30 +505,29 @@ impl Plan {
         }
         let start = self.next * self.batch_size;
         let end = (start + self.batch_size).min(self.order.len());
-        self.next += 1;
+        self.next += self.stride;
         let indices = self.order.get(start..end)?.to_vec();
         let features = self.data.features();
         let mut x = Vec::with_capacity(indices.len() * features);
         let mut y = Vec::with_capacity(indices.len());
         for &i in &indices {
-            let (Some(image), Some(&label)) = (self.data.image(i), self.data.labels.get(i)) else {
-                return Some(Err(DataError::argument(
-                    "loader",
-                    format!("index {i} is out of range for {}", self.data.name),
-                )));
-            };
-            match &mut self.augment {
-                Some((augment, rng)) => {
-                    let hw = [self.data.height, self.data.width];
+            let label = match (&mut self.augment, &self.data) {
+                (Some((augment, rng)), Samples::Images(data)) => {
+                    let (Some(image), Some(&label)) = (data.image(i), data.labels.get(i)) else {
+                        return Some(Err(DataError::argument(
+                            "loader",
+                            format!("index {i} is out of range for {}", data.name),
+                        )));
+                    };
+                    let hw = [data.height, data.width];
                     augment.draw(rng).apply(image, hw, &self.tables, &mut x);
+                    label
                 }
-                None => {
-                    let plane = (self.data.height * self.data.width).max(1);
-                    for (pixels, table) in image.chunks(plane).zip(self.tables.iter()) {
-                        x.extend(pixels.iter().map(|&p| table[usize::from(p)]));
-                    }
-                }
-            }
+                _ => match self.data.push_sample(i, &self.tables, &self.norms, &mut x) {
+                    Ok(label) => label,
+                    Err(e) => return Some(Err(e)),
+                },
+            };
             y.push(i64::from(label));
         }
         Some(Ok(RawBatch { x, y, indices }))
@@ -347,36 +537,71 @@ impl Plan {
 enum Source {
     /// Batches made on the calling thread (boxed: the plan holds a random generator).
     Inline(Box<Plan>),
-    Thread {
-        rx: Option<Receiver<Result<RawBatch>>>,
-        handle: Option<JoinHandle<()>>,
+    /// Batch `k` comes from thread `k % receivers.len()`.
+    Threads {
+        receivers: Vec<Receiver<Result<RawBatch>>>,
+        handles: Vec<JoinHandle<()>>,
     },
     /// The worker could not be started; the error is yielded once.
     Failed(Option<DataError>),
 }
 
-fn spawn_worker(mut plan: Plan, depth: usize) -> Source {
-    let (tx, rx) = sync_channel(depth);
-    let spawned = std::thread::Builder::new()
-        .name("ferrograd-loader".to_string())
-        .spawn(move || {
-            while let Some(batch) = plan.next_raw() {
-                // The receiver is gone: the epoch was abandoned, so stop.
-                if tx.send(batch).is_err() {
-                    return;
+fn spawn_workers(plan: Plan, workers: usize, depth: usize) -> Source {
+    let mut receivers = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    let Plan {
+        data,
+        tables,
+        norms,
+        mut augment,
+        order,
+        batch_size,
+        total,
+        ..
+    } = plan;
+    for w in 0..workers {
+        let mut plan = Plan {
+            data: data.clone(),
+            tables: Arc::clone(&tables),
+            norms: Arc::clone(&norms),
+            // Only ever one thread when augmenting.
+            augment: augment.take(),
+            order: Arc::clone(&order),
+            batch_size,
+            total,
+            next: w,
+            stride: workers,
+        };
+        let (tx, rx) = sync_channel(depth);
+        let spawned = std::thread::Builder::new()
+            .name(format!("ferrograd-loader-{w}"))
+            .spawn(move || {
+                while let Some(batch) = plan.next_raw() {
+                    // The receiver is gone: the epoch was abandoned, so stop.
+                    if tx.send(batch).is_err() {
+                        return;
+                    }
                 }
+            });
+        match spawned {
+            Ok(handle) => {
+                receivers.push(rx);
+                handles.push(handle);
             }
-        });
-    match spawned {
-        Ok(handle) => Source::Thread {
-            rx: Some(rx),
-            handle: Some(handle),
-        },
-        Err(e) => Source::Failed(Some(DataError::argument(
-            "loader",
-            format!("cannot start the batch-preparing thread: {e}"),
-        ))),
+            Err(e) => {
+                // Dropping the receivers stops the threads already started.
+                drop(receivers);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Source::Failed(Some(DataError::argument(
+                    "loader",
+                    format!("cannot start a batch-preparing thread: {e}"),
+                )));
+            }
+        }
     }
+    Source::Threads { receivers, handles }
 }
 
 /// The batches of one pass, from [`Loader::epoch`] or [`Loader::sequential`]. Each item is
@@ -394,22 +619,23 @@ impl Batches {
         match &mut self.source {
             Source::Inline(plan) => plan.next_raw(),
             Source::Failed(err) => err.take().map(Err),
-            Source::Thread { rx, .. } => {
-                let received = rx.as_ref()?.recv();
+            Source::Threads { receivers, .. } => {
+                if self.yielded >= self.total || receivers.is_empty() {
+                    return None;
+                }
+                let received = receivers[self.yielded % receivers.len()].recv();
                 match received {
                     Ok(batch) => Some(batch),
-                    // Disconnected: the worker is done. Early means it died.
+                    // Disconnected before its last batch: the worker died.
                     Err(_) => {
-                        *rx = None;
-                        (self.yielded < self.total).then(|| {
-                            Err(DataError::argument(
-                                "loader",
-                                format!(
-                                    "the batch-preparing thread stopped after {} of {} batches",
-                                    self.yielded, self.total
-                                ),
-                            ))
-                        })
+                        receivers.clear();
+                        Some(Err(DataError::argument(
+                            "loader",
+                            format!(
+                                "a batch-preparing thread stopped after {} of {} batches",
+                                self.yielded, self.total
+                            ),
+                        )))
                     }
                 }
             }
@@ -447,10 +673,10 @@ impl Iterator for Batches {
 
 impl Drop for Batches {
     fn drop(&mut self) {
-        if let Source::Thread { rx, handle } = &mut self.source {
-            // Closing the channel first wakes a worker blocked on a full channel.
-            drop(rx.take());
-            if let Some(h) = handle.take() {
+        if let Source::Threads { receivers, handles } = &mut self.source {
+            // Closing the channels first wakes workers blocked on a full channel.
+            receivers.clear();
+            for h in handles.drain(..) {
                 // A worker that panicked has nothing left to clean up.
                 let _ = h.join();
             }

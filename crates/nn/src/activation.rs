@@ -341,6 +341,28 @@ impl Module for Activation {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.apply(x)
     }
+
+    /// PyTorch's class name (`ReLU`, `LeakyReLU`, `GELU`, ...).
+    fn name(&self) -> String {
+        match self {
+            Activation::Identity => "Identity",
+            Activation::Sigmoid => "Sigmoid",
+            Activation::Tanh => "Tanh",
+            Activation::HardSigmoid => "Hardsigmoid",
+            Activation::HardTanh => "Hardtanh",
+            Activation::Relu => "ReLU",
+            Activation::LeakyRelu(_) => "LeakyReLU",
+            Activation::Elu(_) => "ELU",
+            Activation::Softplus => "Softplus",
+            Activation::Silu => "SiLU",
+            Activation::Gelu | Activation::GeluTanh => "GELU",
+            Activation::Softmax => "Softmax",
+            Activation::LogSoftmax => "LogSoftmax",
+            Activation::PRelu => "PReLU",
+            Activation::Maxout(_) => "Maxout",
+        }
+        .to_string()
+    }
 }
 
 /// Leaky ReLU with a learnable slope (PyTorch `nn.PReLU`): one slope shared by all features, or
@@ -374,6 +396,10 @@ impl Module for PRelu {
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         f(join(prefix, "weight"), &self.weight);
     }
+
+    fn name(&self) -> String {
+        "PReLU".to_string()
+    }
 }
 
 /// Maxout over groups of `k` features, as a layer.
@@ -382,6 +408,10 @@ pub struct Maxout(pub usize);
 impl Module for Maxout {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         maxout(x, self.0)
+    }
+
+    fn name(&self) -> String {
+        "Maxout".to_string()
     }
 }
 

@@ -263,6 +263,16 @@ impl Module for Conv2d {
         x.conv2d(&self.weight, self.bias.as_ref(), self.params)
     }
 
+    fn name(&self) -> String {
+        "Conv2d".to_string()
+    }
+
+    /// `in_channels / groups * kh * kw` per output element.
+    fn macs(&self, _input: &[usize], output: &[usize]) -> u64 {
+        let per_output = self.weight.numel() / self.weight.shape()[0].max(1);
+        (output.iter().product::<usize>() * per_output) as u64
+    }
+
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         f(join(prefix, "weight"), &self.weight);
         if let Some(b) = &self.bias {

@@ -58,6 +58,10 @@ impl Module for Dropout {
     fn reseed(&self, seed: u64) {
         *self.rng.lock().unwrap_or_else(|e| e.into_inner()) = Rng::new(seed);
     }
+
+    fn name(&self) -> String {
+        "Dropout".to_string()
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@ impl Embedding {
     /// let e = Embedding::new(10, 4, cfg, DType::F32, &mut Rng::new(0))?;
     /// let y = e.forward(&Tensor::from_vec(vec![0i64, 3, 3, 9, 0, 1], &[2, 3])?)?;
     /// assert_eq!(y.shape(), &[2, 3, 4]);
+    /// // The padding index (first of the first row) looks up a zero row.
     /// assert_eq!(y.narrow(0, 0, 1)?.narrow(1, 0, 1)?.to_vec::<f32>()?, vec![0.0; 4]);
     /// # Ok::<(), ferrograd_core::Error>(())
     /// ```
@@ -157,5 +158,9 @@ impl Module for Embedding {
 
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         f(join(prefix, "weight"), &self.weight);
+    }
+
+    fn name(&self) -> String {
+        "Embedding".to_string()
     }
 }

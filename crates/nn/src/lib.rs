@@ -7,9 +7,9 @@
 //! regression are its zero-hidden-layer case), the convolutional builders [`lenet`] and
 //! [`cnn`], weight initialisers, losses (each with a [`loss::Reduction`]), optimizers (SGD with
 //! momentum/Nesterov, Adam, AdamW and AMSGrad, RMSprop, Adagrad; each can maximize),
-//! learning-rate schedules and gradient clipping (by norm or by value). Everything is composed
-//! from core tensor ops, so every layer and loss is differentiable without a hand-written
-//! backward.
+//! learning-rate schedules (including reduce-on-plateau and one-cycle), gradient clipping (by
+//! norm or by value), early stopping and model summaries. Everything is composed from core
+//! tensor ops, so every layer and loss is differentiable without a hand-written backward.
 //!
 //! ```
 //! use ferrograd_core::{DType, Rng, Tensor};
@@ -34,6 +34,7 @@ pub mod activation_curve;
 pub mod checkpoint;
 mod conv;
 mod dropout;
+mod early_stopping;
 mod embedding;
 pub mod init;
 mod linear;
@@ -45,10 +46,12 @@ mod norm;
 pub mod optim;
 mod pool;
 mod step;
+mod summary;
 
 pub use activation::{Activation, Maxout, PRelu};
 pub use conv::{Conv2d, Conv2dConfig};
 pub use dropout::Dropout;
+pub use early_stopping::{EarlyStopping, Goal, Verdict};
 pub use embedding::{Embedding, EmbeddingConfig};
 pub use linear::{Linear, LinearConfig};
 pub use mlp::{MlpConfig, accuracy, mlp};
@@ -62,3 +65,4 @@ pub use optim::{
 };
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, Flatten, MaxPool2d};
 pub use step::{TrainStep, classifier_step, classifier_train_step, grad_store};
+pub use summary::{LayerSummary, ModelSummary, summary};

@@ -132,6 +132,16 @@ impl Module for Linear {
         }
     }
 
+    fn name(&self) -> String {
+        "Linear".to_string()
+    }
+
+    /// `in * out` per output row.
+    fn macs(&self, _input: &[usize], output: &[usize]) -> u64 {
+        let rows = output.iter().product::<usize>() / self.out_features().max(1);
+        (rows * self.weight.numel()) as u64
+    }
+
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {
         f(join(prefix, "weight"), &self.weight);
         if let Some(b) = &self.bias {

@@ -35,6 +35,20 @@ pub trait Module: Send + Sync {
     /// `seed`. A training loop reseeds at every epoch from (run seed, epoch), so a run resumed
     /// from a checkpoint draws the same masks as one that never stopped.
     fn reseed(&self, _seed: u64) {}
+
+    /// The layer's kind as PyTorch names its class (`Linear`, `Conv2d`, `ReLU`), for model
+    /// summaries.
+    fn name(&self) -> String {
+        "Module".to_string()
+    }
+
+    /// Multiply-accumulates of one forward pass over an input of shape `input` giving
+    /// `output` (both with their batch dimension), counting the products with weights (and
+    /// batch normalisation's one per element); element-wise activations, pooling and reshapes
+    /// count 0, as in the usual FLOP counters (fvcore, ptflops).
+    fn macs(&self, _input: &[usize], _output: &[usize]) -> u64 {
+        0
+    }
 }
 
 /// All parameters of a module with their names, in a deterministic order.
@@ -112,6 +126,11 @@ impl Sequential {
         self.layers.is_empty()
     }
 
+    /// The layers, in order.
+    pub fn layers(&self) -> impl Iterator<Item = &dyn Module> {
+        self.layers.iter().map(|l| l.as_ref())
+    }
+
     /// Applies the layers in order and returns every intermediate output (the last is the
     /// model's output), for inspection and teaching.
     ///
@@ -151,6 +170,10 @@ impl Module for Sequential {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.visit_buffers(&join(&join(prefix, "layers"), &i.to_string()), f);
         }
+    }
+
+    fn name(&self) -> String {
+        "Sequential".to_string()
     }
 
     fn set_training(&self, training: bool) {

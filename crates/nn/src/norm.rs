@@ -196,6 +196,15 @@ impl Module for BatchNorm {
     fn set_training(&self, training: bool) {
         self.training.store(training, Ordering::Relaxed);
     }
+
+    fn name(&self) -> String {
+        self.layer.to_string()
+    }
+
+    /// One multiply-add per element (the normalisation folded into a scale and a shift).
+    fn macs(&self, _input: &[usize], output: &[usize]) -> u64 {
+        output.iter().product::<usize>() as u64
+    }
 }
 
 /// Declares a batch-norm layer accepting inputs of the given ranks: a wrapper of
@@ -241,6 +250,14 @@ macro_rules! batch_norm_layer {
 
             fn set_training(&self, training: bool) {
                 self.0.set_training(training)
+            }
+
+            fn name(&self) -> String {
+                self.0.name()
+            }
+
+            fn macs(&self, input: &[usize], output: &[usize]) -> u64 {
+                self.0.macs(input, output)
             }
         }
     };
@@ -381,6 +398,15 @@ impl Module for LayerNorm {
         }
         let affine = self.weight.as_ref().zip(self.bias.as_ref());
         x.layer_norm(&self.normalized_shape, affine, self.eps)
+    }
+
+    fn name(&self) -> String {
+        "LayerNorm".to_string()
+    }
+
+    /// One multiply-add per element (the normalisation's scale and shift).
+    fn macs(&self, _input: &[usize], output: &[usize]) -> u64 {
+        output.iter().product::<usize>() as u64
     }
 
     fn visit_params(&self, prefix: &str, f: &mut dyn FnMut(String, &Tensor)) {

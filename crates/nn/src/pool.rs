@@ -77,6 +77,10 @@ impl MaxPool2d {
 }
 
 impl Module for MaxPool2d {
+    fn name(&self) -> String {
+        "MaxPool2d".to_string()
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_input("MaxPool2d", x, &self.params)?;
         x.max_pool2d(self.params)
@@ -109,6 +113,10 @@ impl AvgPool2d {
 }
 
 impl Module for AvgPool2d {
+    fn name(&self) -> String {
+        "AvgPool2d".to_string()
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         check_input("AvgPool2d", x, &self.params)?;
         x.avg_pool2d(self.params)
@@ -140,6 +148,10 @@ impl AdaptiveAvgPool2d {
 }
 
 impl Module for AdaptiveAvgPool2d {
+    fn name(&self) -> String {
+        "AdaptiveAvgPool2d".to_string()
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         if x.rank() != 4 || x.shape()[2] == 0 || x.shape()[3] == 0 {
             return Err(Error::Shape {
@@ -167,6 +179,10 @@ impl Module for AdaptiveAvgPool2d {
 pub struct Flatten;
 
 impl Module for Flatten {
+    fn name(&self) -> String {
+        "Flatten".to_string()
+    }
+
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match x.rank() {
             0 | 1 => Err(Error::Shape {

@@ -64,7 +64,7 @@ pub fn render(
 }
 
 /// Renders `size` pixels with `draw` on a white background and returns the PNG bytes (for
-/// figures saved as part of a set of files).
+/// figures saved as part of a set of files, or embedded elsewhere such as TensorBoard's images).
 ///
 /// # Errors
 /// When drawing or encoding fails.
