@@ -128,9 +128,15 @@ fn a_run_is_one_checkpoint_set_with_its_summary_charts_and_sample() {
     for f in &files[1..] {
         assert!(wrote.contains(f.as_str()), "{f} not in {wrote}");
     }
-    // Nothing but the set in the run folder: no temporaries, no staging folders.
-    let top: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
-    assert_eq!(top.len(), 1);
+    // Nothing but the set and the link to its summary in the run folder: no temporaries, no
+    // staging folders.
+    let mut top: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["checkpoint", "summary.json"]);
+    assert!(out.join("summary.json").is_symlink());
     // The manifest holds each file's SHA-256: a changed file is refused.
     let manifest = std::fs::read_to_string(checkpoint(&out).join("MANIFEST")).unwrap();
     assert_eq!(manifest.lines().count(), 8);
@@ -714,7 +720,7 @@ fn damaged_model_folders_are_refused() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     left.sort();
-    assert_eq!(left, ["checkpoint"]);
+    assert_eq!(left, ["checkpoint", "summary.json"]);
     // A zero scale in the preprocessing.
     let cfg = std::fs::read_to_string(flat.join("config.json")).unwrap();
     let mut v: serde_json::Value = serde_json::from_str(&cfg).unwrap();
