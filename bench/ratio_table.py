@@ -8,7 +8,9 @@ Each figure is the median over the rounds of the per-round medians. ferrograd's 
 rows are both compared with PyTorch's eager row of the same workload, size and thread count.
 The targets (2-thread rows) are those of the performance plan: W-MLP static 6x / 3x / 2x / 1.3x
 at batch 1 / 32 / 128 / 1024, eager 1.5x up to batch 128 and 1.0x at 1024; W-GEMM 0.9x at
-n >= 512; W-INFER 1.2x; W-EPOCH 1.5x faster with at most a third of the peak memory.
+n >= 512; W-INFER 1.2x; W-EPOCH 1.5x faster with at most a third of the peak memory;
+cnn-lenet static 2x and eager 1.3x at batch 64, 1.2x at batch 256; cnn-cifar 1.0x; epoch-lenet
+2x faster with at most a third of the peak memory.
 
     python3 bench/ratio_table.py rows.jsonl --cpu "..." --versions "..." --out table.md
 """
@@ -49,6 +51,14 @@ def target(workload, mode, size, threads):
         return 1.2
     if workload == "epoch":
         return 1.5
+    if workload == "cnn-lenet":
+        if size >= 256:
+            return 1.2
+        return 2.0 if mode == "static" else 1.3
+    if workload == "cnn-cifar":
+        return 1.0
+    if workload == "epoch-lenet":
+        return 2.0
     return None
 
 

@@ -1,6 +1,8 @@
-//! Property tests: broadcasting and reductions agree with naive loops on random shapes, and
-//! the gradient of a broadcast is the sum over the broadcast axes.
+//! Property tests: broadcasting, reductions and convolutions (with their gradients) agree
+//! with naive loops on random shapes, and the gradient of a broadcast is the sum over the
+//! broadcast axes.
 
+use ferrograd_core::op::Conv2dParams;
 use ferrograd_core::{DType, Tensor};
 use proptest::prelude::*;
 
@@ -40,7 +42,141 @@ fn ravel_broadcast(idx: &[usize], shape: &[usize]) -> usize {
     })
 }
 
+/// A convolution's sizes: input `[n, c, h, w]`, `o` output channels, kernel, stride,
+/// padding, dilation and groups.
+#[derive(Debug, Clone)]
+struct ConvCase {
+    x: [usize; 4],
+    o: usize,
+    k: [usize; 2],
+    p: Conv2dParams,
+}
+
+fn conv_case() -> impl Strategy<Value = ConvCase> {
+    (
+        (1usize..=40, 1usize..=3, 1usize..=3),
+        (1usize..=9, 1usize..=9),
+        (1usize..=4, 1usize..=4),
+        (
+            (1usize..=3, 1usize..=3),
+            (0usize..=2, 0usize..=2),
+            (1usize..=2, 1usize..=2),
+        ),
+    )
+        .prop_filter_map(
+            "the window fits the padded input",
+            |((n, cg, g), (h, w), (og, k), (s, p, d))| {
+                let kernel = [k.min(3), (k + 1).min(4)];
+                let span = |k: usize, d: usize| (k - 1) * d + 1;
+                (span(kernel[0], d.0) <= h + 2 * p.0 && span(kernel[1], d.1) <= w + 2 * p.1).then(
+                    || ConvCase {
+                        x: [n, cg * g, h, w],
+                        o: og * g,
+                        k: kernel,
+                        p: Conv2dParams {
+                            stride: [s.0, s.1],
+                            padding: [p.0, p.1],
+                            dilation: [d.0, d.1],
+                            groups: g,
+                        },
+                    },
+                )
+            },
+        )
+}
+
+/// `y = conv2d(x, w)` and the gradients of `sum(y * dy)`, by the definition's loops.
+fn naive_conv(c: &ConvCase, x: &[f64], w: &[f64], dy: &[f64]) -> [Vec<f64>; 3] {
+    let [n, ch, h, wd] = c.x;
+    let [kh, kw] = c.k;
+    let (cg, og) = (ch / c.p.groups, c.o / c.p.groups);
+    let out = |size: usize, k: usize, i: usize| {
+        (size + 2 * c.p.padding[i] - (k - 1) * c.p.dilation[i] - 1) / c.p.stride[i] + 1
+    };
+    let (ho, wo) = (out(h, kh, 0), out(wd, kw, 1));
+    let (mut y, mut dx, mut dw) = (
+        vec![0.0; n * c.o * ho * wo],
+        vec![0.0; x.len()],
+        vec![0.0; w.len()],
+    );
+    for (b, oc, oh, ow, ci, ki, kj) in itertools_free(n, c.o, ho, wo, cg, kh, kw) {
+        let ih = (oh * c.p.stride[0] + ki * c.p.dilation[0]) as isize - c.p.padding[0] as isize;
+        let iw = (ow * c.p.stride[1] + kj * c.p.dilation[1]) as isize - c.p.padding[1] as isize;
+        let wi = ((oc * cg + ci) * kh + ki) * kw + kj;
+        let yi = ((b * c.o + oc) * ho + oh) * wo + ow;
+        if ih < 0 || iw < 0 || ih as usize >= h || iw as usize >= wd {
+            // Zero padding: a zero input, multiplied like any other.
+            y[yi] += 0.0 * w[wi];
+            dw[wi] += dy[yi] * 0.0;
+            continue;
+        }
+        let xi = ((b * ch + (oc / og) * cg + ci) * h + ih as usize) * wd + iw as usize;
+        y[yi] += x[xi] * w[wi];
+        dx[xi] += dy[yi] * w[wi];
+        dw[wi] += dy[yi] * x[xi];
+    }
+    [y, dx, dw]
+}
+
+/// Every index of the seven nested loops of a convolution.
+fn itertools_free(
+    n: usize,
+    o: usize,
+    ho: usize,
+    wo: usize,
+    cg: usize,
+    kh: usize,
+    kw: usize,
+) -> impl Iterator<Item = (usize, usize, usize, usize, usize, usize, usize)> {
+    (0..n).flat_map(move |b| {
+        (0..o).flat_map(move |oc| {
+            (0..ho).flat_map(move |oh| {
+                (0..wo).flat_map(move |ow| {
+                    (0..cg).flat_map(move |ci| {
+                        (0..kh)
+                            .flat_map(move |ki| (0..kw).map(move |kj| (b, oc, oh, ow, ci, ki, kj)))
+                    })
+                })
+            })
+        })
+    })
+}
+
+/// Equal within a relative tolerance, NaN where the other is NaN, the same infinity.
+fn same(a: f64, b: f64) -> bool {
+    (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-9 * (1.0 + b.abs())
+}
+
 proptest! {
+    /// The convolution kernels (several samples per product, positions past the output
+    /// computed and discarded) against the definition, with an infinite input or weight
+    /// whose products with zero gradients must stay out of the other taps' sums.
+    #[test]
+    fn conv2d_and_its_gradients_match_naive(c in conv_case(), seed in 0u64..100, poison in 0u8..3) {
+        let wshape = [c.o, c.x[1] / c.p.groups, c.k[0], c.k[1]];
+        let mut xv = values(c.x.iter().product(), seed);
+        let mut wv = values(wshape.iter().product(), seed + 1);
+        match poison {
+            1 => { let i = (seed as usize * 31) % xv.len(); xv[i] = f64::INFINITY; }
+            2 => { let i = (seed as usize * 17) % wv.len(); wv[i] = f64::NEG_INFINITY; }
+            _ => {}
+        }
+        let x = Tensor::from_vec(xv.clone(), &c.x).unwrap().with_requires_grad(true);
+        let w = Tensor::from_vec(wv.clone(), &wshape).unwrap().with_requires_grad(true);
+        let y = x.conv2d(&w, None, c.p).unwrap();
+        let dyv = values(y.numel(), seed + 2);
+        let dy = Tensor::from_vec(dyv.clone(), y.shape()).unwrap();
+        let grads = y.mul(&dy).unwrap().sum(&[], false).unwrap().backward().unwrap();
+        let want = naive_conv(&c, &xv, &wv, &dyv);
+        let got = [y.to_vec::<f64>().unwrap(), grads.get(&x).unwrap().to_vec::<f64>().unwrap(), grads.get(&w).unwrap().to_vec::<f64>().unwrap()];
+        for (name, (g, e)) in ["output", "input gradient", "weight gradient"].iter().zip(got.iter().zip(&want)) {
+            prop_assert_eq!(g.len(), e.len());
+            for (i, (&a, &b)) in g.iter().zip(e).enumerate() {
+                prop_assert!(same(a, b), "{} [{}]: {} against {}", name, i, a, b);
+            }
+        }
+    }
+
     #[test]
     fn broadcast_binary_matches_naive((a_shape, b_shape) in broadcast_pair(), swap in any::<bool>(), seed in 0u64..100) {
         let (a_shape, b_shape) = if swap { (b_shape, a_shape) } else { (a_shape, b_shape) };

@@ -1,13 +1,23 @@
 //! Convolution and max-pooling kernels over contiguous NCHW buffers.
 //!
-//! A convolution is computed sample by sample and group by group as one matrix product
-//! (`gemm`, on one core) of the weight `[o, c k k]` with the sample's im2col matrix
-//! `[c k k, ho wo]`; a pointwise convolution (1x1, stride 1, no padding) multiplies the input
-//! plane matrix directly. The gradients are the two other products of the same three matrices:
-//! the input's through the weight's transpose and a col2im scatter, the weight's by summing
-//! each sample's product with its im2col matrix. Samples are spread over a fixed number of
-//! tasks (not the thread count), each with its own slice of one scratch buffer, so the results
-//! do not depend on the thread count and a compiled graph can plan the scratch buffer once.
+//! A convolution is computed as matrix products (`gemm`, each on one core) of the weight
+//! `[o, c k k]` with an im2col matrix `[c k k, positions]` holding the columns of several
+//! samples side by side; a pointwise convolution (1x1, stride 1, no padding) multiplies the
+//! input planes directly. The gradients are the two other products of the same three
+//! matrices: the input's through the weight's transpose and a col2im scatter, the weight's by
+//! multiplying the output's gradient with the im2col matrix's transpose.
+//!
+//! The im2col matrix is read from a zero-padded copy of the input planes. With a stride of one
+//! along the rows, each output row is computed at every position of the padded row (`wq`
+//! positions, not `wo`): a row of the im2col matrix is then one contiguous run of the padded
+//! planes, copied (and, for col2im, added back) in one pass instead of one short copy per
+//! output row. The extra positions are computed and discarded in the forward product; in the
+//! gradients the output's gradient is zero there, so they add exact zeros (they are zeroed
+//! explicitly when an operand holds a non-finite value, where `0 * inf` would not be zero).
+//!
+//! Samples are spread over a fixed number of tasks (not the thread count), each with its own
+//! slice of one scratch buffer, so the results do not depend on the thread count and a
+//! compiled graph can plan the scratch buffer once.
 
 use std::borrow::Cow;
 
@@ -20,6 +30,11 @@ use crate::{Element, Error, Layout, Result, Storage};
 
 /// Most tasks a batch is split into.
 const TASKS: usize = 16;
+
+/// About how many elements the im2col matrix of one product holds: a task multiplies the
+/// columns of several samples at once (one wider product costs less than several narrow
+/// ones), as many as keep the matrix within the caches.
+const COLUMN_ELEMS: usize = 1 << 16;
 
 /// The sizes of one convolution: input `[n, c, h, w]`, weight `[o, c / groups, kh, kw]`,
 /// output `[n, o, ho, wo]`.
@@ -84,8 +99,44 @@ impl Geometry {
         self.ho * self.wo
     }
 
+    /// The padded input plane's height and width.
+    fn padded(&self) -> [usize; 2] {
+        let [ph, pw] = self.p.padding;
+        [self.h + 2 * ph, self.w + 2 * pw]
+    }
+
+    /// Positions computed per output row: every position of the padded row for a stride of
+    /// one along the rows (those from `wo` on are discarded), else `wo`.
+    fn wq(&self) -> usize {
+        if self.p.stride[1] == 1 {
+            self.padded()[1]
+        } else {
+            self.wo
+        }
+    }
+
+    /// Positions computed per output channel: the columns of one sample in the im2col matrix.
+    fn lq(&self) -> usize {
+        self.ho * self.wq()
+    }
+
+    /// Whether every computed position is an output position.
+    fn exact(&self) -> bool {
+        self.wq() == self.wo
+    }
+
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.p.stride == [1, 1] && self.p.padding == [0, 0]
+    }
+
+    /// Elements of a zero-padded copy of one sample's group of input planes, with room for a
+    /// row of an im2col matrix to run past the last plane by the kernel's width.
+    fn padded_len(&self) -> usize {
+        if self.pointwise() {
+            return 0;
+        }
+        let [hp, wp] = self.padded();
+        self.cg() * hp * wp + (self.kw - 1) * self.p.dilation[1]
     }
 
     fn weight_len(&self) -> usize {
@@ -101,19 +152,43 @@ impl Geometry {
         self.n.div_ceil(self.tasks()).max(1)
     }
 
-    /// Scratch elements one task uses (at least one, so tasks can be zipped with them).
-    fn per_task(&self, dir: Direction) -> usize {
+    /// Samples per product: a task's samples in runs of equal length that keep the im2col
+    /// matrix near [`COLUMN_ELEMS`]; one for a pointwise convolution, which reads its input
+    /// planes in place.
+    fn batch(&self) -> usize {
+        if self.pointwise() {
+            return 1;
+        }
+        let most = (COLUMN_ELEMS / (self.ckk() * self.lq()).max(1)).clamp(1, self.chunk());
+        self.chunk().div_ceil(self.chunk().div_ceil(most))
+    }
+
+    /// The lengths of a task's scratch parts: the im2col matrix of a run of samples, the
+    /// run's output-shaped operand as a `[og, run * lq]` matrix, and a padded input plane.
+    fn run_scratch(&self) -> [usize; 3] {
+        let b = self.batch();
         let cols = if self.pointwise() {
             0
         } else {
-            self.ckk() * self.l()
+            self.ckk() * b * self.lq()
         };
+        let stage = if b > 1 || !self.exact() {
+            self.og() * b * self.lq()
+        } else {
+            0
+        };
+        [cols, stage, self.padded_len()]
+    }
+
+    /// Scratch elements one task uses (at least one, so tasks can be zipped with them): its
+    /// [`run_scratch`](Self::run_scratch) and, for the weight's gradient, a partial sum.
+    fn per_task(&self, dir: Direction) -> usize {
         let partial = if dir == Direction::WeightGrad {
             self.weight_len()
         } else {
             0
         };
-        (cols + partial).max(1)
+        (self.run_scratch().iter().sum::<usize>() + partial).max(1)
     }
 
     /// Scratch elements a kernel of this direction needs.
@@ -122,107 +197,131 @@ impl Geometry {
     }
 }
 
-/// Writes the im2col matrix `[cg kh kw, ho wo]` of one group's input planes `x [cg, h, w]`.
-fn im2col<T: Element>(g: &Geometry, x: &[T], cols: &mut [T]) {
-    each_tap(g, cols, |plane, row, src_row, ow0, ow1, iw0| {
-        let src = &x[plane * g.h * g.w + src_row * g.w..][..g.w];
-        if g.p.stride[1] == 1 {
-            copy_short(&mut row[ow0..ow1], &src[iw0..iw0 + (ow1 - ow0)]);
-        } else {
-            for (k, d) in row[ow0..ow1].iter_mut().enumerate() {
-                *d = src[iw0 + k * g.p.stride[1]];
+/// A task's scratch buffer, split into its parts.
+struct Scratch<'a, T> {
+    cols: &'a mut [T],
+    stage: &'a mut [T],
+    padded: &'a mut [T],
+}
+
+impl<'a, T> Scratch<'a, T> {
+    fn split(g: &Geometry, s: &'a mut [T]) -> Self {
+        let [c, st, p] = g.run_scratch();
+        let (cols, rest) = s.split_at_mut(c);
+        let (stage, rest) = rest.split_at_mut(st);
+        Scratch {
+            cols,
+            stage,
+            padded: &mut rest[..p],
+        }
+    }
+}
+
+/// Calls `f(im2col_row, padded_offset)` for each row of an im2col matrix: the row's start in
+/// the matrix (rows `ld` apart) and its first element's offset in the padded planes.
+fn each_row(g: &Geometry, ld: usize, mut f: impl FnMut(usize, usize)) {
+    let [hp, wp] = g.padded();
+    let [dh, dw] = g.p.dilation;
+    for ci in 0..g.cg() {
+        for ki in 0..g.kh {
+            for kj in 0..g.kw {
+                f(
+                    ((ci * g.kh + ki) * g.kw + kj) * ld,
+                    ci * hp * wp + ki * dh * wp + kj * dw,
+                );
             }
         }
+    }
+}
+
+/// Calls `f(i, j, len)` for each run of one im2col row's elements: its `len` elements from
+/// `i` on in the row come from the padded planes at `j, j + stride, ...` (offsets from the
+/// row's first padded element). With unit strides the whole row is one run.
+fn each_segment(g: &Geometry, mut f: impl FnMut(usize, usize, usize)) {
+    let [sh, sw] = g.p.stride;
+    let wp = g.padded()[1];
+    let wq = g.wq();
+    if sh == 1 && sw == 1 {
+        return f(0, 0, g.lq());
+    }
+    for oh in 0..g.ho {
+        f(oh * wq, oh * sh * wp, wq);
+    }
+}
+
+/// Copies one sample's group of input planes `x [cg, h, w]` into `padded` with zero borders.
+fn pad<T: Element>(g: &Geometry, x: &[T], padded: &mut [T]) {
+    let [hp, wp] = g.padded();
+    let [ph, pw] = g.p.padding;
+    padded.fill(T::ZERO);
+    for ci in 0..g.cg() {
+        for ih in 0..g.h {
+            let dst = &mut padded[ci * hp * wp + (ih + ph) * wp + pw..][..g.w];
+            dst.copy_from_slice(&x[(ci * g.h + ih) * g.w..][..g.w]);
+        }
+    }
+}
+
+/// Writes the im2col matrix `[ckk, lq]` of one sample's padded planes into `cols`, whose rows
+/// lie `ld` elements apart.
+fn im2col<T: Element>(g: &Geometry, padded: &[T], cols: &mut [T], ld: usize) {
+    let sw = g.p.stride[1];
+    each_row(g, ld, |r, base| {
+        let (row, src) = (&mut cols[r..][..g.lq()], &padded[base..]);
+        each_segment(g, |i, j, len| {
+            let dst = &mut row[i..][..len];
+            if sw == 1 {
+                dst.copy_from_slice(&src[j..][..len]);
+            } else {
+                for (k, d) in dst.iter_mut().enumerate() {
+                    *d = src[j + k * sw];
+                }
+            }
+        });
     });
 }
 
-/// Copies a short row in blocks of eight, inline: a call to `memmove` for each of the many
-/// rows of an im2col matrix (a few dozen elements) costs more than the copy.
-#[inline(always)]
-fn copy_short<T: Copy>(dst: &mut [T], src: &[T]) {
-    let mut d = dst.chunks_exact_mut(8);
-    let mut s = src.chunks_exact(8);
-    for (d, s) in (&mut d).zip(&mut s) {
-        d.copy_from_slice(s);
-    }
-    for (d, s) in d.into_remainder().iter_mut().zip(s.remainder()) {
-        *d = *s;
-    }
+/// Adds the im2col matrix `cols` (rows `ld` apart) back into the padded planes it was read
+/// from (the adjoint of [`im2col`]); `padded` must be zeroed first.
+fn col2im<T: Element>(g: &Geometry, cols: &[T], ld: usize, padded: &mut [T]) {
+    let sw = g.p.stride[1];
+    each_row(g, ld, |r, base| {
+        let row = &cols[r..][..g.lq()];
+        each_segment(g, |i, j, len| {
+            let dst = &mut padded[base + j..];
+            for (k, &v) in row[i..][..len].iter().enumerate() {
+                let d = &mut dst[k * sw];
+                *d = *d + v;
+            }
+        });
+    });
 }
 
-/// Adds the im2col matrix `cols` back into the planes `x [cg, h, w]` it was read from (the
-/// adjoint of [`im2col`]); `x` must be zeroed first.
-fn col2im<T: Element>(g: &Geometry, cols: &[T], x: &mut [T]) {
-    let (h, w, l, wo) = (g.h, g.w, g.l(), g.wo);
-    let (kh, kw) = (g.kh, g.kw);
-    let [sh, sw] = g.p.stride;
+/// Copies the interior of one sample's padded planes into its group of planes `x [cg, h, w]`.
+fn unpad<T: Element>(g: &Geometry, padded: &[T], x: &mut [T]) {
+    let [hp, wp] = g.padded();
     let [ph, pw] = g.p.padding;
-    let [dh, dw] = g.p.dilation;
     for ci in 0..g.cg() {
-        let plane = &mut x[ci * h * w..][..h * w];
-        for ki in 0..kh {
-            for kj in 0..kw {
-                let row = &cols[((ci * kh + ki) * kw + kj) * l..][..l];
-                let (ow0, ow1) = valid_range(wo, w, sw, kj * dw, pw);
-                for oh in 0..g.ho {
-                    let Some(ih) = (oh * sh + ki * dh).checked_sub(ph).filter(|&i| i < h) else {
-                        continue;
-                    };
-                    if ow0 >= ow1 {
-                        continue;
-                    }
-                    let iw0 = ow0 * sw + kj * dw - pw;
-                    let dst = &mut plane[ih * w..][..w];
-                    let src = &row[oh * wo..][..wo];
-                    for (k, &v) in src[ow0..ow1].iter().enumerate() {
-                        let d = &mut dst[iw0 + k * sw];
-                        *d = *d + v;
-                    }
-                }
-            }
+        for ih in 0..g.h {
+            x[(ci * g.h + ih) * g.w..][..g.w]
+                .copy_from_slice(&padded[ci * hp * wp + (ih + ph) * wp + pw..][..g.w]);
         }
     }
 }
 
-/// The output columns `ow0..ow1` whose input column `ow * stride + tap - pad` lies in
-/// `0..w`.
-fn valid_range(wo: usize, w: usize, stride: usize, tap: usize, pad: usize) -> (usize, usize) {
-    let lo = pad.saturating_sub(tap).div_ceil(stride).min(wo);
-    let hi = (w + pad).saturating_sub(tap).div_ceil(stride).min(wo);
-    (lo, hi.max(lo))
-}
-
-/// Walks the rows of an im2col matrix: for each (plane, tap) row and output row `oh`, calls
-/// `f(plane, row_slice, input_row, ow0, ow1, iw0)` for the valid columns after zeroing the rest.
-fn each_tap<T: Element>(
-    g: &Geometry,
-    cols: &mut [T],
-    mut f: impl FnMut(usize, &mut [T], usize, usize, usize, usize),
-) {
-    let (h, w, l, wo) = (g.h, g.w, g.l(), g.wo);
-    let (kh, kw) = (g.kh, g.kw);
-    let [sh, sw] = g.p.stride;
-    let [ph, pw] = g.p.padding;
-    let [dh, dw] = g.p.dilation;
-    for ci in 0..g.cg() {
-        for ki in 0..kh {
-            for kj in 0..kw {
-                let row = &mut cols[((ci * kh + ki) * kw + kj) * l..][..l];
-                let (ow0, ow1) = valid_range(wo, w, sw, kj * dw, pw);
-                for oh in 0..g.ho {
-                    let dst = &mut row[oh * wo..][..wo];
-                    match (oh * sh + ki * dh).checked_sub(ph).filter(|&i| i < h) {
-                        Some(ih) if ow0 < ow1 => {
-                            dst[..ow0].fill(T::ZERO);
-                            dst[ow1..].fill(T::ZERO);
-                            f(ci, dst, ih, ow0, ow1, ow0 * sw + kj * dw - pw);
-                        }
-                        _ => dst.fill(T::ZERO),
-                    }
-                }
-            }
+/// Sets the discarded positions (those past `wo` in each output row) of every sample of a
+/// matrix `[rows, samples * lq]` to zero.
+fn zero_discarded<T: Element>(g: &Geometry, m: &mut [T], rows: usize, samples: usize) {
+    let (wq, ld) = (g.wq(), samples * g.lq());
+    for r in 0..rows {
+        for oh in 0..samples * g.ho {
+            m[r * ld + oh * wq + g.wo..][..wq - g.wo].fill(T::ZERO);
         }
     }
+}
+
+fn all_finite<T: Element>(v: &[T]) -> bool {
+    v.iter().all(|&x| x - x == T::ZERO)
 }
 
 /// The group `grp` of `rows`-row blocks of `len` elements each, of one sample's buffer.
@@ -230,18 +329,121 @@ fn group<T>(s: &[T], grp: usize, rows: usize, len: usize) -> &[T] {
     &s[grp * rows * len..][..rows * len]
 }
 
-/// The matrix of one sample group's im2col (or, pointwise, its input planes).
-fn columns<'a, T: Element>(g: &Geometry, xg: &'a [T], cols: &'a mut [T]) -> &'a [T] {
-    if g.pointwise() {
-        xg
-    } else {
-        im2col(g, xg, cols);
-        &cols[..g.ckk() * g.l()]
+/// A run of `count` consecutive samples of a task, and the group of them a product takes.
+#[derive(Clone, Copy)]
+struct Run {
+    /// The run's first sample, counted from the task's first.
+    first: usize,
+    count: usize,
+    grp: usize,
+}
+
+impl Run {
+    /// Elements between the rows of the run's matrices: its samples side by side.
+    fn ld(&self, g: &Geometry) -> usize {
+        self.count * g.lq()
+    }
+
+    /// Whether the run's output-shaped operand is its own rows, with nothing to gather.
+    fn in_place(&self, g: &Geometry) -> bool {
+        self.count == 1 && g.exact()
     }
 }
 
-/// Runs `f(first_sample, samples_in_chunk, out_chunk, scratch_slice)` for every task, in
-/// parallel; `out_per_sample` elements of `out` belong to each sample.
+/// Calls `f(run)` for each run of at most `g.batch()` of a task's `count` samples and each
+/// group.
+fn each_run(g: &Geometry, count: usize, mut f: impl FnMut(Run) -> Result<()>) -> Result<()> {
+    let b = g.batch();
+    for first in (0..count).step_by(b) {
+        for grp in 0..g.p.groups {
+            f(Run {
+                first,
+                count: b.min(count - first),
+                grp,
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The im2col matrix `[ckk, run.ld()]` of a run's samples of `x` (the task's samples,
+/// `[count, c, h, w]`), the samples side by side, with its discarded positions zeroed if
+/// `clean`; a pointwise convolution's input planes as they are.
+fn columns<'a, T: Element>(
+    g: &Geometry,
+    x: &'a [T],
+    run: Run,
+    cols: &'a mut [T],
+    padded: &mut [T],
+    clean: bool,
+) -> &'a [T] {
+    let (hw, cg) = (g.h * g.w, g.cg());
+    let sample = |s: usize| {
+        group(
+            &x[(run.first + s) * g.c * hw..][..g.c * hw],
+            run.grp,
+            cg,
+            hw,
+        )
+    };
+    if g.pointwise() {
+        return sample(0);
+    }
+    let ld = run.ld(g);
+    for s in 0..run.count {
+        pad(g, sample(s), padded);
+        im2col(g, padded, &mut cols[s * g.lq()..], ld);
+    }
+    let cols = &mut cols[..g.ckk() * ld];
+    if clean && !g.exact() {
+        zero_discarded(g, cols, g.ckk(), run.count);
+    }
+    cols
+}
+
+/// Calls `f(staged, at, len)` for the rows of a run's group of an output-shaped buffer
+/// `[count, o, ho, wo]`: `len` elements at `staged` in the matrix `[og, run.ld()]` and at `at`
+/// in the buffer.
+fn each_staged_row(g: &Geometry, run: Run, mut f: impl FnMut(usize, usize, usize)) {
+    let (l, og, ld, lq, wq, wo) = (g.l(), g.og(), run.ld(g), g.lq(), g.wq(), g.wo);
+    for s in 0..run.count {
+        for oc in 0..og {
+            let (st, at) = (
+                oc * ld + s * lq,
+                ((run.first + s) * g.o + run.grp * og + oc) * l,
+            );
+            if g.exact() {
+                f(st, at, l);
+            } else {
+                for oh in 0..g.ho {
+                    f(st + oh * wq, at + oh * wo, wo);
+                }
+            }
+        }
+    }
+}
+
+/// The output-shaped operand `dy [count, o, ho, wo]` of a run as the matrix
+/// `[og, run.ld()]`, zero at the discarded positions: the sample's own rows when they are
+/// that matrix, else gathered into `stage`.
+fn staged<'a, T: Element>(g: &Geometry, dy: &'a [T], run: Run, stage: &'a mut [T]) -> Mat<'a, T> {
+    let (og, ld) = (g.og(), run.ld(g));
+    if run.in_place(g) {
+        let at = (run.first * g.o + run.grp * og) * g.l();
+        return Mat::row_major(&dy[at..][..og * ld], og, ld);
+    }
+    let stage = &mut stage[..og * ld];
+    if !g.exact() {
+        stage.fill(T::ZERO);
+    }
+    each_staged_row(g, run, |st, at, len| {
+        stage[st..][..len].copy_from_slice(&dy[at..][..len]);
+    });
+    Mat::row_major(stage, og, ld)
+}
+
+/// Runs `f(first_sample, out_chunk, scratch_slice)` for every task, in parallel;
+/// `out_per_sample` elements of `out` belong to each sample.
 fn for_tasks<T: Element>(
     g: &Geometry,
     dir: Direction,
@@ -277,28 +479,31 @@ pub(crate) fn forward<T: Element>(
     out: &mut [T],
     scratch: &mut [T],
 ) -> Result<()> {
-    let (l, ckk, og, cg, hw) = (g.l(), g.ckk(), g.og(), g.cg(), g.h * g.w);
+    let (l, ckk, og, chw) = (g.l(), g.ckk(), g.og(), g.c * g.h * g.w);
     for_tasks(
         g,
         Direction::Forward,
         out,
         g.o * l,
         scratch,
-        |first, outs, cols| {
-            for (s, out_s) in outs.chunks_mut(g.o * l).enumerate() {
-                let xs = &x[(first + s) * g.c * hw..][..g.c * hw];
-                for grp in 0..g.p.groups {
-                    let b = columns(g, group(xs, grp, cg, hw), cols);
-                    gemm_into(
-                        &mut out_s[grp * og * l..][..og * l],
-                        l,
-                        Mat::row_major(group(w, grp, og, ckk), og, ckk),
-                        Mat::row_major(b, ckk, l),
-                        false,
-                    )?;
+        |first, outs, scratch| {
+            let sc = Scratch::split(g, scratch);
+            let count = outs.len() / (g.o * l);
+            let xs = &x[first * chw..][..count * chw];
+            each_run(g, count, |run| {
+                let a = Mat::row_major(group(w, run.grp, og, ckk), og, ckk);
+                let ld = run.ld(g);
+                let b = Mat::row_major(columns(g, xs, run, sc.cols, sc.padded, false), ckk, ld);
+                if run.in_place(g) {
+                    let at = (run.first * g.o + run.grp * og) * l;
+                    return gemm_into(&mut outs[at..][..og * l], l, a, b, false);
                 }
-            }
-            Ok(())
+                gemm_into(sc.stage, ld, a, b, false)?;
+                each_staged_row(g, run, |st, at, len| {
+                    outs[at..][..len].copy_from_slice(&sc.stage[st..][..len]);
+                });
+                Ok(())
+            })
         },
     )
 }
@@ -313,29 +518,38 @@ pub(crate) fn input_grad<T: Element>(
     scratch: &mut [T],
 ) -> Result<()> {
     let (l, ckk, og, cg, hw) = (g.l(), g.ckk(), g.og(), g.cg(), g.h * g.w);
+    // A non-finite weight times the zero gradient of a discarded position is not zero.
+    let clean = !g.exact() && !all_finite(w);
     for_tasks(
         g,
         Direction::InputGrad,
         dx,
         g.c * hw,
         scratch,
-        |first, dxs, cols| {
-            for (s, dx_s) in dxs.chunks_mut(g.c * hw).enumerate() {
-                let dys = &dy[(first + s) * g.o * l..][..g.o * l];
-                for grp in 0..g.p.groups {
-                    let a = Mat::row_major(group(w, grp, og, ckk), og, ckk).t();
-                    let b = Mat::row_major(group(dys, grp, og, l), og, l);
-                    let dxg = &mut dx_s[grp * cg * hw..][..cg * hw];
-                    if g.pointwise() {
-                        gemm_into(dxg, l, a, b, false)?;
-                    } else {
-                        gemm_into(&mut cols[..ckk * l], l, a, b, false)?;
-                        dxg.fill(T::ZERO);
-                        col2im(g, cols, dxg);
-                    }
+        |first, dxs, scratch| {
+            let sc = Scratch::split(g, scratch);
+            let count = dxs.len() / (g.c * hw);
+            let dys = &dy[first * g.o * l..][..count * g.o * l];
+            each_run(g, count, |run| {
+                let a = Mat::row_major(group(w, run.grp, og, ckk), og, ckk).t();
+                let b = staged(g, dys, run, sc.stage);
+                let dxg = |s: usize| ((run.first + s) * g.c + run.grp * cg) * hw;
+                if g.pointwise() {
+                    return gemm_into(&mut dxs[dxg(0)..][..cg * hw], l, a, b, false);
                 }
-            }
-            Ok(())
+                let ld = run.ld(g);
+                let cols = &mut sc.cols[..ckk * ld];
+                gemm_into(cols, ld, a, b, false)?;
+                if clean {
+                    zero_discarded(g, cols, ckk, run.count);
+                }
+                for s in 0..run.count {
+                    sc.padded.fill(T::ZERO);
+                    col2im(g, &cols[s * g.lq()..], ld, sc.padded);
+                    unpad(g, sc.padded, &mut dxs[dxg(s)..][..cg * hw]);
+                }
+                Ok(())
+            })
         },
     )
 }
@@ -350,7 +564,7 @@ pub(crate) fn weight_grad<T: Element>(
     dw: &mut [T],
     scratch: &mut [T],
 ) -> Result<()> {
-    let (l, ckk, og, cg, hw) = (g.l(), g.ckk(), g.og(), g.cg(), g.h * g.w);
+    let (l, ckk, og, chw) = (g.l(), g.ckk(), g.og(), g.c * g.h * g.w);
     let wl = g.weight_len();
     if dw.len() != wl {
         return Err(Error::Internal("conv2d weight grad: output size".into()));
@@ -366,24 +580,25 @@ pub(crate) fn weight_grad<T: Element>(
         .par_chunks_mut(per_task)
         .enumerate()
         .try_for_each(|(t, s)| -> Result<()> {
-            let (partial, cols) = s.split_at_mut(wl);
+            let (partial, s) = s.split_at_mut(wl);
+            let sc = Scratch::split(g, s);
             partial.fill(T::ZERO);
-            let samples = (t * chunk)..((t + 1) * chunk).min(g.n);
-            for n in samples {
-                let xs = &x[n * g.c * hw..][..g.c * hw];
-                let dys = &dy[n * g.o * l..][..g.o * l];
-                for grp in 0..g.p.groups {
-                    let b = columns(g, group(xs, grp, cg, hw), cols);
-                    gemm_into(
-                        &mut partial[grp * og * ckk..][..og * ckk],
-                        ckk,
-                        Mat::row_major(group(dys, grp, og, l), og, l),
-                        Mat::row_major(b, ckk, l).t(),
-                        true,
-                    )?;
-                }
-            }
-            Ok(())
+            let count = chunk.min(g.n - t * chunk);
+            let xs = &x[t * chunk * chw..][..count * chw];
+            let dys = &dy[t * chunk * g.o * l..][..count * g.o * l];
+            // A non-finite input at a discarded position times its zero gradient is not zero.
+            let clean = !g.exact() && !all_finite(xs);
+            each_run(g, count, |run| {
+                let ld = run.ld(g);
+                let b = columns(g, xs, run, sc.cols, sc.padded, clean);
+                gemm_into(
+                    &mut partial[run.grp * og * ckk..][..og * ckk],
+                    ckk,
+                    staged(g, dys, run, sc.stage),
+                    Mat::row_major(b, ckk, ld).t(),
+                    true,
+                )
+            })
         })?;
     dw.fill(T::ZERO);
     for t in 0..tasks {

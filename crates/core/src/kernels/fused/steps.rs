@@ -69,11 +69,38 @@ fn eval_step<'a, T: Float>(step: &FusedOp, arg: impl Fn(usize) -> Arg<'a, T>, y:
         FusedOp::Powf(e, a) => with_powf_fn!(e, T, f => map1(arg(a), y, f)),
         FusedOp::Binary(op, a, b) => with_binary_fn!(op, T, f => map2(arg(a), arg(b), y, f)),
         FusedOp::Cmp(op, a, b) => with_cmp_fn!(op, T, f => map2(arg(a), arg(b), y, f)),
-        FusedOp::Where(c, a, b) => {
-            let (c, a, b) = (arg(c), arg(a), arg(b));
-            for (i, o) in y.iter_mut().enumerate() {
-                *o = if c.at(i) != T::ZERO { a.at(i) } else { b.at(i) };
+        FusedOp::Where(c, a, b) => select(arg(c), arg(a), arg(b), y),
+    }
+}
+
+/// `y = c != 0 ? a : b`, with the operand kinds matched once per block so that each loop is a
+/// branch-free blend that vectorises.
+#[inline(always)]
+fn select<T: Float>(c: Arg<'_, T>, a: Arg<'_, T>, b: Arg<'_, T>, y: &mut [T]) {
+    let pick = |c: T, a: T, b: T| if c != T::ZERO { a } else { b };
+    let Arg::Slice(c) = c else {
+        // One condition for the whole block: the chosen operand, copied.
+        let chosen = if c.at(0) != T::ZERO { a } else { b };
+        return map1(chosen, y, |v| v);
+    };
+    match (a, b) {
+        (Arg::Slice(a), Arg::Slice(b)) => {
+            for (((o, &c), &a), &b) in y.iter_mut().zip(c).zip(a).zip(b) {
+                *o = pick(c, a, b);
             }
+        }
+        (Arg::Slice(a), Arg::Scalar(b)) => {
+            for ((o, &c), &a) in y.iter_mut().zip(c).zip(a) {
+                *o = pick(c, a, b);
+            }
+        }
+        (Arg::Scalar(a), Arg::Slice(b)) => {
+            for ((o, &c), &b) in y.iter_mut().zip(c).zip(b) {
+                *o = pick(c, a, b);
+            }
+        }
+        (Arg::Scalar(a), Arg::Scalar(b)) => {
+            map2(Arg::Slice(c), Arg::Scalar(a), y, |c, a| pick(c, a, b))
         }
     }
 }
