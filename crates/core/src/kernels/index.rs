@@ -1,7 +1,12 @@
 //! Indexing kernels: gather, scatter-add and concatenation. Index tensors are i64 and every
 //! index is bounds-checked, returning an error that names the op, the index and the size.
 
-use super::elementwise::contiguous;
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+use super::elementwise::{cast_into, contiguous};
+use super::{Plan, TASK_SIZE};
 use crate::{DType, Error, Layout, Result, Storage, StorageElement, shape::contiguous_strides};
 
 fn indices(op: &'static str, s: &Storage, l: &Layout) -> Result<Vec<i64>> {
@@ -173,23 +178,41 @@ fn rows(l_src: &Layout, l_idx: &Layout, dim: usize) -> Option<(usize, usize, usi
     })
 }
 
-/// Calls `f(big, small)` for every index of `idx`, viewed as rows `(outer, k, inner)` that
-/// pick among `size` along the middle axis: `small` is the index's own flat position, `big` the
-/// flat position it picks in `(outer, size, inner)`. An index out of range is an error of `op`.
+/// Calls `f(big, small)` for every index of `idx` in the outer rows `outer`, viewed as rows
+/// `(outer, k, inner)` that pick among `size` along the middle axis: `small` is the index's
+/// own flat position, `big` the flat position it picks in `(outer, size, inner)`. An index
+/// out of range is an error of `op`.
 fn each_index(
     op: &'static str,
     idx: &[i64],
-    (outer, inner, size, k): (usize, usize, usize, usize),
+    (_, inner, size, k): (usize, usize, usize, usize),
+    outer: Range<usize>,
     mut f: impl FnMut(usize, usize),
 ) -> Result<()> {
-    for o in 0..outer {
-        let row = o * k * inner;
-        for (p, &i) in idx[row..][..k * inner].iter().enumerate() {
-            let i = check_index(op, i, size)?;
-            f(o * size * inner + i * inner + p % inner.max(1), row + p);
+    for o in outer {
+        for j in 0..k {
+            let small = (o * k + j) * inner;
+            for (q, &i) in idx[small..][..inner].iter().enumerate() {
+                let i = check_index(op, i, size)?;
+                f((o * size + i) * inner + q, small + q);
+            }
         }
     }
     Ok(())
+}
+
+/// Runs `f(outer_rows, chunk)` over chunks of whole outer rows of `out` (`per_row` elements
+/// each), in parallel.
+fn par_rows<T: Send>(
+    out: &mut [T],
+    per_row: usize,
+    f: impl Fn(Range<usize>, &mut [T]) -> Result<()> + Sync + Send,
+) -> Result<()> {
+    let per_row = per_row.max(1);
+    let rows = (TASK_SIZE / per_row).max(1);
+    out.par_chunks_mut(rows * per_row)
+        .enumerate()
+        .try_for_each(|(t, chunk)| f(t * rows..t * rows + chunk.len() / per_row, chunk))
 }
 
 fn gather_rows<T: StorageElement>(
@@ -198,21 +221,28 @@ fn gather_rows<T: StorageElement>(
     rows: (usize, usize, usize, usize),
     out: &mut [T],
 ) -> Result<()> {
-    each_index("gather", idx, rows, |big, small| out[small] = x[big])
+    let per_row = rows.3 * rows.1;
+    par_rows(out, per_row, |outer, o| {
+        let first = outer.start * per_row;
+        each_index("gather", idx, rows, outer, |big, small| {
+            o[small - first] = x[big]
+        })
+    })
 }
 
-/// `out = base` (its first `out.len()` elements), then the scatter-add of `src` at `idx`.
+/// The scatter-add of `src` at `idx` into `out`, which holds the base.
 fn scatter_rows<T: StorageElement>(
-    base: &[T],
     idx: &[i64],
     src: &[T],
     rows: (usize, usize, usize, usize),
     out: &mut [T],
 ) -> Result<()> {
-    let n = out.len();
-    out.copy_from_slice(&base[..n]);
-    each_index("scatter_add", idx, rows, |big, small| {
-        out[big] = out[big] + src[small]
+    let per_row = rows.2 * rows.1;
+    par_rows(out, per_row, |outer, o| {
+        let first = outer.start * per_row;
+        each_index("scatter_add", idx, rows, outer, |big, small| {
+            o[big - first] = o[big - first] + src[small]
+        })
     })
 }
 
@@ -251,15 +281,18 @@ pub(crate) fn scatter_add_into(
     dim: usize,
     out: &mut Storage,
 ) -> Result<()> {
-    let fast = rows(lb, li, dim)
-        .filter(|r| out.len() == r.0 * r.1 * r.2 && ls.is_contiguous() && ls.offset() == 0);
-    match (fast, base, idx, src, &mut *out) {
-        (Some(r), Storage::F32(b), Storage::I64(i), Storage::F32(s), Storage::F32(o)) => {
-            scatter_rows(b, i, s, r, o)
-        }
-        (Some(r), Storage::F64(b), Storage::I64(i), Storage::F64(s), Storage::F64(o)) => {
-            scatter_rows(b, i, s, r, o)
-        }
+    // The base (often a broadcast zero) is written into `out` through its layout.
+    let fast = rows(&Layout::contiguous(lb.shape()), li, dim)
+        .filter(|r| out.len() == r.0 * r.1 * r.2 && ls.is_contiguous() && ls.offset() == 0)
+        .filter(|_| base.dtype() == src.dtype() && out.dtype() == src.dtype());
+    let Some(r) = fast else {
+        *out = scatter_add(base, lb, idx, li, src, ls, dim)?;
+        return Ok(());
+    };
+    cast_into(&Plan::new(lb.shape(), [lb]), base, out);
+    match (idx, src, &mut *out) {
+        (Storage::I64(i), Storage::F32(s), Storage::F32(o)) => scatter_rows(i, s, r, o),
+        (Storage::I64(i), Storage::F64(s), Storage::F64(o)) => scatter_rows(i, s, r, o),
         _ => {
             *out = scatter_add(base, lb, idx, li, src, ls, dim)?;
             Ok(())
