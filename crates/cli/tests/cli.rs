@@ -3,29 +3,15 @@
 //! convolutional models, on small generated data sets), the benchmark prints its rows, and bad
 //! input ends in a clear error.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn run(binary: &str, args: &[&str]) -> Output {
-    Command::new(binary)
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn ferrograd(args: &[&str]) -> Output {
-    run(env!("CARGO_BIN_EXE_ferrograd"), args)
-}
+use support::{ferrograd, read_json, run, text, write_tiny_mnist};
 
 fn ferrograd_bench(args: &[&str]) -> Output {
     run(env!("CARGO_BIN_EXE_ferrograd-bench"), args)
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
 }
 
 /// One JSON object per line, as `ferrograd-bench --json` prints them.
@@ -412,28 +398,6 @@ fn plot_activations_writes_a_png_and_refuses_unknown_names() {
     assert!(text(&o).1.contains("no curve f(x)"));
 }
 
-/// Writes IDX files (uncompressed) of `n` 28x28 images and labels under MNIST's names.
-fn write_tiny_mnist(dir: &Path, n: usize) {
-    let images = |name: &str| {
-        let mut b = vec![0, 0, 8, 3];
-        for d in [n as u32, 28, 28] {
-            b.extend(d.to_be_bytes());
-        }
-        b.extend((0..n * 784).map(|i| (i * 7 % 256) as u8));
-        std::fs::write(dir.join(name), b).unwrap();
-    };
-    let labels = |name: &str| {
-        let mut b = vec![0, 0, 8, 1];
-        b.extend((n as u32).to_be_bytes());
-        b.extend((0..n).map(|i| (i % 10) as u8));
-        std::fs::write(dir.join(name), b).unwrap();
-    };
-    images("train-images-idx3-ubyte");
-    labels("train-labels-idx1-ubyte");
-    images("t10k-images-idx3-ubyte");
-    labels("t10k-labels-idx1-ubyte");
-}
-
 #[test]
 fn bench_epoch_reads_the_files_and_reports_time_and_memory() {
     let dir = tempfile::tempdir().unwrap();
@@ -487,12 +451,8 @@ fn write_tiny_cifar(dir: &Path, n: usize) {
     }
 }
 
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
 /// The checkpoint's tensors by name: (dtype, shape, values as f64).
-fn checkpoint(path: &Path) -> Vec<(String, String, Vec<usize>, Vec<f64>)> {
+fn tensors(path: &Path) -> Vec<(String, String, Vec<usize>, Vec<f64>)> {
     let bytes = std::fs::read(path).unwrap();
     ferrograd_nn::checkpoint::from_safetensors(&bytes)
         .unwrap()
@@ -530,13 +490,13 @@ fn lenet_trains_on_28_pixel_images_and_eval_and_predict_use_it() {
     assert_eq!(cfg["training"]["optimizer"], "adam");
     assert_eq!(cfg["training"]["weight_decay"], 0.0);
     assert_eq!(cfg["normalize_mean"].as_array().unwrap().len(), 1);
-    let names: Vec<String> = checkpoint(&out.join("checkpoint/model.safetensors"))
+    let names: Vec<String> = tensors(&out.join("checkpoint/model.safetensors"))
         .into_iter()
         .map(|(n, ..)| n)
         .collect();
     assert!(names.contains(&"layers.3.weight".to_string()), "{names:?}");
     assert!(names.contains(&"layers.11.bias".to_string()), "{names:?}");
-    let sample = checkpoint(&out.join("checkpoint/sample_logits.safetensors"));
+    let sample = tensors(&out.join("checkpoint/sample_logits.safetensors"));
     let inputs = sample.iter().find(|(n, ..)| n == "inputs").unwrap();
     assert_eq!(inputs.2[1..], [1, 28, 28]);
 
@@ -616,7 +576,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
     assert_eq!(cfg["training"]["weight_decay"], 0.0005);
     assert_eq!(cfg["training"]["augment"], true);
     let steps_per_epoch = 1293f64 / 32.0;
-    let state = checkpoint(&out.join("checkpoint/model.safetensors"));
+    let state = tensors(&out.join("checkpoint/model.safetensors"));
     let find = |state: &[(String, String, Vec<usize>, Vec<f64>)], name: &str| {
         state
             .iter()
@@ -633,7 +593,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
         rv.3.iter().any(|v| *v != 1.0),
         "running statistics were updated"
     );
-    let opt = checkpoint(&out.join("checkpoint/optimizer.safetensors"));
+    let opt = tensors(&out.join("checkpoint/optimizer.safetensors"));
     assert!(
         opt.iter().all(|(n, ..)| !n.contains("running")),
         "buffers are not trained"
@@ -643,7 +603,7 @@ fn cnn_trains_with_batch_norm_buffers_resumes_and_matches_eager_in_static_mode()
     let (stdout, stderr) = text(&run);
     assert!(run.status.success(), "{stdout}\n{stderr}");
     let nbt = find(
-        &checkpoint(&out.join("checkpoint/model.safetensors")),
+        &tensors(&out.join("checkpoint/model.safetensors")),
         "layers.1.num_batches_tracked",
     );
     assert_eq!(nbt.3, vec![3.0 * steps_per_epoch.ceil()]);

@@ -4,33 +4,12 @@
 //! corrupt image or row is an error naming it, or is skipped and counted with
 //! `--skip-bad-files`.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
-
-fn ferrograd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-/// A file of a run's checkpoint set.
-fn run_file(out: &Path, name: &str) -> std::path::PathBuf {
-    out.join("checkpoint").join(name)
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
+use support::{checkpoint, ferrograd, read_json, text};
 
 /// A small deterministic generator (xorshift) for noise.
 struct Noise(u64);
@@ -110,11 +89,11 @@ fn an_image_folder_of_png_and_jpeg_trains_an_mlp_and_predict_names_the_classes()
     assert!(o.status.success(), "{stdout}\n{stderr}");
     // 30 per class: 6 test, 3 validation, 21 training images each.
     assert!(stdout.contains("63 train / 9 val / 18 test"), "{stdout}");
-    let summary = read_json(&run_file(&out, "summary.json"));
+    let summary = read_json(&checkpoint(&out).join("summary.json"));
     let acc = summary["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.9, "test accuracy {acc}\n{stdout}");
     assert_eq!(summary["skipped_files"], 0);
-    let config = read_json(&run_file(&out, "config.json"));
+    let config = read_json(&checkpoint(&out).join("config.json"));
     assert_eq!(config["class_names"], serde_json::json!(SHAPES));
     assert_eq!(config["image"], serde_json::json!([1, 10, 10]));
     assert_eq!(config["dataset"], "folder");
@@ -330,7 +309,7 @@ fn corrupt_images_are_named_or_skipped_and_counted() {
         "{stderr}"
     );
     assert_eq!(
-        read_json(&run_file(&out, "summary.json"))["skipped_files"],
+        read_json(&checkpoint(&out).join("summary.json"))["skipped_files"],
         2
     );
 
@@ -434,11 +413,11 @@ fn a_colour_folder_with_splits_streams_from_disk_into_the_cnn() {
     );
     // train/ gives 16 per class, 10% (2 each) of it held out for validation; test/ 4 each.
     assert!(stdout.contains("42 train / 6 val / 12 test"), "{stdout}");
-    let summary = read_json(&run_file(&out, "summary.json"));
+    let summary = read_json(&checkpoint(&out).join("summary.json"));
     let acc = summary["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.9, "test accuracy {acc}\n{stdout}");
     assert!(summary["data_wait_seconds"].as_f64().unwrap() >= 0.0);
-    let config = read_json(&run_file(&out, "config.json"));
+    let config = read_json(&checkpoint(&out).join("config.json"));
     assert_eq!(
         config["class_names"],
         serde_json::json!(["blue", "green", "red"])
@@ -494,10 +473,10 @@ fn a_csv_table_trains_and_predict_reads_rows() {
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("3 features, 3 classes"), "{stdout}");
-    let summary = read_json(&run_file(&out, "summary.json"));
+    let summary = read_json(&checkpoint(&out).join("summary.json"));
     let acc = summary["test_accuracy"].as_f64().unwrap();
     assert!(acc >= 0.9, "test accuracy {acc}\n{stdout}");
-    let config = read_json(&run_file(&out, "config.json"));
+    let config = read_json(&checkpoint(&out).join("config.json"));
     assert_eq!(
         config["table"]["features"],
         serde_json::json!(["length", "width", "depth"])
@@ -585,7 +564,7 @@ fn bad_csv_rows_are_named_or_skipped_and_counted() {
     let (stdout, stderr) = text(&o);
     assert!(o.status.success(), "{stdout}\n{stderr}");
     assert_eq!(
-        read_json(&run_file(&out, "summary.json"))["skipped_files"],
+        read_json(&checkpoint(&out).join("summary.json"))["skipped_files"],
         1
     );
 

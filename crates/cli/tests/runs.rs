@@ -4,41 +4,13 @@
 //! diverging training, and damaged model folders. (The crash test at every filesystem step
 //! of a save is in `crash.rs`.)
 
+mod support;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-fn ferrograd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
-
-fn ok(o: &Output) -> String {
-    let (stdout, stderr) = text(o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    stdout
-}
-
-/// Fails with exit code 1 and an error that contains every needle; returns stderr.
-fn fails(o: &Output, needles: &[&str]) -> String {
-    let (stdout, stderr) = text(o);
-    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    for n in needles {
-        assert!(stderr.contains(n), "{n:?} not in: {stderr}");
-    }
-    stderr
-}
+use support::{checkpoint, fails, ferrograd, ok, text, write_tiny_mnist};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -59,10 +31,6 @@ fn train(out: &Path, epochs: &str, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     ferrograd(&args)
-}
-
-fn checkpoint(out: &Path) -> PathBuf {
-    out.join("checkpoint")
 }
 
 fn config(out: &Path) -> serde_json::Value {
@@ -378,28 +346,6 @@ fn resume_refuses_flags_that_would_change_the_run_and_writes_into_its_folder() {
         &ferrograd(&["train", "--resume", s(&cosine), "--epochs", "2"]),
         &["--epochs", "learning rate of 0"],
     );
-}
-
-fn write_tiny_mnist(dir: &Path, n: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let images = |name: &str| {
-        let mut b = vec![0, 0, 8, 3];
-        for d in [n as u32, 28, 28] {
-            b.extend(d.to_be_bytes());
-        }
-        b.extend((0..n * 784).map(|i| (i * 7 % 256) as u8));
-        std::fs::write(dir.join(name), b).unwrap();
-    };
-    let labels = |name: &str| {
-        let mut b = vec![0, 0, 8, 1];
-        b.extend((n as u32).to_be_bytes());
-        b.extend((0..n).map(|i| (i % 10) as u8));
-        std::fs::write(dir.join(name), b).unwrap();
-    };
-    images("train-images-idx3-ubyte");
-    labels("train-labels-idx1-ubyte");
-    images("t10k-images-idx3-ubyte");
-    labels("t10k-labels-idx1-ubyte");
 }
 
 #[test]

@@ -5,24 +5,13 @@
 //! saved parameters, per-class scores in summary.json, and Ctrl-C keeping a checkpoint that
 //! `--resume` continues. All on the embedded digits data set.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn ferrograd(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
-        .args(args)
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use support::{checkpoint, ferrograd, joined, read_json};
 
 fn train(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
@@ -36,17 +25,8 @@ fn train(out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     let o = ferrograd(&args);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", joined(&o));
     o
-}
-
-fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// The run's checkpoint set, where its last model, config, metrics and summary are.
-fn checkpoint(out: &Path) -> PathBuf {
-    out.join("checkpoint")
 }
 
 fn metrics(out: &Path) -> Vec<serde_json::Value> {
@@ -97,7 +77,7 @@ fn early_stopping_stops_at_the_right_epoch_and_keeps_the_best_checkpoint() {
             "100",
         ],
     );
-    let stdout = text(&o);
+    let stdout = joined(&o);
     assert!(stdout.contains("early stopping"), "{stdout}");
     assert_eq!(metrics(&out).len(), 4);
     assert_eq!(
@@ -129,7 +109,7 @@ fn early_stopping_stops_at_the_right_epoch_and_keeps_the_best_checkpoint() {
     // eval and predict load the best checkpoint by default and say so; --checkpoint last
     // loads the last.
     let o = ferrograd(&["eval", "--model", out.to_str().unwrap(), "--threads", "1"]);
-    let s = text(&o);
+    let s = joined(&o);
     assert!(o.status.success(), "{s}");
     assert!(
         s.contains("loaded the best checkpoint") && s.contains("epoch 1"),
@@ -144,9 +124,9 @@ fn early_stopping_stops_at_the_right_epoch_and_keeps_the_best_checkpoint() {
         "last",
     ]);
     assert!(
-        text(&o).contains("loaded the last checkpoint"),
+        joined(&o).contains("loaded the last checkpoint"),
         "{}",
-        text(&o)
+        joined(&o)
     );
     let img = dir.path().join("digit.pgm");
     std::fs::write(
@@ -164,7 +144,7 @@ fn early_stopping_stops_at_the_right_epoch_and_keeps_the_best_checkpoint() {
         out.to_str().unwrap(),
         img.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(o.status.success(), "{}", joined(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("loaded the best checkpoint"));
 
     // A real curve, monitored by accuracy: the run stops where the rule says, and the best
@@ -204,18 +184,18 @@ fn early_stopping_stops_at_the_right_epoch_and_keeps_the_best_checkpoint() {
     // --overwrite it replaces the run and leaves no stale best checkpoint.
     let o = ferrograd(&["train", "--epochs", "1", "--out", out.to_str().unwrap()]);
     assert!(
-        !o.status.success() && text(&o).contains("--overwrite"),
+        !o.status.success() && joined(&o).contains("--overwrite"),
         "{}",
-        text(&o)
+        joined(&o)
     );
     assert!(out.join("best/config.json").is_file());
     train(&out, &["--epochs", "1", "--overwrite"]);
     assert!(!out.join("best").exists());
     let o = ferrograd(&["eval", "--model", out.to_str().unwrap()]);
     assert!(
-        text(&o).contains("loaded the last checkpoint") && text(&o).contains("no best"),
+        joined(&o).contains("loaded the last checkpoint") && joined(&o).contains("no best"),
         "{}",
-        text(&o)
+        joined(&o)
     );
     let o = ferrograd(&[
         "train",
@@ -227,9 +207,9 @@ fn early_stopping_stops_at_the_right_epoch_and_keeps_the_best_checkpoint() {
         dir.path().join("no-val").to_str().unwrap(),
     ]);
     assert!(
-        !o.status.success() && text(&o).contains("--early-stopping"),
+        !o.status.success() && joined(&o).contains("--early-stopping"),
         "{}",
-        text(&o)
+        joined(&o)
     );
 }
 
@@ -449,7 +429,7 @@ fn summary_counts_match_the_saved_parameters_and_scores_are_reported() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = train(&out, &["--epochs", "1"]);
-    let stdout = text(&o);
+    let stdout = joined(&o);
     // The summary is printed before training, and the scores after it.
     assert!(
         stdout.contains("layers.0 (Linear)") && stdout.contains("Total params: 2,410"),
@@ -459,7 +439,7 @@ fn summary_counts_match_the_saved_parameters_and_scores_are_reported() {
     let total = summary["parameters"].as_u64().unwrap();
     assert_eq!(total, 64 * 32 + 32 + 32 * 10 + 10);
     let o = ferrograd(&["summary", "--model", out.to_str().unwrap()]);
-    let s = text(&o);
+    let s = joined(&o);
     assert!(o.status.success(), "{s}");
     assert!(
         s.replace(',', "")
@@ -497,9 +477,9 @@ fn summary_counts_match_the_saved_parameters_and_scores_are_reported() {
         dir.path().join("nothing").to_str().unwrap(),
     ]);
     assert!(
-        !o.status.success() && text(&o).contains("config.json"),
+        !o.status.success() && joined(&o).contains("config.json"),
         "{}",
-        text(&o)
+        joined(&o)
     );
 }
 
@@ -536,7 +516,7 @@ fn ctrl_c_keeps_a_checkpoint_that_resume_continues() {
         .unwrap();
     assert!(killed.success());
     let o = child.wait_with_output().unwrap();
-    let s = text(&o);
+    let s = joined(&o);
     assert!(o.status.success(), "{s}");
     assert!(s.contains("interrupted") && s.contains("--resume"), "{s}");
     let done = read_json(&checkpoint(&out).join("config.json"))["training"]["epochs_done"]
@@ -591,9 +571,9 @@ fn plateau_and_one_cycle_schedules_drive_the_learning_rate() {
     assert_eq!(lrs, [0.01, 0.01, 0.005, 0.0025]);
     let o = ferrograd(&["train", "--schedule", "plateau:2", "--epochs", "1"]);
     assert!(
-        !o.status.success() && text(&o).contains("--schedule"),
+        !o.status.success() && joined(&o).contains("--schedule"),
         "{}",
-        text(&o)
+        joined(&o)
     );
     let o = ferrograd(&[
         "train",
@@ -604,8 +584,8 @@ fn plateau_and_one_cycle_schedules_drive_the_learning_rate() {
         dir.path().join("t").to_str().unwrap(),
     ]);
     assert!(
-        !o.status.success() && text(&o).contains("--tui"),
+        !o.status.success() && joined(&o).contains("--tui"),
         "{}",
-        text(&o)
+        joined(&o)
     );
 }
