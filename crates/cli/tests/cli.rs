@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 use std::process::Output;
 
-use support::{ferrograd, read_json, run, text, write_tiny_mnist};
+use support::{ferrograd, ok, read_json, run, text, train_digits, write_tiny_mnist};
 
 fn ferrograd_bench(args: &[&str]) -> Output {
     run(env!("CARGO_BIN_EXE_ferrograd-bench"), args)
@@ -23,19 +23,7 @@ fn json_rows(stdout: &str) -> Vec<serde_json::Value> {
 }
 
 fn train_small(out: &Path, epochs: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--epochs",
-        epochs,
-        "--hidden",
-        "32",
-        "--threads",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    ferrograd(&args)
+    train_digits(out, "32", &[&["--epochs", epochs], extra].concat())
 }
 
 #[test]
@@ -43,8 +31,7 @@ fn train_writes_model_metrics_charts_and_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("run");
     let o = train_small(&out, "3", &["--lr", "0.01"]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(stdout.contains("epoch   3/3"), "{stdout}");
     assert!(stdout.contains("test: accuracy"), "{stdout}");
     for f in [
@@ -109,8 +96,7 @@ fn resume_continues_with_the_optimizer_state_and_eval_and_predict_use_the_model(
     );
     assert!(o.status.success(), "{:?}", text(&o));
     let o = train_small(&out, "3", &["--resume", out.to_str().unwrap()]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(
         stdout.contains("epoch   3/3") && !stdout.contains("epoch   1/3"),
         "{stdout}"
@@ -129,8 +115,7 @@ fn resume_continues_with_the_optimizer_state_and_eval_and_predict_use_the_model(
     );
 
     let o = ferrograd(&["eval", "--model", out.to_str().unwrap()]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(stdout.contains("digits test: accuracy"), "{stdout}");
 
     // An 8x8 grey PGM, bright strokes on dark, and a larger PNG of dark ink on white.
@@ -152,8 +137,7 @@ fn resume_continues_with_the_optimizer_state_and_eval_and_predict_use_the_model(
         "2",
         pgm.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(
         stdout.starts_with(pgm.to_str().unwrap()) && stdout.contains('%'),
         "{stdout}"
@@ -296,8 +280,7 @@ fn static_mode_trains_the_same_model_and_graph_writes_dot() {
 
     let g = dir.path().join("graph");
     let o = ferrograd(&["graph", "--batch", "8", "--out", g.to_str().unwrap()]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     for f in ["forward.dot", "step.dot", "step-optimized.dot"] {
         let dot = std::fs::read_to_string(g.join(f)).unwrap();
         assert!(dot.starts_with("digraph") && dot.contains("matmul"), "{f}");
@@ -329,8 +312,7 @@ fn bench_prints_json_rows() {
         "0.01",
         "--json",
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     let rows = json_rows(&stdout);
     assert_eq!(rows.len(), 3, "{stdout}");
     assert_eq!(rows[0]["workload"], "gemm");
@@ -381,8 +363,7 @@ fn plot_activations_writes_a_png_and_refuses_unknown_names() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(stdout.contains("gelu"), "{stdout}");
     assert!(stdout.contains("leaky-relu:0.2"), "{stdout}");
     let png = std::fs::read(&out).unwrap();
@@ -412,8 +393,7 @@ fn bench_epoch_reads_the_files_and_reports_time_and_memory() {
         d,
         "--json",
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     let rows = json_rows(&stdout);
     assert_eq!(rows.len(), 2, "eager and static: {stdout}");
     for row in &rows {

@@ -8,8 +8,9 @@ mod support;
 
 use std::path::Path;
 
+use ferrograd_testkit::images::jpeg_header_only;
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use support::{checkpoint, ferrograd, read_json, text};
+use support::{checkpoint, ferrograd, ok, read_json, text};
 
 /// A small deterministic generator (xorshift) for noise.
 struct Noise(u64);
@@ -85,8 +86,7 @@ fn an_image_folder_of_png_and_jpeg_trains_an_mlp_and_predict_names_the_classes()
         "--out",
         out.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     // 30 per class: 6 test, 3 validation, 21 training images each.
     assert!(stdout.contains("63 train / 9 val / 18 test"), "{stdout}");
     let summary = read_json(&checkpoint(&out).join("summary.json"));
@@ -142,8 +142,7 @@ fn an_image_folder_of_png_and_jpeg_trains_an_mlp_and_predict_names_the_classes()
         "--out",
         out.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(stdout.contains("epoch  13/13"), "{stdout}");
     assert!(!stdout.contains("epoch  12/13"), "{stdout}");
 
@@ -162,31 +161,10 @@ fn an_image_folder_of_png_and_jpeg_trains_an_mlp_and_predict_names_the_classes()
         probe_png.to_str().unwrap(),
         probe_jpg.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stderr}");
+    let stdout = ok(&o);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].contains("probe.png: columns"), "{stdout}");
     assert!(lines[1].contains("probe.jpeg: diagonal"), "{stdout}");
-}
-
-/// A small JPEG whose frame header is rewritten to claim `w`x`h` pixels, cut off after its
-/// scan header: decoding it would need the claimed size, the header alone says it.
-fn jpeg_header_only(w: u16, h: u16) -> Vec<u8> {
-    let mut jpeg = Vec::new();
-    GrayImage::new(8, 8)
-        .write_to(
-            &mut std::io::Cursor::new(&mut jpeg),
-            image::ImageFormat::Jpeg,
-        )
-        .unwrap();
-    let marker = |jpeg: &[u8], m: u8| jpeg.windows(2).position(|p| p == [0xff, m]).unwrap();
-    let sof = marker(&jpeg, 0xc0);
-    jpeg[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
-    jpeg[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
-    let sos = marker(&jpeg, 0xda);
-    let len = usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
-    jpeg.truncate(sos + 2 + len);
-    jpeg
 }
 
 #[test]
@@ -214,8 +192,7 @@ fn predict_checks_jpeg_sizes_from_the_header_for_every_model() {
         ];
         args.extend(extra);
         let o = ferrograd(&args);
-        let (stdout, stderr) = text(&o);
-        assert!(o.status.success(), "{stdout}\n{stderr}");
+        ok(&o);
     }
     let huge = dir.path().join("huge.jpg");
     std::fs::write(&huge, jpeg_header_only(30000, 30000)).unwrap();
@@ -302,8 +279,8 @@ fn corrupt_images_are_named_or_skipped_and_counted() {
     assert!(stderr.contains("--skip-bad-files"), "{stderr}");
 
     let o = run(args(&["--skip-bad-files"]));
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    ok(&o);
+    let (_, stderr) = text(&o);
     assert!(
         stderr.contains("skipped 2") && stderr.contains("broken.png"),
         "{stderr}"
@@ -405,8 +382,7 @@ fn a_colour_folder_with_splits_streams_from_disk_into_the_cnn() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(
         stdout.contains("streaming them from disk with 2 worker threads"),
         "{stdout}"
@@ -470,8 +446,7 @@ fn a_csv_table_trains_and_predict_reads_rows() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let stdout = ok(&o);
     assert!(stdout.contains("3 features, 3 classes"), "{stdout}");
     let summary = read_json(&checkpoint(&out).join("summary.json"));
     let acc = summary["test_accuracy"].as_f64().unwrap();
@@ -498,8 +473,7 @@ fn a_csv_table_trains_and_predict_reads_rows() {
         "1",
         rows.to_str().unwrap(),
     ]);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stderr}");
+    let stdout = ok(&o);
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].contains("new.csv:2: setosa"), "{stdout}");
     assert!(lines[1].contains("new.csv:3: virginica"), "{stdout}");
@@ -561,8 +535,7 @@ fn bad_csv_rows_are_named_or_skipped_and_counted() {
     let mut skip = base.to_vec();
     skip.push("--skip-bad-files");
     let o = ferrograd(&skip);
-    let (stdout, stderr) = text(&o);
-    assert!(o.status.success(), "{stdout}\n{stderr}");
+    ok(&o);
     assert_eq!(
         read_json(&checkpoint(&out).join("summary.json"))["skipped_files"],
         1

@@ -11,20 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{checkpoint, ferrograd, joined, read_json};
+use support::{checkpoint, ferrograd, joined, read_json, train_digits};
 
 fn train(out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "train",
-        "--hidden",
-        "32",
-        "--threads",
-        "1",
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = ferrograd(&args);
+    let o = train_digits(out, "32", extra);
     assert!(o.status.success(), "{}", joined(&o));
     o
 }

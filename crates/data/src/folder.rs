@@ -660,27 +660,9 @@ fn decode_all(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use ferrograd_testkit::images::jpeg_header_only;
 
-    /// A small baseline JPEG whose frame header is rewritten to claim `w`x`h` pixels, cut
-    /// off after its scan header (no image data).
-    fn jpeg_header_only(w: u16, h: u16) -> Vec<u8> {
-        let mut jpeg = Vec::new();
-        image::GrayImage::new(8, 8)
-            .write_to(
-                &mut std::io::Cursor::new(&mut jpeg),
-                image::ImageFormat::Jpeg,
-            )
-            .unwrap();
-        let marker = |jpeg: &[u8], m: u8| jpeg.windows(2).position(|p| p == [0xff, m]).unwrap();
-        let sof = marker(&jpeg, 0xc0);
-        jpeg[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
-        jpeg[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
-        let sos = marker(&jpeg, 0xda);
-        let len = usize::from(u16::from_be_bytes([jpeg[sos + 2], jpeg[sos + 3]]));
-        jpeg.truncate(sos + 2 + len);
-        jpeg
-    }
+    use super::*;
 
     #[test]
     fn dimensions_come_from_the_header_alone() {

@@ -18,6 +18,17 @@ pub fn ferrograd(args: &[&str]) -> Output {
     run(env!("CARGO_BIN_EXE_ferrograd"), args)
 }
 
+/// `train` on the embedded digits with `hidden` units on one thread into `out`, then the
+/// flags `extra`.
+pub fn train_digits(out: &Path, hidden: &str, extra: &[&str]) -> Output {
+    let out = out.to_str().unwrap();
+    let args = [
+        &["train", "--hidden", hidden, "--threads", "1", "--out", out],
+        extra,
+    ];
+    ferrograd(&args.concat())
+}
+
 /// Standard output and standard error.
 pub fn text(o: &Output) -> (String, String) {
     (

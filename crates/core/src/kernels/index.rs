@@ -161,21 +161,25 @@ pub(crate) fn cat(inputs: &[(&Storage, &Layout)], dim: usize, dtype: DType) -> S
     }
 }
 
-/// The sizes of a gather or scatter along `dim` that can run row by row: both operands
-/// contiguous from their first element and equal outside `dim`. Returns
+/// The sizes of a gather or scatter along `dim` from a source of shape `src` that can run row
+/// by row: the index contiguous from its first element, the shapes equal outside `dim`. Returns
 /// `(outer, inner, source size along dim, index size along dim)`.
-fn rows(l_src: &Layout, l_idx: &Layout, dim: usize) -> Option<(usize, usize, usize, usize)> {
-    let (s, i) = (l_src.shape(), l_idx.shape());
-    let plain = |l: &Layout| l.is_contiguous() && l.offset() == 0;
-    let same = s.len() == i.len() && (0..s.len()).all(|d| d == dim || s[d] == i[d]);
-    (plain(l_src) && plain(l_idx) && same).then(|| {
+fn rows(src: &[usize], l_idx: &Layout, dim: usize) -> Option<(usize, usize, usize, usize)> {
+    let i = l_idx.shape();
+    let same = src.len() == i.len() && (0..src.len()).all(|d| d == dim || src[d] == i[d]);
+    (plain(l_idx) && same).then(|| {
         (
-            s[..dim].iter().product(),
-            s[dim + 1..].iter().product(),
-            s[dim],
+            src[..dim].iter().product(),
+            src[dim + 1..].iter().product(),
+            src[dim],
             i[dim],
         )
     })
+}
+
+/// Whether a layout is contiguous from its storage's first element.
+fn plain(l: &Layout) -> bool {
+    l.is_contiguous() && l.offset() == 0
 }
 
 /// Calls `f(big, small)` for every index of `idx` in the outer rows `outer`, viewed as rows
@@ -256,7 +260,7 @@ pub(crate) fn gather_into(
     dim: usize,
     out: &mut Storage,
 ) -> Result<()> {
-    let fast = rows(lx, li, dim).filter(|r| out.len() == r.0 * r.1 * r.3);
+    let fast = rows(lx.shape(), li, dim).filter(|r| plain(lx) && out.len() == r.0 * r.1 * r.3);
     match (fast, x, idx, &mut *out) {
         (Some(r), Storage::F32(x), Storage::I64(i), Storage::F32(o)) => gather_rows(x, i, r, o),
         (Some(r), Storage::F64(x), Storage::I64(i), Storage::F64(o)) => gather_rows(x, i, r, o),
@@ -282,8 +286,8 @@ pub(crate) fn scatter_add_into(
     out: &mut Storage,
 ) -> Result<()> {
     // The base (often a broadcast zero) is written into `out` through its layout.
-    let fast = rows(&Layout::contiguous(lb.shape()), li, dim)
-        .filter(|r| out.len() == r.0 * r.1 * r.2 && ls.is_contiguous() && ls.offset() == 0)
+    let fast = rows(lb.shape(), li, dim)
+        .filter(|r| out.len() == r.0 * r.1 * r.2 && plain(ls))
         .filter(|_| base.dtype() == src.dtype() && out.dtype() == src.dtype());
     let Some(r) = fast else {
         *out = scatter_add(base, lb, idx, li, src, ls, dim)?;
